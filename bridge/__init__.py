@@ -1,0 +1,1 @@
+"""The command line and the wiring: parse input, build the parts, call the services."""

@@ -1,0 +1,124 @@
+"""``pension-bridge``: the command line. Thin: parse, wire, call the services, print."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from bridge import logging as bridge_logging
+from bridge import settings as settings_module
+from config.catalogue import text
+
+app = typer.Typer(help="pension-bridge: platform business into the internal pension system, once.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The bridge's own tables.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="The sandbox platform and its data generator.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sandbox_app, name="sandbox")
+console = Console()
+
+
+def _settings() -> settings_module.Settings:
+    current = settings_module.load()
+    bridge_logging.configure(current.home / "logs" / "bridge.log")
+    return current
+
+
+@app.command()
+def sync(wait: bool = typer.Option(False, help="wait for another run's lock instead of exiting")) -> None:
+    """Run the nightly sync: pull, validate, plan, apply, account."""
+    from bridge import summary, wiring
+    from sync import engine
+    from sync.locks import LockBusy
+
+    parts = wiring.build(_settings())
+    try:
+        result = engine.run(parts, wait=wait)
+    except LockBusy as busy:
+        console.print(text("run.lock_busy", value=busy.scope))
+        raise typer.Exit(3) from None
+    summary.render(result, console)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def verify() -> None:
+    """Check the accounting: every transaction in exactly one state, nothing applied twice."""
+    from bridge import wiring
+    from sync.verify import verify as run_verify
+
+    current = _settings()
+    internal, state, _ = wiring.engines(current)
+    wiring.prepare_state(state, current)
+    report = run_verify(internal, state, "2")
+    if report.ok:
+        console.print(text("run.verify_ok", transactions=report.checked.get("transactions", 0),
+                           rows=report.checked.get("synced_business_rows", 0)))
+        return
+    console.print(text("run.verify_failed", count=len(report.problems)))
+    for line in report.problems:
+        console.print(f"  {line}")
+    raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade the bridge's own tables (never the internal ones)."""
+    from bridge import wiring
+
+    current = _settings()
+    _, state, _ = wiring.engines(current)
+    wiring.prepare_state(state, current)
+    console.print("ok")
+
+
+@sandbox_app.command("generate")
+def sandbox_generate(n: int = typer.Option(1000, "--n"), seed: int = typer.Option(1), out: Path = typer.Option(...),
+                     messy: float = typer.Option(0.1), double: float = typer.Option(0.08),
+                     existing: int = typer.Option(None), days: int = typer.Option(30)) -> None:
+    """Write a realistic scenario (platform transactions, internal rows, labels) as JSON."""
+    from sandbox.generator import generate
+
+    scenario = generate(n, seed=seed, messy_share=messy, double_share=double, existing=existing, days=days)
+    out.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    console.print(f"{len(scenario['transactions'])} transactions -> {out}")
+
+
+@sandbox_app.command("platform")
+def sandbox_platform(data: Path = typer.Option(...), port: int = typer.Option(8700), app_key: str = "sandbox",
+                     app_secret: str = "sandbox-secret", faults: str = typer.Option("", help="e.g. error_200=0.05,drop=0.01"),
+                     rate: float = typer.Option(0.0, help="requests/s per key; 0: unlimited"),
+                     lag: float = typer.Option(0.0, help="visibility lag of new versions, seconds")) -> None:
+    """Serve the sandbox platform on 127.0.0.1 until interrupted."""
+    from sandbox.faults import Faults
+    from sandbox.server import SandboxServer
+    from sandbox.state import App, PlatformState
+
+    state = PlatformState(apps={app_key: App(app_secret)}, rate=rate, lag_seconds=lag)
+    state.load(json.loads(data.read_text(encoding="utf-8")))
+    server = SandboxServer(state, Faults.parse(faults), port=port)
+    console.print(f"sandbox platform on {server.base_url} (key {app_key}); Ctrl-C stops it")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+@app.command()
+def demo(n: int = typer.Option(3000, "--n"), home: Path = typer.Option(Path(".demo"), help="folder for the demo")) -> None:
+    """The nightly job end to end on embedded defaults: sandbox platform, SQLite, summary."""
+    from bridge.demo import run_demo
+
+    raise typer.Exit(run_demo(n, home.resolve(), console))
+
+
+def main() -> None:
+    try:
+        app()
+    except settings_module.SettingsError as err:
+        print(err, file=sys.stderr)
+        sys.exit(2)

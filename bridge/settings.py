@@ -1,0 +1,79 @@
+"""Configuration from ``BRIDGE_*`` environment variables (and optionally a ``.env`` file).
+
+A missing or malformed setting stops the program with one line naming it; secrets are
+``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "pension-bridge"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BRIDGE_", env_file=os.environ.get("BRIDGE_ENV_FILE"),
+                                      extra="ignore")
+
+    platform_url: str = Field(description="base URL including /open/v1")
+    app_key: str
+    app_secret: SecretStr
+    internal_db: str = Field(description="SQLAlchemy URL of the internal database")
+    state_db: str | None = Field(default=None, description="the bridge's own tables; default: internal_db")
+    home: Path = Field(default_factory=default_home)
+    regions: str = Field(default="", description="comma-separated region code prefixes served")
+    regions_file: Path | None = None
+    rate_limit: float = Field(default=8.0, ge=0, description="requests/s to the platform; 0: unpaced")
+    rate_burst: int = Field(default=16, ge=1)
+    timeout: float = Field(default=30.0, gt=0)
+    retry_budget: int = Field(default=200, ge=0, description="retries one run may spend")
+    retry_seconds: float = Field(default=900.0, ge=0, description="seconds of waiting one run may spend")
+    feed_overlap: int = Field(default=180, ge=120, description="seconds re-read before the checkpoint")
+    page_size: int = Field(default=500, ge=1, le=500)
+    scan_workers: int = Field(default=8, ge=1, le=64)
+    match_window_days: int = Field(default=7, ge=0)
+
+    @field_validator("platform_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if any(not p.isdigit() or not 2 <= len(p) <= 12 for p in parts):
+            raise ValueError("must be comma-separated digit prefixes of 2-12 digits")
+        return ",".join(parts)
+
+    @property
+    def region_prefixes(self) -> tuple[str, ...]:
+        return tuple(p for p in self.regions.split(",") if p)
+
+    @property
+    def state_url(self) -> str:
+        return self.state_db or self.internal_db
+
+
+class SettingsError(SystemExit):
+    """Stops the program with one line naming the setting."""
+
+
+def load(**overrides: object) -> Settings:
+    """Settings from the environment; raises SettingsError naming the first bad one."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        first = err.errors(include_url=False)[0]
+        name = "BRIDGE_" + str(first["loc"][0]).upper() if first["loc"] else "BRIDGE_*"
+        reason = "is not set" if first["type"] == "missing" else f"is invalid: {first['msg']}"
+        raise SettingsError(f"configuration error: {name} {reason}") from None

@@ -1,0 +1,39 @@
+"""The end-of-run summary, as people read it (Chinese, from the message catalogue)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from config.catalogue import has, text
+from sync.engine import RunResult
+
+STATES = ("applied", "linked", "withdrawn", "invalid", "conflict", "pending")
+TYPES = ("CBDJ", "BJ", "XXBG", "ZXDJ", "ZYZR")
+
+
+def _label(kind: str, key: str) -> str:
+    return text(f"{kind}.{key}") if has(f"{kind}.{key}") else key
+
+
+def render(result: RunResult, console: Console) -> None:
+    tally = result.tally
+    if tally.new_versions == 0 and result.status == "completed":
+        console.print(text("run.nothing_new"))
+        return
+    table = Table(title=f"{text('run.summary_title')}（{result.run_id}）")
+    table.add_column(text("run.column_biz_type"))
+    for state in STATES:
+        table.add_column(_label("state", state), justify="right")
+    for biz in TYPES + ("?",):
+        counts = [tally.by_type.get((biz, s), 0) for s in STATES]
+        if any(counts):
+            table.add_row(_label("biz_type", biz) if biz != "?" else text("run.unidentified"), *map(str, counts))
+    console.print(table)
+    console.print(text("run.pulled_line", pulled=tally.pulled, new=tally.new_versions))
+    for kind, n in sorted(tally.conflicts.items()):
+        console.print(text("run.conflict_line", kind=_label("conflict_kind", kind), count=n))
+    for region in result.skipped_regions:
+        console.print(text("run.region_forbidden", value=region))
+    if result.status != "completed":
+        console.print(text("run.platform_down"))

@@ -1,0 +1,56 @@
+"""Building the parts of a run from settings: one place where dependencies are wired."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from bridge.settings import Settings
+from connectors.internal.db import engine_for, same_database
+from connectors.internal.reader import load_codes
+from connectors.platform import PlatformClient
+from connectors.platform.pacing import RateLimiter, RetryBudget, Unlimited
+from mapping import regions
+from mapping.types import now_local
+from mapping.validate import Context
+from sync.engine import Parts
+from sync.ledger.migrate import upgrade
+from sync.locks import run_lock
+from sync.scans import ScanFetcher, ScanStore
+
+
+def client_for(settings: Settings) -> PlatformClient:
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else Unlimited()
+    return PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
+                          limiter=limiter, budget=RetryBudget(settings.retry_budget, settings.retry_seconds),
+                          timeout=settings.timeout, max_connections=max(4, settings.scan_workers))
+
+
+def engines(settings: Settings) -> tuple[Engine, Engine, bool]:
+    internal = engine_for(settings.internal_db)
+    same = same_database(settings.internal_db, settings.state_url)
+    state = internal if same else engine_for(settings.state_url)
+    return internal, state, same
+
+
+def prepare_state(state: Engine, settings: Settings) -> None:
+    """Create or upgrade the bridge's tables, one process at a time."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with run_lock(state, settings.home, "schema", wait=True, poll=0.2):
+        upgrade(state)
+
+
+def build(settings: Settings, clock: Callable = now_local) -> Parts:
+    internal, state, same = engines(settings)
+    prepare_state(state, settings)
+    with internal.connect() as conn:
+        codes = load_codes(conn)
+    extra = [settings.regions_file] if settings.regions_file else []
+    context = Context(codes, regions.load(settings.region_prefixes, extra), clock().date())
+    client = client_for(settings)
+    fetcher = ScanFetcher(client, ScanStore(settings.home / "scans"), settings.scan_workers)
+    return Parts(client=client, internal=internal, state=state, same_db=same, codes=codes, context=context,
+                 fetcher=fetcher, home=settings.home, scopes=settings.region_prefixes or (None,),
+                 overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock)

@@ -1,0 +1,50 @@
+"""The one message catalogue: every text an operator, agent or auditor reads.
+
+Texts live in ``messages.zh.toml`` by dotted key (``problem.id_checksum``,
+``field.person.id_number``); code asks for them by key and never holds Chinese literals.
+"""
+
+from __future__ import annotations
+
+from config import load_toml
+
+
+def _flatten(prefix: str, node: dict, out: dict[str, str]) -> dict[str, str]:
+    for key, value in node.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict):
+            _flatten(full, value, out)
+        else:
+            out[full] = value
+    return out
+
+
+_TEXTS: dict[str, str] = _flatten("", load_toml("messages.zh.toml"), {})
+
+
+def has(key: str) -> bool:
+    """Whether the catalogue holds ``key``."""
+    return key in _TEXTS
+
+
+def text(key: str, **values: object) -> str:
+    """The text for ``key`` with ``{placeholders}`` filled in.
+
+    Raises:
+        KeyError: the catalogue has no such key (a test keeps every used key present).
+    """
+    return _TEXTS[key].format(**values)
+
+
+def field_label(field: str) -> str:
+    """A field path (``person.id_number``, ``payload.years[1]``) in words."""
+    base = field.split("[", 1)[0]
+    while base and not has(f"field.{base}"):
+        base = base.rpartition(".")[0]
+    label = text(f"field.{base}") if base else field
+    return label if base == field.split("[", 1)[0] else f"{label}（{field}）"
+
+
+def keys() -> frozenset[str]:
+    """All keys, for completeness tests."""
+    return frozenset(_TEXTS)

@@ -1,0 +1,71 @@
+"""Batch reads of the internal database: one query per table per batch, never per record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from connectors.internal import schema as t
+from connectors.internal.view import InternalView, PersonState
+from mapping.codes import CodeTables, grades_from_rows
+
+CHUNK = 500  # bind parameters per IN list; well below every dialect's limit
+
+
+def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _rows(conn: Connection, table, column, values: Iterable[Any], *where) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in chunks(sorted(set(values))):
+        query = select(table).where(column.in_(part), *where)
+        out.extend(dict(r._mapping) for r in conn.execute(query))
+    return out
+
+
+def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str], codes: CodeTables) -> InternalView:
+    """The people with these ID numbers and the business written for these txn ids."""
+    view = InternalView()
+    for row in _rows(conn, t.ac01, t.ac01.c.aac002, id_numbers):
+        view.people[row["aac002"]] = PersonState(person=row)
+    by_aac001 = {p.aac001: p for p in view.people.values()}
+    insurance = codes.setting("insurance", "aae140")
+    for row in _rows(conn, t.ac02, t.ac02.c.aac001, by_aac001, t.ac02.c.aae140 == insurance):
+        by_aac001[row["aac001"]].enrolment = row
+    for row in _rows(conn, t.ac_yhzh, t.ac_yhzh.c.aac001, by_aac001):
+        by_aac001[row["aac001"]].bank = row
+    _payments(conn, by_aac001, codes)
+    for row in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.aac001, by_aac001):
+        by_aac001[row["aac001"]].business.append(row)
+    view.applied = {r["wblsh"]: r for r in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.wblsh, txn_ids)}
+    return view
+
+
+def _payments(conn: Connection, people: dict[str, PersonState], codes: CodeTables) -> None:
+    individual = codes.setting("payment", "individual")
+    back = codes.setting("payment", "back_payment")
+    cols = [t.ac_jfjl.c.aac001, t.ac_jfjl.c.aae003, t.ac_jfjl.c.aaa115]
+    for part in chunks(sorted(people)):
+        query = select(*cols).where(t.ac_jfjl.c.aac001.in_(part), t.ac_jfjl.c.aae341 == individual)
+        for aac001, year, kind in conn.execute(query):
+            people[aac001].paid_years.add(int(year))
+            if kind == back:
+                people[aac001].back_paid_years.add(int(year))
+
+
+def load_codes(conn: Connection) -> CodeTables:
+    """AA10 and AA18 as code tables, with ``config/codes.toml``."""
+    aa10 = {(r.aaa100, r.aaa102): r.aaa103 for r in conn.execute(select(t.aa10))}
+    grades = grades_from_rows([dict(r._mapping) for r in conn.execute(select(t.aa18))])
+    return CodeTables(aa10=aa10, grades=grades)

@@ -1,0 +1,43 @@
+"""Normalisation of what agents type: full-width forms, spaces, middle dots."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Every form of the middle dot seen in minority names (·, •, ., ・, ‧, ･, ∙, ⋅, ·).
+_MIDDLE_DOTS = "\u00b7\u2022.\u30fb\u2027\uff65\u2219\u22c5\u0387\uff0e"
+_DOT_RE = re.compile(f"\\s*[{re.escape(_MIDDLE_DOTS)}]\\s*")
+_SPACE_RE = re.compile(r"\s+")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def halfwidth(text: str) -> str:
+    """Full-width ASCII variants (０-９, Ａ-Ｚ, full-width space) to their ASCII forms."""
+    return unicodedata.normalize("NFKC", text)
+
+
+def strip_controls(text: str) -> str:
+    """Remove control characters, which no real field contains."""
+    return _CONTROL_RE.sub("", text)
+
+
+def normalise_name(name: str) -> str:
+    """A person's name as the bridge stores and compares it.
+
+    Full-width forms folded, all spaces removed, every middle-dot variant written as
+    U+00B7 (the form GB 18030 names use), control characters dropped.
+    """
+    text = strip_controls(halfwidth(name))
+    text = _DOT_RE.sub("\u00b7", text.strip())
+    return _SPACE_RE.sub("", text)
+
+
+def normalise_text(text: str) -> str:
+    """Free text (addresses, remarks): folded, controls dropped, runs of spaces single."""
+    return _SPACE_RE.sub(" ", strip_controls(halfwidth(text))).strip()
+
+
+def digits_only(text: str) -> str:
+    """Digits of a number typed with spaces or full-width digits."""
+    return "".join(ch for ch in halfwidth(text) if ch.isdigit())

@@ -1,0 +1,78 @@
+"""Field types of the platform contract (§3): local times, dates, money, codes."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from mapping.text import digits_only, halfwidth
+
+LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
+_MONEY = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _error(code: str) -> PydanticCustomError:
+    return PydanticCustomError(f"pb_{code}", code)
+
+
+def parse_local_datetime(value: Any) -> datetime:
+    """``YYYY-MM-DD HH:MM:SS`` in Asia/Shanghai local time, kept naive as the contract sends it."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.strptime(halfwidth(str(value)).strip(), LOCAL_FORMAT)
+    except ValueError:
+        raise _error("bad_datetime") from None
+
+
+def parse_date(value: Any) -> date:
+    """``YYYY-MM-DD``."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = halfwidth(str(value)).strip()
+    try:
+        if not _DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise _error("bad_date") from None
+
+
+def parse_money(value: Any) -> Decimal:
+    """Yuan as a decimal string (``"300.00"``); integers are accepted, floats never."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise _error("bad_money")
+    text = halfwidth(str(value)).strip()
+    if not _MONEY.match(text):
+        raise _error("bad_money")
+    return Decimal(text).quantize(Decimal("0.01"))
+
+
+def parse_code(value: Any) -> str:
+    """A numeric code typed with spaces or full-width digits (region codes)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise PydanticCustomError("string_type", "code")
+    return digits_only(str(value)) if str(value).strip() else ""
+
+
+def now_local() -> datetime:
+    """The current time as the platform and the internal system write it: Shanghai, naive."""
+    return datetime.now(PLATFORM_TZ).replace(tzinfo=None, microsecond=0)
+
+
+def format_money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+LocalDateTime = Annotated[datetime, BeforeValidator(parse_local_datetime)]
+LocalDate = Annotated[date, BeforeValidator(parse_date)]
+Money = Annotated[Decimal, BeforeValidator(parse_money)]
+DigitCode = Annotated[str, BeforeValidator(parse_code)]

@@ -1,0 +1,191 @@
+"""The sandbox platform as a real HTTP server on 127.0.0.1 (stdlib ``ThreadingHTTPServer``).
+
+The standard library server is used on purpose: the fault switches need the raw socket
+(closing a connection mid-body, sending a truncated body), which frameworks hide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+import uuid
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from connectors.platform.auth import canonical_string
+from sandbox.faults import Faults
+from sandbox.state import ApiError, PlatformState
+
+BASE = "/open/v1"
+_NONCE = re.compile(r"^[A-Za-z0-9]{16,64}$")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+_PREFIX = re.compile(r"^\d{2,12}$")
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, state: PlatformState, faults: Faults, port: int = 0, host: str = "127.0.0.1") -> None:
+        self.state, self.faults = state, faults
+        self.requests = 0
+        self._last_page: dict[str, Any] = {}
+        super().__init__((host, port), _Handler)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}{BASE}"
+
+    def start(self) -> SandboxServer:
+        threading.Thread(target=self.serve_forever, name="sandbox-platform", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SandboxServer
+
+    def log_message(self, *args: Any) -> None:  # the sandbox is quiet; the bridge logs
+        pass
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        return formatdate(self.server.state.now(), usegmt=True)
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    # --- one request -----------------------------------------------------------------
+
+    def _handle(self) -> None:
+        self.server.requests += 1
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        url = urlsplit(self.path)
+        try:
+            if self.server.faults.roll("slow"):
+                time.sleep(self.server.faults.slow_seconds)
+            app_key = self._authenticate(url.path, url.query, body)
+            self.server.state.take_token(app_key)
+            self._injected_errors()
+            self._route(url.path, dict(parse_qsl(url.query, keep_blank_values=True)), body)
+        except ApiError as err:
+            self._envelope(err.status, err.code, str(err), err.data, err.retry_after)
+
+    def _authenticate(self, path: str, query: str, body: bytes) -> str:
+        state, h = self.server.state, self.headers
+        key, stamp, nonce, sig = (h.get(n, "") for n in ("X-App-Key", "X-Timestamp", "X-Nonce", "X-Signature"))
+        app = state.apps.get(key)
+        if app is None or not _NONCE.match(nonce) or not stamp.isdigit():
+            raise ApiError(40101, 401, "unknown key or malformed signature headers")
+        expected = hmac.new(app.secret.encode(), canonical_string(self.command, path, query, stamp, nonce, body).encode(),
+                            hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, sig):
+            raise ApiError(40101, 401, "bad signature")
+        if abs(state.now() * 1000 - int(stamp)) > 300_000:
+            raise ApiError(40102, 401, "timestamp out of window")
+        state.check_nonce(nonce)
+        return key
+
+    def _injected_errors(self) -> None:
+        f = self.server.faults
+        if f.roll("error_200"):
+            raise ApiError(50001, 200, "internal error")
+        if f.roll("rate_limited"):
+            raise ApiError(42901, 429 if f.roll("rate_limited") else 200, "rate limited",
+                           {"retry_after": f.retry_after}, retry_after=f.retry_after)
+        if f.roll("http500"):
+            raise ApiError(50001, 500, "internal error")
+        if f.roll("http503"):
+            raise ApiError(50301, 503, "maintenance", retry_after=f.retry_after)
+
+    def _route(self, path: str, query: dict[str, str], body: bytes) -> None:
+        if not path.startswith(BASE + "/"):
+            raise ApiError(40401, 404, "no such path")
+        parts = path[len(BASE) + 1:].split("/")
+        state = self.server.state
+        if parts == ["pension", "transactions"] and self.command == "GET":
+            return self._ok(self._feed(query))
+        if len(parts) == 3 and parts[:2] == ["pension", "transactions"] and self.command == "GET":
+            return self._ok(state.transaction(parts[2]))
+        if len(parts) == 4 and parts[3] == "result" and self.command == "POST":
+            return self._ok(self._result(parts[2], body))
+        if len(parts) == 2 and parts[0] == "attachments" and self.command == "GET":
+            return self._bytes(*state.attachment(parts[1]))
+        raise ApiError(40401, 404, "no such path")
+
+    def _feed(self, query: dict[str, str]) -> Any:
+        limit = query.get("limit", "100")
+        if not limit.isdigit() or not 1 <= int(limit) <= 500:
+            raise ApiError(40001, 400, "limit must be 1-500")
+        after, prefix = query.get("updated_after"), query.get("region_prefix")
+        if after is not None and not _TIME.match(after):
+            raise ApiError(40001, 400, "updated_after must be YYYY-MM-DD HH:MM:SS")
+        if prefix is not None and not _PREFIX.match(prefix):
+            raise ApiError(40001, 400, "region_prefix must be 2-12 digits")
+        app = self.server.state.apps[self.headers["X-App-Key"]]
+        if prefix and app.prefixes and not prefix.startswith(app.prefixes):
+            raise ApiError(40301, 403, "key not permitted for this region")
+        key = self.headers["X-App-Key"]
+        if self.server.faults.roll("repeat_page") and key in self.server._last_page:
+            return self.server._last_page[key]
+        page = self.server.state.feed(after, query.get("cursor"), int(limit), prefix)
+        self.server._last_page[key] = page
+        return page
+
+    def _result(self, txn_id: str, body: bytes) -> Any:
+        key = self.headers.get("Idempotency-Key", "")
+        if not key or len(key) > 64:
+            raise ApiError(40001, 400, "Idempotency-Key is required, at most 64 characters")
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            raise ApiError(40001, 400, "body is not JSON") from None
+        return self.server.state.write_result(txn_id, parsed, key, body)
+
+    # --- answers --------------------------------------------------------------------
+
+    def _ok(self, data: Any) -> None:
+        self._envelope(200, 0, "success", data)
+
+    def _envelope(self, status: int, code: int, message: str, data: Any = None, retry_after: float | None = None) -> None:
+        payload = json.dumps({"code": code, "message": message, "request_id": uuid.uuid4().hex, "data": data},
+                             ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        if retry_after is not None:
+            headers["Retry-After"] = f"{retry_after:g}"
+        self._send(status, payload, headers, faulty=code == 0)
+
+    def _bytes(self, content: bytes, content_type: str) -> None:
+        headers = {"Content-Type": content_type, "X-Content-SHA256": hashlib.sha256(content).hexdigest()}
+        self._send(200, content, headers, faulty=True)
+
+    def _send(self, status: int, payload: bytes, headers: dict[str, str], faulty: bool) -> None:
+        faults = self.server.faults
+        drop = faulty and faults.roll("drop")
+        if faulty and not drop and faults.roll("truncate"):
+            payload = payload[: max(1, len(payload) // 2)]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if drop:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(payload)

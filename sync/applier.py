@@ -1,0 +1,119 @@
+"""The only place that writes internal rows: executes the ops of a batch's decisions.
+
+Identifiers are allocated once per sequence per batch, in the batch's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.engine import Connection
+
+from connectors.internal import schema as t
+from connectors.internal.sequences import allocate
+from sync.planning import ops as o
+from sync.planning.decisions import Apply
+
+
+@dataclass(frozen=True)
+class Work:
+    """One decision to apply, with who and when."""
+
+    txn_id: str
+    decision: Apply
+    stamp: o.Stamp
+
+
+class _Ids:
+    """Blocks of identifiers handed out in order."""
+
+    def __init__(self, conn: Connection, name: str, count: int) -> None:
+        self._next = allocate(conn, name, count)
+
+    def take(self) -> int:
+        value, self._next = self._next, self._next + 1
+        return value
+
+
+def _count(work: list[Work], kind: type, weight=lambda op: 1) -> int:
+    return sum(weight(op) for w in work for op in w.decision.ops if isinstance(op, kind))
+
+
+class Applier:
+    """Writes the rows of a batch on one connection, inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, source: str) -> None:
+        self.conn, self.source = conn, source  # source: SJLY of rows written by sync
+        self.refs: dict[str, Any] = {}
+
+    def apply(self, work: list[Work]) -> dict[str, str]:
+        """Execute every op; returns txn_id -> YWLSH of each business written."""
+        self._ids = {"AAC001": _Ids(self.conn, "AAC001", _count(work, o.NewPerson)),
+                     "AAZ159": _Ids(self.conn, "AAZ159", _count(work, o.NewEnrolment)),
+                     "YWLSH": _Ids(self.conn, "YWLSH", _count(work, o.NewBusinessLog)),
+                     "JFJL": _Ids(self.conn, "JFJL", _count(work, o.NewPayments, lambda op: len(op.years)))}
+        written: dict[str, str] = {}
+        for item in work:
+            for op in item.decision.ops:
+                ywlsh = self._write(op, item)
+                if ywlsh:
+                    written[item.txn_id] = ywlsh
+        return written
+
+    def _ref(self, ref: Any) -> Any:
+        return self.refs.get(ref, ref)
+
+    def _stamped(self, values: dict[str, Any], stamp: o.Stamp) -> dict[str, Any]:
+        return {**values, "aae011": stamp.operator[:50], "aae036": stamp.at}
+
+    def _write(self, op: o.Op, item: Work) -> str | None:
+        handler = getattr(self, f"_{type(op).__name__}")
+        return handler(op, item)
+
+    def _NewPerson(self, op: o.NewPerson, item: Work) -> None:
+        aac001 = f"{op.region[:6]}{self._ids['AAC001'].take():010d}"
+        self.refs[op.ref] = aac001
+        self.conn.execute(t.ac01.insert().values(self._stamped({**op.values, "aac001": aac001, "aab301": op.region},
+                                                               item.stamp)))
+
+    def _UpdatePerson(self, op: o.UpdatePerson, item: Work) -> None:
+        self.conn.execute(update(t.ac01).where(t.ac01.c.aac001 == self._ref(op.ref))
+                          .values(self._stamped(op.values, item.stamp)))
+
+    def _NewEnrolment(self, op: o.NewEnrolment, item: Work) -> None:
+        aaz159 = self._ids["AAZ159"].take()
+        self.refs[f"new:{op.ref}"] = aaz159
+        values = {**op.values, "aaz159": aaz159, "aac001": self._ref(op.ref)}
+        self.conn.execute(t.ac02.insert().values(self._stamped(values, item.stamp)))
+
+    def _UpdateEnrolment(self, op: o.UpdateEnrolment, item: Work) -> None:
+        self.conn.execute(update(t.ac02).where(t.ac02.c.aaz159 == self._ref(op.aaz159))
+                          .values(self._stamped(op.values, item.stamp)))
+
+    def _PutBank(self, op: o.PutBank, item: Work) -> None:
+        aac001 = self._ref(op.ref)
+        values = self._stamped(op.values, item.stamp)
+        if op.exists:
+            self.conn.execute(update(t.ac_yhzh).where(t.ac_yhzh.c.aac001 == aac001).values(values))
+        else:
+            self.conn.execute(t.ac_yhzh.insert().values({**values, "aac001": aac001}))
+
+    def _NewBusinessLog(self, op: o.NewBusinessLog, item: Work) -> str:
+        ywlsh = f"YW{item.stamp.business_date}{self._ids['YWLSH'].take():08d}"
+        self.refs[f"ywlsh:{item.txn_id}"] = ywlsh
+        self.conn.execute(t.ae_ywjl.insert().values(
+            ywlsh=ywlsh, aac001=self._ref(op.ref), ywlx=op.ywlx, sjly=self.source, wblsh=op.txn_id, bgnr=op.bgnr,
+            aae011=item.stamp.operator[:50], aae036=item.stamp.at, aae016="0", aae015=None, aae013=None, qzzt="0"))
+        return ywlsh
+
+    def _NewPayments(self, op: o.NewPayments, item: Work) -> None:
+        ywlsh = self.refs[f"ywlsh:{item.txn_id}"]
+        rows = [{**op.values, "jfjl_id": self._ids["JFJL"].take(), "aac001": self._ref(op.ref), "aae003": year,
+                 "ywlsh": ywlsh} for year in op.years]
+        self.conn.execute(t.ac_jfjl.insert(), rows)
+
+    def _NewTransfer(self, op: o.NewTransfer, item: Work) -> None:
+        self.conn.execute(t.ac_zyzr.insert().values(
+            {**op.values, "ywlsh": self.refs[f"ywlsh:{item.txn_id}"], "aac001": self._ref(op.ref)}))

@@ -1,0 +1,150 @@
+"""One nightly run: for each region scope, under its lock, pull the feed and process it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.engine import Engine
+
+from connectors.platform import PlatformClient, RegionForbidden, RetryBudgetExhausted
+from connectors.platform.errors import PlatformError
+from connectors.platform.feed import pages
+from mapping.codes import CodeTables
+from mapping.types import parse_local_datetime
+from mapping.validate import Context
+from sync import checkpoint as cp
+from sync.ledger import tables as t
+from sync.ledger.store import attachment_status, pending_versions, seen_versions
+from sync.locks import run_lock
+from sync.process import Processor, Staged, Tally, stage
+from sync.scans import ScanFetcher
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str  # completed | incomplete
+    tally: Tally
+    problems: list[str] = field(default_factory=list)
+    skipped_regions: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "completed" else 2
+
+
+@dataclass
+class Parts:
+    """What a run needs, wired once (``bridge.wiring``)."""
+
+    client: PlatformClient
+    internal: Engine
+    state: Engine
+    same_db: bool
+    codes: CodeTables
+    context: Context
+    fetcher: ScanFetcher
+    home: Any
+    scopes: tuple[str | None, ...]
+    overlap: timedelta
+    page_size: int
+    clock: Callable[[], datetime]
+
+
+def _position(items: list[Any]) -> datetime | None:
+    stamps = []
+    for item in items:
+        try:
+            stamps.append(parse_local_datetime(item.get("updated_at")))
+        except Exception:
+            continue
+    return max(stamps) if stamps else None
+
+
+def _new_versions(parts: Parts, items: list[Any]) -> list[Staged]:
+    staged = [stage(item) for item in items]
+    with parts.state.connect() as conn:
+        seen = seen_versions(conn, [s.txn_id for s in staged])
+    fresh: dict[tuple[str, int], Staged] = {}
+    for s in staged:
+        key = (s.txn_id, s.version)
+        if key not in seen and key not in fresh:
+            fresh[key] = s
+    return list(fresh.values())
+
+
+def _scans(parts: Parts, batch: list[Staged]) -> dict:
+    attachments = [a for s in batch if isinstance(s.raw, dict) and isinstance(s.raw.get("attachments"), list)
+                   for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
+    with parts.state.connect() as conn:
+        known = attachment_status(conn, [a["attachment_id"] for a in attachments])
+    return parts.fetcher.outcomes(attachments, known)
+
+
+def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
+    key = cp.scope_of(scope)
+    with parts.state.connect() as conn:
+        pending = pending_versions(conn, 100_000)
+    if pending:
+        batch = [stage(raw, restaged=True) for raw in pending]
+        processor.process(batch, _scans(parts, batch), None, None)
+
+    def committed() -> datetime | None:
+        with parts.state.connect() as conn:
+            return cp.read(conn, key).updated_at
+
+    for page in pages(parts.client, committed, region_prefix=scope, overlap=parts.overlap, limit=parts.page_size):
+        processor.tally.pulled += len(page.items)
+        batch = _new_versions(parts, page.items)
+        processor.tally.new_versions += len(batch)
+        processor.process(batch, _scans(parts, batch), key, _position(page.items))
+        log.info("batch_committed", scope=key, items=len(page.items), new=len(batch))
+
+
+def run(parts: Parts, wait: bool = False, on_progress: Callable[[Tally], None] | None = None) -> RunResult:
+    """One run over every scope. Never raises for the platform being down: it says so."""
+    run_id = datetime.now().strftime("%Y%m%d%H%M%S-") + uuid.uuid4().hex[:8]
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    result = RunResult(run_id, "completed", Tally())
+    _start(parts, run_id)
+    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id,
+                          parts.clock, result.tally)
+    for scope in parts.scopes:
+        try:
+            with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=wait):
+                _scope_run(parts, processor, scope)
+        except RegionForbidden:
+            result.skipped_regions.append(scope or "*")
+            log.warning("region_forbidden", region=scope)
+        except (RetryBudgetExhausted, PlatformError) as err:
+            result.status = "incomplete"
+            result.problems.append(str(err))
+            log.error("run_incomplete", scope=scope, error=str(err))
+    _finish(parts, result)
+    return result
+
+
+def _start(parts: Parts, run_id: str) -> None:
+    with parts.state.begin() as conn:
+        conn.execute(t.run.insert().values(run_id=run_id, kind="sync", started_at=parts.clock(), status="running"))
+
+
+def _finish(parts: Parts, result: RunResult) -> None:
+    summary = {"pulled": result.tally.pulled, "new_versions": result.tally.new_versions,
+               "by_state": dict(result.tally.by_state), "conflicts": dict(result.tally.conflicts),
+               "by_type": {f"{b}:{s}": n for (b, s), n in result.tally.by_type.items()},
+               "problems": result.problems, "skipped_regions": result.skipped_regions,
+               "requests": parts.client.stats.requests, "retries": parts.client.stats.retries,
+               "scans_fetched": parts.fetcher.fetched}
+    with parts.state.begin() as conn:
+        conn.execute(update(t.run).where(t.run.c.run_id == result.run_id).values(
+            finished_at=parts.clock(), status=result.status, summary=json.dumps(summary, ensure_ascii=False)))

@@ -1,0 +1,1 @@
+"""The bridge's own tables (prefix ``pb_``): staged versions, ledger, checkpoints, runs."""

@@ -1,0 +1,133 @@
+"""Reading and writing the ledger: staged versions, current states, history, conflicts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from connectors.internal.reader import chunks
+from sync.ledger import tables as t
+from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Unchanged
+from sync.planning.planner import LedgerEntry
+
+
+def seen_versions(conn: Connection, txn_ids: Iterable[str]) -> set[tuple[str, int]]:
+    """(txn_id, version) pairs already staged, for the given transactions."""
+    seen: set[tuple[str, int]] = set()
+    for part in chunks(set(txn_ids)):
+        query = select(t.txn_version.c.txn_id, t.txn_version.c.version).where(t.txn_version.c.txn_id.in_(part))
+        seen.update((r[0], r[1]) for r in conn.execute(query))
+    return seen
+
+
+def entries(conn: Connection, txn_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+    out: dict[str, LedgerEntry] = {}
+    c = t.txn.c
+    for part in chunks(set(txn_ids)):
+        query = select(c.txn_id, c.state, c.version, c.applied_hash, c.core_hash, c.ywlsh).where(c.txn_id.in_(part))
+        for r in conn.execute(query):
+            out[r.txn_id] = LedgerEntry(r.state, r.version, r.applied_hash, r.core_hash, r.ywlsh)
+    return out
+
+
+def attachment_status(conn: Connection, attachment_ids: Iterable[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in chunks(set(attachment_ids)):
+        query = select(t.attachment.c.attachment_id, t.attachment.c.status).where(t.attachment.c.attachment_id.in_(part))
+        out.update({r[0]: r[1] for r in conn.execute(query)})
+    return out
+
+
+def pending_versions(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Raw snapshots of transactions left pending by an earlier run (to process again)."""
+    v, x = t.txn_version.c, t.txn.c
+    query = (select(v.raw).select_from(t.txn_version.join(t.txn, (v.txn_id == x.txn_id) & (v.version == x.version)))
+             .where(x.state == "pending").order_by(v.updated_at, v.txn_id).limit(limit))
+    return [json.loads(r[0]) for r in conn.execute(query)]
+
+
+def reasons_of(decision: Decision) -> tuple[str | None, str | None]:
+    """``reason_kind`` and ``reasons`` (JSON) for the ledger row."""
+    if isinstance(decision, Invalid):
+        return "invalid", json.dumps([p.as_dict() for p in decision.problems], ensure_ascii=False)
+    if isinstance(decision, Hold):
+        return decision.kind, json.dumps({"detail": decision.detail, "fields": list(decision.fields)},
+                                         ensure_ascii=False, default=str)
+    return None, None
+
+
+class LedgerWriter:
+    """Writes one batch's ledger rows in the caller's transaction."""
+
+    def __init__(self, conn: Connection, run_id: str, now: datetime) -> None:
+        self.conn, self.run_id, self.now = conn, run_id, now
+
+    def stage(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(t.txn_version.insert(), [{**r, "received_at": self.now, "run_id": self.run_id} for r in rows])
+
+    def attachments(self, outcomes: Iterable[Any]) -> None:
+        rows = [{"attachment_id": o.attachment_id, "sha256": o.sha256, "status": o.status, "kind": o.kind,
+                 "content_type": o.content_type, "size": o.size, "checked_at": self.now} for o in outcomes]
+        existing = attachment_status(self.conn, [r["attachment_id"] for r in rows])
+        for row in rows:
+            if row["attachment_id"] in existing:
+                self.conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"])
+                                  .values(row))
+            else:
+                self.conn.execute(t.attachment.insert().values(row))
+
+    def record(self, facts: dict[str, Any], decision: Decision, before: LedgerEntry | None, ywlsh: str | None) -> None:
+        """Set the transaction's one current state from ``decision``."""
+        if isinstance(decision, Unchanged):
+            self._touch(facts, before)
+            return
+        kind, reasons = reasons_of(decision)
+        values = {**facts, "state": decision.state, "reason_kind": kind, "reasons": reasons, "state_at": self.now}
+        if isinstance(decision, (Apply, AlreadyApplied)):
+            values.update(ywlsh=ywlsh or (before.ywlsh if before else None), applied_version=facts["version"],
+                          applied_hash=facts["content_hash"], core_hash=facts["core_hash"])
+        values.pop("content_hash", None)
+        if not isinstance(decision, (Apply, AlreadyApplied)):
+            values.pop("core_hash", None)
+        self._upsert(values, before)
+        self._event(facts, before.state if before else None, decision.state, kind)
+        self._conflict(facts, decision)
+
+    def _touch(self, facts: dict[str, Any], before: LedgerEntry | None) -> None:
+        if before is not None and facts["version"] > before.version:
+            self.conn.execute(update(t.txn).where(t.txn.c.txn_id == facts["txn_id"]).values(version=facts["version"],
+                                                                                            updated_at=facts["updated_at"]))
+
+    def _upsert(self, values: dict[str, Any], before: LedgerEntry | None) -> None:
+        if before is None:
+            self.conn.execute(t.txn.insert().values(**values, first_seen_at=self.now))
+        else:
+            self.conn.execute(update(t.txn).where(t.txn.c.txn_id == values["txn_id"]).values(**values))
+
+    def _event(self, facts: dict[str, Any], before: str | None, after: str, detail: str | None) -> None:
+        self.conn.execute(t.txn_event.insert().values(txn_id=facts["txn_id"], version=facts["version"],
+                                                      from_state=before, to_state=after, detail=detail,
+                                                      run_id=self.run_id, at=self.now))
+
+    def _conflict(self, facts: dict[str, Any], decision: Decision) -> None:
+        """One open conflict per transaction: updated by later versions, closed when they settle it."""
+        c = t.conflict.c
+        open_id = self.conn.execute(select(c.id).where(c.txn_id == facts["txn_id"], c.status == "open")).scalar()
+        if not isinstance(decision, Hold):
+            if open_id is not None:
+                self.conn.execute(update(t.conflict).where(c.id == open_id).values(status="resolved", updated_at=self.now))
+            return
+        values = {"version": facts["version"], "kind": decision.kind, "detail": decision.detail,
+                  "fields": json.dumps(list(decision.fields), ensure_ascii=False, default=str),
+                  "internal_rows": json.dumps(list(decision.rows), ensure_ascii=False, default=str),
+                  "region_code": facts["region_code"], "agent_id": facts["agent_id"], "updated_at": self.now}
+        if open_id is None:
+            self.conn.execute(t.conflict.insert().values(txn_id=facts["txn_id"], status="open", opened_at=self.now, **values))
+        else:
+            self.conn.execute(update(t.conflict).where(c.id == open_id).values(**values))

@@ -1,0 +1,103 @@
+"""Table definitions of the bridge's state database, as the latest migration leaves them."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+# Every transaction version the bridge has seen, as the platform sent it.
+txn_version = Table(
+    "pb_txn_version", metadata,
+    Column("txn_id", String(60), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("updated_at", String(19), nullable=False),
+    Column("status", String(20)),
+    Column("content_hash", String(64), nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+    Column("run_id", String(40), nullable=False),
+    Column("outcome", String(20)),
+)
+
+# Exactly one current state per transaction.
+txn = Table(
+    "pb_txn", metadata,
+    Column("txn_id", String(60), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("biz_type", String(10)),
+    Column("region_code", String(12), index=True),
+    Column("agent_id", String(40)),
+    Column("agent_name", String(60)),
+    Column("id_number", String(18), index=True),
+    Column("created_at", String(19)),
+    Column("updated_at", String(19)),
+    Column("ywlsh", String(20), index=True),
+    Column("applied_version", Integer),
+    Column("applied_hash", String(64)),
+    Column("core_hash", String(64)),
+    Column("reason_kind", String(40)),
+    Column("reasons", Text),
+    Column("first_seen_at", DateTime, nullable=False),
+    Column("state_at", DateTime, nullable=False),
+)
+
+# The history of states: one row per transition, never updated.
+txn_event = Table(
+    "pb_txn_event", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("txn_id", String(60), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("from_state", String(20)),
+    Column("to_state", String(20), nullable=False),
+    Column("detail", Text),
+    Column("run_id", String(40), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+checkpoint = Table(
+    "pb_checkpoint", metadata,
+    Column("scope", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+run = Table(
+    "pb_run", metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(20), nullable=False),
+    Column("summary", Text),
+)
+
+# Scans kept content-addressed, and what each attachment turned out to be.
+attachment = Table(
+    "pb_attachment", metadata,
+    Column("attachment_id", String(60), primary_key=True),
+    Column("sha256", String(64)),
+    Column("status", String(20), nullable=False),
+    Column("kind", String(40)),
+    Column("content_type", String(40)),
+    Column("size", Integer),
+    Column("checked_at", DateTime, nullable=False),
+)
+
+conflict = Table(
+    "pb_conflict", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("txn_id", String(60), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("detail", Text),
+    Column("fields", Text),
+    Column("internal_rows", Text),
+    Column("region_code", String(12), index=True),
+    Column("agent_id", String(40)),
+    Column("status", String(20), nullable=False, index=True),
+    Column("opened_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    UniqueConstraint("txn_id", "status", "opened_at", name="pb_conflict_txn_status"),
+)

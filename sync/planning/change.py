@@ -1,0 +1,83 @@
+"""Planning 信息变更 (XXBG): the changed columns, when every ``old`` still holds inside."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connectors.internal.view import PersonState
+from mapping.businesses.change import ValueProblem, convert
+from mapping.codes import CodeTables
+from mapping.records import BusinessRecord
+from mapping.text import digits_only, normalise_name, normalise_text
+from sync.planning.common import require_active
+from sync.planning.decisions import Hold
+from sync.planning.enrolment import bank_columns
+from sync.planning.ops import NewBusinessLog, Op, PutBank, UpdateEnrolment, UpdatePerson
+
+PERSON_COLUMNS = {"name": "aac003", "phone": "aae005", "address": "aae006", "hukou_type": "aac009",
+                  "ethnicity": "aac005"}
+_FOLD = {"name": normalise_name, "phone": digits_only, "address": normalise_text}
+
+
+def internal_value(field: str, state: PersonState, codes: CodeTables) -> Any:
+    """A field's current internal value, in the form ``convert`` gives platform values."""
+    if field in PERSON_COLUMNS:
+        value = state.person.get(PERSON_COLUMNS[field])
+        return _FOLD.get(field, str)(value) if value is not None else None
+    if field == "grade":
+        grade = codes.grade_by_id((state.enrolment or {}).get("aaz289"))
+        return grade.amount if grade else None
+    bank = state.bank
+    return (bank["aae008"], bank["aae010"], normalise_name(bank["aae009"])) if bank else None
+
+
+def _comparable(field: str, value: Any, codes: CodeTables) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        converted = convert(field, value, codes)
+    except ValueProblem:
+        return value
+    if field == "bank_account":
+        return converted.bank_code, converted.account_no, converted.holder_name
+    return converted
+
+
+def stale_fields(record: BusinessRecord, state: PersonState, codes: CodeTables) -> list[dict[str, Any]]:
+    """Changes whose ``old`` no longer matches the internal record."""
+    stale = []
+    for change in record.payload.changes:
+        inside = internal_value(change.field, state, codes)
+        if _comparable(change.field, change.old, codes) != inside:
+            stale.append({"field": change.field, "platform": change.old, "internal": _show(inside)})
+    return stale
+
+
+def _show(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else (str(value) if value is not None else None)
+
+
+def _op(field: str, new: Any, record: BusinessRecord, state: PersonState, codes: CodeTables) -> Op:
+    if field in PERSON_COLUMNS:
+        return UpdatePerson(state.aac001, {PERSON_COLUMNS[field]: new})
+    if field == "grade":
+        grade = codes.grade_for(new, record.created_at.date())
+        return UpdateEnrolment(state.enrolment["aaz159"], {"aaz289": grade.grade_id if grade else None})
+    return PutBank(state.aac001, bank_columns(new), exists=state.bank is not None)
+
+
+def change_list(record: BusinessRecord) -> str:
+    """``BGNR``: the change list as JSON."""
+    items = [{"field": c.field, "old": c.old, "new": c.new} for c in record.payload.changes]
+    return json.dumps(items, ensure_ascii=False, default=str)
+
+
+def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables) -> tuple[Op, ...] | Hold:
+    if hold := require_active(record, state, codes):
+        return hold
+    if stale := stale_fields(record, state, codes):
+        return Hold("stale_change", detail="、".join(s["field"] for s in stale), fields=tuple(stale))
+    ops = [_op(c.field, convert(c.field, c.new, codes), record, state, codes) for c in record.payload.changes]
+    log = NewBusinessLog(state.aac001, codes.map("business_type", record.biz_type), record.txn_id, change_list(record))
+    return (*ops, log)

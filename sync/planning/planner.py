@@ -1,0 +1,88 @@
+"""``plan``: one transaction version and the internal view -> one decision. No I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from connectors.internal.view import InternalView
+from mapping.codes import CodeTables
+from mapping.records import BusinessRecord
+from mapping.validate import Validated
+from sync.planning import BUSINESS_PLANNERS
+from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Unchanged, Withdrawn
+from sync.planning.ops import UpdatePerson
+
+APPLIED_STATES = frozenset({"applied", "linked"})
+# Person fields a later version may change on business not yet reviewed, without a person.
+SAFE_PERSON_COLUMNS = {"phone": "aae005", "address": "aae006"}
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the ledger knows of a transaction before this version."""
+
+    state: str
+    version: int
+    applied_hash: str | None = None
+    core_hash: str | None = None
+    ywlsh: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One staged version with its validation outcome."""
+
+    txn_id: str
+    version: int
+    status: str | None
+    content_hash: str
+    validated: Validated
+
+
+def core_hash(record: BusinessRecord) -> str:
+    """Hash of what a business *is*: type, person and payload, without contact details."""
+    core = [record.biz_type, record.person.id_number, record.payload.model_dump(mode="json")]
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntry | None) -> Decision:
+    """The decision for one version: apply, already applied, withdrawn, invalid, hold or unchanged."""
+    if ledger is not None and c.version <= ledger.version and ledger.state != "pending":
+        return Unchanged("older_version")
+    written = view.applied.get(c.txn_id)
+    if written is not None or (ledger is not None and ledger.state in APPLIED_STATES):
+        return _after_apply(c, view, ledger, written)
+    if c.status == "withdrawn":
+        return Withdrawn()
+    record = c.validated.record
+    if record is None:
+        return Invalid(c.validated.problems)
+    if record.missing_materials:
+        return Hold("materials_incomplete", detail="、".join(record.missing_materials))
+    result = BUSINESS_PLANNERS[record.biz_type](record, view.person(record.person.id_number), codes)
+    return Apply(result) if isinstance(result, tuple) else result
+
+
+def _after_apply(c: Candidate, view: InternalView, ledger: LedgerEntry | None, written: dict | None) -> Decision:
+    if c.status == "withdrawn":
+        return Hold("withdrawn_after_apply", rows=(written,) if written else ())
+    if ledger is None or ledger.applied_hash is None:
+        # Written inside but never recorded here: a crash between the two commits.
+        return AlreadyApplied(written["ywlsh"])
+    if ledger.applied_hash == c.content_hash:
+        return Unchanged("same_content")
+    return _later_version(c, view, ledger, written)
+
+
+def _later_version(c: Candidate, view: InternalView, ledger: LedgerEntry, written: dict | None) -> Decision:
+    record = c.validated.record
+    reviewed = written is None or written.get("aae016") != "0"
+    if record is None or reviewed or core_hash(record) != ledger.core_hash:
+        return Hold("changed_after_apply", rows=(written,) if written else ())
+    state = view.person(record.person.id_number)
+    values = {col: getattr(record.person, f) for f, col in SAFE_PERSON_COLUMNS.items()}
+    if state is None:
+        return Hold("changed_after_apply")
+    return Apply((UpdatePerson(state.aac001, values),), update=True)

@@ -1,0 +1,188 @@
+"""Staged versions -> validated records -> decisions -> rows and ledger, one batch at a time.
+
+Everything after the staging boundary: the same code serves ``sync`` (pages from the
+feed) and, across the network gap, ``load`` (batches from files).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Connection, Engine
+
+from connectors.internal.reader import load_view
+from mapping import wire
+from mapping.codes import CodeTables
+from mapping.problems import Problem
+from mapping.validate import Context, Validated, validate
+from sync import checkpoint as cp
+from sync.applier import Applier, Work
+from sync.ledger.store import LedgerWriter, entries
+from sync.planning.decisions import Apply, Decision, Invalid
+from sync.planning.ops import Stamp
+from sync.planning.planner import Candidate, core_hash, plan
+from sync.scans import ScanOutcome
+
+log = structlog.get_logger(__name__)
+BRIDGE_OPERATOR = "pension-bridge"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """One transaction version not seen before, as it crossed the staging boundary."""
+
+    raw: Any
+    txn_id: str
+    version: int
+    updated_at: str
+    content_hash: str
+    identified: bool
+    restaged: bool = False  # already in pb_txn_version: processed again after an earlier run left it pending
+
+    def row(self) -> dict[str, Any]:
+        status = self.raw.get("status") if isinstance(self.raw, dict) else None
+        return {"txn_id": self.txn_id, "version": self.version, "updated_at": self.updated_at,
+                "status": str(status)[:20] if status is not None else None,
+                "content_hash": self.content_hash, "raw": wire.canonical_json(self.raw)}
+
+
+def stage(raw: Any, restaged: bool = False) -> Staged:
+    """A feed item as a staged version; one without a usable identity gets a synthetic one."""
+    ident = wire.identity(raw)
+    digest = wire.content_hash(raw) if isinstance(raw, dict) else wire.content_hash({"item": raw})
+    updated = str(raw.get("updated_at", ""))[:19] if isinstance(raw, dict) else ""
+    if ident is None:
+        return Staged(raw, f"UNIDENTIFIED-{digest[:16]}", 1, updated, digest, False, restaged)
+    return Staged(raw, ident[0], ident[1], updated, digest, True, restaged)
+
+
+@dataclass
+class Tally:
+    """Counts of one run: versions pulled, decisions by business type and state."""
+
+    pulled: int = 0
+    new_versions: int = 0
+    by_state: Counter = field(default_factory=Counter)
+    by_type: Counter = field(default_factory=Counter)
+    conflicts: Counter = field(default_factory=Counter)
+
+    def add(self, biz_type: str | None, decision: Decision) -> None:
+        self.by_state[decision.state] += 1
+        self.by_type[(biz_type or "?", decision.state)] += 1
+        if decision.state == "conflict":
+            self.conflicts[decision.kind] += 1
+
+
+@dataclass
+class Parsed:
+    staged: Staged
+    candidate: Candidate
+    facts: dict[str, Any]
+
+
+class Processor:
+    """Turns staged batches into committed decisions."""
+
+    def __init__(self, internal: Engine, state: Engine, same_db: bool, codes: CodeTables, context: Context,
+                 run_id: str, clock: Callable[[], datetime], tally: Tally) -> None:
+        self.internal, self.state, self.same_db = internal, state, same_db
+        self.codes, self.context, self.run_id, self.clock, self.tally = codes, context, run_id, clock, tally
+
+    # --- parse and validate ------------------------------------------------------------
+
+    def parse(self, staged: Staged, scans: dict[str, ScanOutcome]) -> Parsed:
+        facts = {"txn_id": staged.txn_id, "version": staged.version, "updated_at": staged.updated_at,
+                 "content_hash": staged.content_hash, "core_hash": None, "biz_type": None, "region_code": None,
+                 "agent_id": None, "agent_name": None, "id_number": None, "created_at": None}
+        if not staged.identified:
+            problems = (Problem("txn_id", "missing_identity"),)
+            return Parsed(staged, Candidate(staged.txn_id, 1, None, staged.content_hash, Validated(None, problems)), facts)
+        try:
+            txn = wire.parse(staged.raw)
+        except wire.WireError as err:
+            validated = Validated(None, tuple(err.problems))
+            status = staged.raw.get("status")
+            self._raw_facts(staged.raw, facts)
+            return Parsed(staged, Candidate(staged.txn_id, staged.version, status, staged.content_hash, validated), facts)
+        ok = {a: s.ok for a, s in scans.items()}
+        validated = validate(txn, self.context, ok, staged.content_hash)
+        self._facts(txn, validated, facts)
+        return Parsed(staged, Candidate(txn.txn_id, txn.version, txn.status, staged.content_hash, validated), facts)
+
+    @staticmethod
+    def _raw_facts(raw: dict[str, Any], facts: dict[str, Any]) -> None:
+        for key in ("biz_type", "region_code", "created_at"):
+            value = raw.get(key)
+            facts[key] = str(value)[:12 if key == "region_code" else 19] if isinstance(value, (str, int)) else None
+
+    def _facts(self, txn: wire.Transaction, validated: Validated, facts: dict[str, Any]) -> None:
+        record = validated.record
+        facts.update(biz_type=(txn.biz_type or "")[:10] or None, region_code=(txn.region_code or "")[:12] or None,
+                     agent_id=(txn.agent.agent_id or "")[:40] or None, agent_name=(txn.agent.name or "")[:60] or None,
+                     created_at=txn.created_at.strftime("%Y-%m-%d %H:%M:%S") if txn.created_at else None)
+        if record is not None:
+            facts.update(id_number=record.person.id_number, core_hash=core_hash(record))
+
+    # --- plan and commit -------------------------------------------------------------------
+
+    def process(self, batch: list[Staged], scans: dict[str, ScanOutcome], scope: str | None,
+                position: datetime | None) -> None:
+        """Plan and commit one batch with the checkpoint ``position`` of ``scope``."""
+        parsed = [self.parse(s, scans) for s in batch]
+        with self.state.connect() as conn:
+            ledger = entries(conn, [p.staged.txn_id for p in parsed])
+        ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
+        with self.internal.connect() as conn:
+            view = load_view(conn, ids, [p.staged.txn_id for p in parsed], self.codes)
+        decisions = [self._plan(p, view, ledger) for p in parsed]
+        self._commit(parsed, decisions, ledger, scans, scope, position)
+        for p, d in zip(parsed, decisions):
+            self.tally.add(p.facts["biz_type"], d)
+
+    def _plan(self, p: Parsed, view, ledger) -> Decision:
+        try:
+            decision = plan(p.candidate, view, self.codes, ledger.get(p.staged.txn_id))
+        except Exception as err:  # a planner bug must not stop the batch or lose the record
+            log.exception("plan_failed", txn_id=p.staged.txn_id)
+            return Invalid((Problem("txn_id", "wrong_type", f"planning error: {type(err).__name__}"),))
+        if isinstance(decision, Apply):
+            state = view.person(p.facts["id_number"]) if p.facts["id_number"] else None
+            for op in decision.ops:
+                state = op.simulate(view, state) or view.person(p.facts["id_number"])
+        return decision
+
+    def _stamp(self, p: Parsed, now: datetime) -> Stamp:
+        record = p.candidate.validated.record
+        operator = record.operator if record else BRIDGE_OPERATOR
+        return Stamp(operator=operator, at=now.strftime("%Y%m%d%H%M%S"), business_date=now.strftime("%Y%m%d"))
+
+    def _commit(self, parsed: list[Parsed], decisions: list[Decision], ledger, scans, scope, position) -> None:
+        now = self.clock()
+        work = [Work(p.staged.txn_id, d, self._stamp(p, now)) for p, d in zip(parsed, decisions) if isinstance(d, Apply)]
+        if self.same_db:
+            with self.internal.begin() as conn:
+                written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
+                self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now)
+            return
+        # Separate databases: the internal commit comes first. A crash before the state
+        # commit leaves rows whose WBLSH the planner recognises next run (AlreadyApplied).
+        with self.internal.begin() as conn:
+            written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
+        with self.state.begin() as conn:
+            self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now)
+
+    def _ledger(self, conn: Connection, parsed, decisions, ledger, scans, written, scope, position, now) -> None:
+        writer = LedgerWriter(conn, self.run_id, now)
+        writer.stage([{**p.staged.row(), "outcome": d.state} for p, d in zip(parsed, decisions)
+                      if not p.staged.restaged])
+        writer.attachments(scans.values())
+        for p, d in zip(parsed, decisions):
+            ywlsh = written.get(p.staged.txn_id) or getattr(d, "ywlsh", None)
+            writer.record(p.facts, d, ledger.get(p.staged.txn_id), ywlsh)
+        if scope is not None and position is not None:
+            cp.write(conn, scope, cp.Checkpoint(updated_at=position), now)
