@@ -185,7 +185,7 @@ class PlatformClient:
 
     # --- retry policy --------------------------------------------------------------
 
-    _backoff = wait_exponential_jitter(initial=0.2, max=30.0, jitter=0.5)
+    _backoff = wait_exponential_jitter(multiplier=0.2, max=30.0, jitter=0.5)
 
     def _wait(self, state: RetryCallState) -> float:
         err = state.outcome.exception() if state.outcome else None

@@ -1,0 +1,90 @@
+"""Shared fixtures: database backends (SQLite always; PostgreSQL and MariaDB when they
+answer), fresh internal databases built from the contract DDL, and the sandbox platform."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from connectors.internal.db import engine_for
+from connectors.internal.schema import create_contract_schema
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+MARIA_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
+ON_CI = os.environ.get("CI") == "true"
+
+
+def _answers(url: str) -> str | None:
+    try:
+        engine = create_engine(url, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as err:  # the reason goes into the skip message
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+
+
+_REACH: dict[str, str | None] = {}
+
+
+def _reason(name: str) -> str | None:
+    if name not in _REACH:
+        _REACH[name] = _answers(PG_ADMIN if name == "postgresql" else MARIA_ADMIN)
+    return _REACH[name]
+
+
+def _fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'internal.db'}"
+        return
+    reason = _reason(backend)
+    if reason:
+        if backend == "postgresql" and ON_CI:
+            pytest.fail(f"CI requires PostgreSQL: {reason}")
+        pytest.skip(f"{backend} does not answer on 127.0.0.1: {reason}")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    if backend == "postgresql":
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'create schema "{name}"'))
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{name}"
+        with admin.connect() as conn:
+            conn.execute(text(f'drop schema "{name}" cascade'))
+    else:
+        admin = create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"create database `{name}`"))
+        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
+        with admin.connect() as conn:
+            conn.execute(text(f"drop database `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def internal_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh internal database built from the contract DDL, on each backend."""
+    for url in _fresh_url(backend, tmp_path):
+        engine = engine_for(url)
+        create_contract_schema(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture
+def sqlite_internal_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'internal.db'}"
+    engine = engine_for(url)
+    create_contract_schema(engine)
+    engine.dispose()
+    return url

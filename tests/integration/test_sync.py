@@ -1,0 +1,203 @@
+"""The nightly sync into fresh internal databases, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text, update
+
+from bridge import wiring
+from connectors.internal import schema as it
+from sandbox.generator import generate
+from sandbox.seed import seed
+from sync import engine
+from sync.ledger import tables as lt
+from sync.locks import LockBusy, run_lock
+from sync.verify import verify
+from tests.factories import ID, raw_txn
+from tests.integration.sandbox_fixtures import sandbox, settings
+
+CLOCK = lambda: datetime(2026, 11, 26, 2, 0, 0)  # noqa: E731 - a fixed night
+JPEG = b"\xff\xd8\xff\xe0" + b"scan" * 50
+
+
+def with_scans(*txns: dict) -> dict:
+    attachments = {}
+    for txn in txns:
+        for a in txn["attachments"]:
+            a["attachment_id"] = f"{txn['txn_id']}-{a['attachment_id']}"
+            a["sha256"] = hashlib.sha256(JPEG).hexdigest()
+            attachments[a["attachment_id"]] = {"content": JPEG, "content_type": "image/jpeg"}
+    return {"seed": 0, "transactions": list(txns), "attachments": attachments}
+
+
+def run(server, url, home, **over):
+    parts = wiring.build(settings(server, url, home, **over), clock=CLOCK)
+    return parts, engine.run(parts)
+
+
+def rows(url_engine, table, **where) -> list[dict]:
+    query = select(table)
+    for key, value in where.items():
+        query = query.where(table.c[key] == value)
+    with url_engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def test_enrolment_writes_exact_rows(internal_url, tmp_path):
+    txn = raw_txn("CBDJ")
+    with sandbox(with_scans(txn)) as server:
+        parts, result = run(server, internal_url, tmp_path)
+    assert result.status == "completed" and result.tally.by_state == {"applied": 1}
+    person = rows(parts.internal, it.ac01)[0]
+    assert person["aac001"] == "5301020000000001" and person["aac002"] == ID and person["aac003"] == "张三"
+    assert (person["aac004"], person["aac005"], person["aac009"], person["aac006"]) == ("1", "01", "20", 19900307)
+    assert person["aae011"] == "李四(A0017)" and person["aae036"] == "20261126020000"
+    relation = rows(parts.internal, it.ac02)[0]
+    assert (relation["aae140"], relation["aac008"], relation["aac031"], relation["aac049"], relation["aac066"],
+            relation["aaz289"]) == ("170", "1", "1", 202611, "011", 3)
+    business = rows(parts.internal, it.ae_ywjl)[0]
+    assert (business["ywlsh"], business["ywlx"], business["sjly"], business["wblsh"], business["aae016"],
+            business["qzzt"]) == ("YW2026112600000001", "11", "2", txn["txn_id"], "0", "0")
+    assert rows(parts.internal, it.ac_yhzh)[0]["aae010"] == "6217000012345678901"
+    assert {r["seq_name"]: r["next_val"] for r in rows(parts.internal, it.xt_seq)} == \
+        {"AAC001": 2, "AAZ159": 2, "YWLSH": 2, "JFJL": 1}
+    assert verify(parts.internal, parts.state, "2").ok
+
+
+def test_later_businesses_of_the_same_person(internal_url, tmp_path):
+    enrol = raw_txn("CBDJ")
+    back = raw_txn("BJ", updated_at="2026-11-25 10:00:00")
+    change = raw_txn("XXBG", updated_at="2026-11-25 11:00:00")
+    transfer = raw_txn("ZYZR", updated_at="2026-11-25 11:30:00")
+    transfer["person"] = dict(transfer["person"], id_number="440524188001010014", birth_date="1880-01-01")
+    transfer["person"]["id_number"] = "11010519491231002X"
+    transfer["person"].update(birth_date="1949-12-31", gender="F")
+    cancel = raw_txn("ZXDJ", updated_at="2026-11-25 12:00:00")
+    with sandbox(with_scans(enrol, back, change, transfer, cancel)) as server:
+        parts, result = run(server, internal_url, tmp_path)
+    assert result.tally.by_state == {"applied": 5}, result.tally
+    payments = rows(parts.internal, it.ac_jfjl)
+    assert sorted(p["aae003"] for p in payments) == [2019, 2020]
+    # CHAR(2) comes back blank-padded from PostgreSQL ("1 "): compare as SQL does.
+    assert {(p["aaa115"], p["aae341"].rstrip(), str(p["aae022"])) for p in payments} == {("31", "1", "500.00")}
+    person = rows(parts.internal, it.ac01, aac002=ID)[0]
+    assert person["aae005"] == "13900139000"
+    relation = rows(parts.internal, it.ac02, aac001=person["aac001"])[0]
+    assert (relation["aac008"], relation["aac031"], relation["aae160"], relation["aic301"]) == ("4", "3", "6401", 202611)
+    transferred = rows(parts.internal, it.ac_zyzr)[0]
+    assert (transferred["zcdq"], str(transferred["grzhye"]), transferred["jfnx"]) == ("520102", "12345.67", 5)
+    logs = rows(parts.internal, it.ae_ywjl)
+    assert sorted(r["ywlx"] for r in logs) == ["11", "12", "13", "14", "15"]
+    assert '"new": "13900139000"' in next(r["bgnr"] for r in logs if r["ywlx"] == "13")
+    assert verify(parts.internal, parts.state, "2").ok
+
+
+def test_invalid_records_write_nothing_and_keep_reasons(internal_url, tmp_path):
+    txn = raw_txn("CBDJ")
+    txn["person"]["id_number"] = ID[:17] + ("1" if ID[17] != "1" else "2")
+    broken = {"version": 1, "updated_at": "2026-11-25 09:30:00", "region_code": "530102001001"}  # no txn_id
+    with sandbox(with_scans(txn)) as server:
+        server.state.txns["?"] = broken
+        server.state._order.append(("2026-11-25 09:30:00", "?"))
+        parts, result = run(server, internal_url, tmp_path)
+    assert result.tally.by_state == {"invalid": 2}
+    assert rows(parts.internal, it.ac01) == [] and rows(parts.internal, it.ae_ywjl) == []
+    ledger = rows(parts.state, lt.txn, txn_id=txn["txn_id"])[0]
+    assert ledger["state"] == "invalid" and "person.id_number" in ledger["reasons"]
+    assert len(rows(parts.state, lt.txn)) == 2
+
+
+def test_rerun_changes_nothing(internal_url, tmp_path):
+    scenario = generate(120, seed=5, existing=60)
+    seed_engine = wiring.engines(settings_stub(internal_url, tmp_path))[0]
+    seed(seed_engine, scenario["internal"])
+    with sandbox(scenario) as server:
+        parts, first = run(server, internal_url, tmp_path)
+        before = snapshot(parts.internal)
+        _, second = run(server, internal_url, tmp_path)
+    assert first.tally.new_versions == len(scenario["transactions"]) and second.tally.new_versions == 0
+    assert snapshot(parts.internal) == before
+    assert sum(first.tally.by_state.values()) == len(scenario["transactions"])
+    assert verify(parts.internal, parts.state, "2").ok
+
+
+def test_interrupted_run_resumes_to_the_same_end(internal_url, tmp_path, mocker, backend):
+    scenario = generate(150, seed=11, existing=60)
+    reference = reference_run(scenario, tmp_path)
+    seed(wiring.engines(settings_stub(internal_url, tmp_path))[0], scenario["internal"])
+    real = engine.Processor.process
+    calls = {"n": 0}
+
+    def crash_after_two(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed at a batch boundary")
+        return real(self, *a, **kw)
+
+    with sandbox(scenario) as server:
+        mocker.patch.object(engine.Processor, "process", crash_after_two)
+        with pytest.raises(KeyboardInterrupt):
+            run(server, internal_url, tmp_path / "home", page_size=20)
+        mocker.stopall()
+        parts, resumed = run(server, internal_url, tmp_path / "home", page_size=20)
+    assert snapshot(parts.internal) == reference
+    assert verify(parts.internal, parts.state, "2").ok
+
+
+def test_verify_fails_on_a_corrupted_ledger(sqlite_internal_url, tmp_path):
+    txn = raw_txn("CBDJ")
+    with sandbox(with_scans(txn)) as server:
+        parts, _ = run(server, sqlite_internal_url, tmp_path)
+    with parts.state.begin() as conn:
+        conn.execute(update(lt.txn).values(ywlsh="YW000", state="applied"))
+    report = verify(parts.internal, parts.state, "2")
+    assert not report.ok and any(txn["txn_id"] in p for p in report.problems)
+    with parts.state.begin() as conn:
+        conn.execute(lt.txn.delete())
+    assert any("no current state" in p for p in verify(parts.internal, parts.state, "2").problems)
+
+
+def test_second_run_of_the_same_region_is_refused(internal_url, tmp_path):
+    txn = raw_txn("CBDJ")
+    with sandbox(with_scans(txn)) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        with run_lock(parts.state, tmp_path, "feed:5301"):
+            with pytest.raises(LockBusy):
+                engine.run(parts)
+            other = engine.run(wiring.build(settings(server, internal_url, tmp_path, regions="5302"), clock=CLOCK))
+    assert other.status == "completed"
+
+
+# --- helpers -------------------------------------------------------------------------
+
+def settings_stub(url, home):
+    from bridge.settings import Settings
+    return Settings(platform_url="http://127.0.0.1:1/open/v1", app_key="k", app_secret="s", internal_db=url, home=home)
+
+
+def _plain(value):
+    """Values as comparable across dialects: money to cents, CHAR padding dropped."""
+    if isinstance(value, (float, Decimal)):
+        return f"{Decimal(str(value)):.2f}"
+    return value.rstrip() if isinstance(value, str) else value
+
+
+def snapshot(db) -> dict[str, list]:
+    with db.connect() as conn:
+        return {name: sorted((tuple(map(_plain, r)) for r in conn.execute(select(it.TABLES[name]))), key=repr)
+                for name in ("ac01", "ac02", "ac_yhzh", "ae_ywjl", "ac_jfjl", "ac_zyzr", "xt_seq")}
+
+
+def reference_run(scenario, tmp_path) -> dict:
+    from connectors.internal.db import engine_for
+    from connectors.internal.schema import create_contract_schema
+    url = f"sqlite:///{tmp_path / 'reference.db'}"
+    create_contract_schema(engine_for(url))
+    seed(engine_for(url), scenario["internal"])
+    with sandbox(scenario) as server:
+        parts, _ = run(server, url, tmp_path / "ref-home")
+    return snapshot(parts.internal)

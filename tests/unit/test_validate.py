@@ -1,0 +1,93 @@
+"""Validation returns every problem of a record at once, each naming its field."""
+
+import pytest
+
+from mapping import wire
+from tests.factories import ID, raw_txn, validated
+
+
+@pytest.mark.parametrize("biz", ["CBDJ", "BJ", "XXBG", "ZXDJ", "ZYZR"])
+def test_clean_records_validate(biz):
+    result = validated(raw_txn(biz))
+    assert result.problems == () and result.record.biz_type == biz
+
+
+def test_messy_but_fixable_input_is_normalised():
+    raw = raw_txn("CBDJ")
+    raw["person"]["id_number"] = " " + ID[:6] + " " + ID[6:].replace("X", "x") + " "
+    raw["person"]["name"] = "阿依古丽 • 买买提 "
+    record = validated(raw).record
+    assert record.person.id_number == ID and record.person.name == "阿依古丽·买买提"
+
+
+def test_all_problems_at_once_each_naming_its_field():
+    raw = raw_txn("BJ")
+    raw["person"]["id_number"] = ID[:17] + ("0" if ID[17] != "0" else "1")
+    raw["region_code"] = "110101001001"
+    raw["agent"]["agent_id"] = None
+    result = validated(raw)
+    fields = {p.field for p in result.problems}
+    assert {"person.id_number", "region_code", "agent.agent_id"} <= fields
+    assert all(p.message() for p in result.problems)
+
+
+def test_business_rules():
+    raw = raw_txn("BJ")
+    raw["payload"]["amount"] = "999.00"
+    raw["payload"]["years"] = [2019, 2019, 1990]
+    codes = {(p.field, p.code) for p in validated(raw).problems}
+    assert ("payload.amount", "amount_mismatch") in codes
+    assert ("payload.years", "years_duplicate") in codes
+    assert ("payload.years[2]", "year_too_early") in codes
+
+
+def test_unknown_grade_and_under_age():
+    raw = raw_txn("CBDJ")
+    raw["payload"]["grade"] = "350.00"
+    raw["payload"]["enroll_date"] = "2005-01-01"
+    codes = {(p.field, p.code) for p in validated(raw).problems}
+    assert ("payload.grade", "unknown_grade") in codes and ("payload.enroll_date", "under_age") in codes
+
+
+def test_birth_date_and_gender_must_agree_with_id():
+    raw = raw_txn("CBDJ")
+    raw["person"]["birth_date"] = "1991-03-07"
+    raw["person"]["gender"] = "F"
+    codes = {p.code for p in validated(raw).problems}
+    assert {"birth_date_mismatch", "gender_mismatch"} <= codes
+
+
+def test_wrong_types_and_money_as_float_are_named():
+    raw = raw_txn("CBDJ")
+    raw["payload"]["grade"] = 300.0
+    raw["payload"]["enroll_date"] = "2026/11/25"
+    codes = {(p.field, p.code) for p in validated(raw).problems}
+    assert ("payload.grade", "bad_money") in codes and ("payload.enroll_date", "bad_date") in codes
+
+
+def test_missing_materials_are_not_problems_but_recorded():
+    result = validated(raw_txn("CBDJ"), scans_ok=False)
+    assert result.problems == () and set(result.record.missing_materials) == {"id_card", "household_register"}
+
+
+def test_unknown_fields_are_kept():
+    raw = raw_txn("CBDJ", platform_release="2.3")
+    assert wire.parse(raw).model_extra == {"platform_release": "2.3"}
+
+
+def test_unparseable_item_reports_fields():
+    with pytest.raises(wire.WireError) as err:
+        wire.parse(raw_txn("CBDJ", version="two", updated_at="yesterday"))
+    assert {p.field for p in err.value.problems} == {"version", "updated_at"}
+
+
+def test_unknown_business_type():
+    raw = raw_txn("CBDJ", biz_type="YLDY")
+    assert [p.code for p in validated(raw).problems] == ["unknown_biz_type"]
+
+
+def test_echo_has_same_content_hash():
+    raw = raw_txn("CBDJ")
+    echo = dict(raw, version=2, status="accepted", updated_at="2026-11-26 01:00:00")
+    assert wire.content_hash(raw) == wire.content_hash(echo)
+    assert wire.content_hash(raw) != wire.content_hash(dict(raw, remarks="x"))
