@@ -48,9 +48,9 @@ def _internal_db(home: Path, scenario: dict) -> str:
 
 
 def run_demo(n: int, home: Path, console: Console) -> int:
-    home.mkdir(parents=True, exist_ok=True)
-    bridge_logging.configure(home / "logs" / "bridge.log", stream=open(home / "logs" / "console.log", "a")
-                             if (home / "logs").exists() or (home / "logs").mkdir(parents=True) is None else None)
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    # The terminal shows the summary; the run's log lines go to files only.
+    bridge_logging.configure(home / "logs" / "bridge.log", stream=(home / "logs" / "console.log").open("a"))
     scenario = _scenario(home, n)
     url = _internal_db(home, scenario)
     state = PlatformState(apps={APP_KEY: App(APP_SECRET)})

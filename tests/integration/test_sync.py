@@ -201,3 +201,20 @@ def reference_run(scenario, tmp_path) -> dict:
     with sandbox(scenario) as server:
         parts, _ = run(server, url, tmp_path / "ref-home")
     return snapshot(parts.internal)
+
+
+def test_crash_between_internal_and_state_commit_neither_loses_nor_doubles(sqlite_internal_url, tmp_path, mocker):
+    enrol, back = raw_txn("CBDJ"), raw_txn("BJ", updated_at="2026-11-25 10:00:00")
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    real = engine.Processor._ledger
+    with sandbox(with_scans(enrol, back)) as server:
+        mocker.patch.object(engine.Processor, "_ledger", side_effect=KeyboardInterrupt("killed between commits"))
+        with pytest.raises(KeyboardInterrupt):
+            run(server, sqlite_internal_url, tmp_path, state_db=state_url)
+        mocker.patch.object(engine.Processor, "_ledger", real)
+        parts, result = run(server, sqlite_internal_url, tmp_path, state_db=state_url)
+    assert not parts.same_db
+    assert result.tally.by_state == {"applied": 2}
+    assert len(rows(parts.internal, it.ae_ywjl)) == 2 and len(rows(parts.internal, it.ac_jfjl)) == 2
+    assert {r["ywlsh"] for r in rows(parts.state, lt.txn)} == {r["ywlsh"] for r in rows(parts.internal, it.ae_ywjl)}
+    assert verify(parts.internal, parts.state, "2").ok
