@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Engine
 
 from connectors.platform import PlatformClient, RegionForbidden, RetryBudgetExhausted
@@ -125,10 +126,12 @@ def run(parts: Parts, wait: bool = False, on_progress: Callable[[Tally], None] |
         except RegionForbidden:
             result.skipped_regions.append(scope or "*")
             log.warning("region_forbidden", region=scope)
-        except (RetryBudgetExhausted, PlatformError) as err:
+        except (RetryBudgetExhausted, PlatformError, SQLAlchemyError) as err:
+            # The batch in hand rolled back; every committed one stands, and the next run
+            # resumes from the last committed checkpoint.
             result.status = "incomplete"
-            result.problems.append(str(err))
-            log.error("run_incomplete", scope=scope, error=str(err))
+            result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
+            log.error("run_incomplete", scope=scope, error=result.problems[-1])
     _finish(parts, result)
     return result
 
