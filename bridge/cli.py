@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bridge import logging as bridge_logging
 from bridge import settings as settings_module
+from config import load_toml
 from config.catalogue import text
 
 app = typer.Typer(help="pension-bridge: platform business into the internal pension system, once.",
@@ -54,7 +55,7 @@ def verify() -> None:
     current = _settings()
     internal, state, _ = wiring.engines(current)
     wiring.prepare_state(state, current)
-    report = run_verify(internal, state, "2")
+    report = run_verify(internal, state, load_toml("codes.toml")["source"]["platform"])
     if report.ok:
         console.print(text("run.verify_ok", transactions=report.checked.get("transactions", 0),
                            rows=report.checked.get("synced_business_rows", 0)))

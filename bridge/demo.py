@@ -63,7 +63,7 @@ def run_demo(n: int, home: Path, console: Console) -> int:
         parts = wiring.build(settings)
         result = engine.run(parts)
         summary.render(result, console)
-        report = verify(parts.internal, parts.state, "2")
+        report = verify(parts.internal, parts.state, parts.codes.setting("source", "platform"))
         console.print("核对通过" if report.ok else f"核对未通过：{report.problems[:5]}")
     finally:
         server.stop()

@@ -22,7 +22,7 @@ from mapping.types import parse_local_datetime
 from mapping.validate import Context
 from sync import checkpoint as cp
 from sync.ledger import tables as t
-from sync.ledger.store import attachment_status, pending_versions, seen_versions
+from sync.ledger.store import attachment_status, seen_versions
 from sync.locks import run_lock
 from sync.process import Processor, Staged, Tally, stage
 from sync.scans import ScanFetcher
@@ -93,11 +93,6 @@ def _scans(parts: Parts, batch: list[Staged]) -> dict:
 
 def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
     key = cp.scope_of(scope)
-    with parts.state.connect() as conn:
-        pending = pending_versions(conn, 100_000)
-    if pending:
-        batch = [stage(raw, restaged=True) for raw in pending]
-        processor.process(batch, _scans(parts, batch), None, None)
 
     def committed() -> datetime | None:
         with parts.state.connect() as conn:

@@ -42,7 +42,7 @@ class Staged:
     updated_at: str
     content_hash: str
     identified: bool
-    restaged: bool = False  # already in pb_txn_version: processed again after an earlier run left it pending
+    restaged: bool = False  # already in pb_txn_version: planned again (an operator's resolution)
 
     def row(self) -> dict[str, Any]:
         status = self.raw.get("status") if isinstance(self.raw, dict) else None
@@ -177,7 +177,7 @@ class Processor:
             self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now)
 
     def _ledger(self, conn: Connection, parsed, decisions, ledger, scans, written, scope, position, now) -> None:
-        writer = LedgerWriter(conn, self.run_id, now)
+        writer = LedgerWriter(conn, self.run_id, now, ledger)
         writer.stage([{**p.staged.row(), "outcome": d.state} for p, d in zip(parsed, decisions)
                       if not p.staged.restaged])
         writer.attachments(scans.values())

@@ -17,6 +17,13 @@ from connectors.internal.schema import create_contract_schema
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIA_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 ON_CI = os.environ.get("CI") == "true"
+# Each test gets a schema (PostgreSQL) or a database (MariaDB) of its own.
+SERVERS = {
+    "postgresql": {"admin": PG_ADMIN, "create": 'create schema "{name}"', "drop": 'drop schema "{name}" cascade',
+                   "url": "postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{name}"},
+    "mariadb": {"admin": MARIA_ADMIN, "create": "create database `{name}`", "drop": "drop database `{name}`",
+                "url": "mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"},
+}
 
 
 def _answers(url: str) -> str | None:
@@ -35,7 +42,7 @@ _REACH: dict[str, str | None] = {}
 
 def _reason(name: str) -> str | None:
     if name not in _REACH:
-        _REACH[name] = _answers(PG_ADMIN if name == "postgresql" else MARIA_ADMIN)
+        _REACH[name] = _answers(SERVERS[name]["admin"])
     return _REACH[name]
 
 
@@ -49,20 +56,13 @@ def _fresh_url(backend: str, tmp_path: Path) -> Iterator[str]:
             pytest.fail(f"CI requires PostgreSQL: {reason}")
         pytest.skip(f"{backend} does not answer on 127.0.0.1: {reason}")
     name = f"t_{uuid.uuid4().hex[:12]}"
-    if backend == "postgresql":
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'create schema "{name}"'))
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{name}"
-        with admin.connect() as conn:
-            conn.execute(text(f'drop schema "{name}" cascade'))
-    else:
-        admin = create_engine(MARIA_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f"create database `{name}`"))
-        yield f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
-        with admin.connect() as conn:
-            conn.execute(text(f"drop database `{name}`"))
+    server = SERVERS[backend]
+    admin = create_engine(server["admin"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(server["create"].format(name=name)))
+    yield server["url"].format(name=name)
+    with admin.connect() as conn:
+        conn.execute(text(server["drop"].format(name=name)))
     admin.dispose()
 
 

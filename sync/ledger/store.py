@@ -43,12 +43,14 @@ def attachment_status(conn: Connection, attachment_ids: Iterable[str]) -> dict[s
     return out
 
 
-def pending_versions(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    """Raw snapshots of transactions left pending by an earlier run (to process again)."""
-    v, x = t.txn_version.c, t.txn.c
-    query = (select(v.raw).select_from(t.txn_version.join(t.txn, (v.txn_id == x.txn_id) & (v.version == x.version)))
-             .where(x.state == "pending").order_by(v.updated_at, v.txn_id).limit(limit))
-    return [json.loads(r[0]) for r in conn.execute(query)]
+def open_conflicts(conn: Connection, txn_ids: Iterable[str]) -> dict[str, int]:
+    """txn_id -> id of its open conflict, for transactions the ledger holds in conflict."""
+    c = t.conflict.c
+    out: dict[str, int] = {}
+    for part in chunks(set(txn_ids)):
+        out.update({r.txn_id: r.id for r in conn.execute(select(c.txn_id, c.id).where(c.txn_id.in_(part),
+                                                                                       c.status == "open"))})
+    return out
 
 
 def reasons_of(decision: Decision) -> tuple[str | None, str | None]:
@@ -64,8 +66,9 @@ def reasons_of(decision: Decision) -> tuple[str | None, str | None]:
 class LedgerWriter:
     """Writes one batch's ledger rows in the caller's transaction."""
 
-    def __init__(self, conn: Connection, run_id: str, now: datetime) -> None:
+    def __init__(self, conn: Connection, run_id: str, now: datetime, ledger: dict[str, LedgerEntry]) -> None:
         self.conn, self.run_id, self.now = conn, run_id, now
+        self._open = open_conflicts(conn, [k for k, e in ledger.items() if e.state == "conflict"])
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -75,12 +78,13 @@ class LedgerWriter:
         rows = [{"attachment_id": o.attachment_id, "sha256": o.sha256, "status": o.status, "kind": o.kind,
                  "content_type": o.content_type, "size": o.size, "checked_at": self.now} for o in outcomes]
         existing = attachment_status(self.conn, [r["attachment_id"] for r in rows])
-        for row in rows:
-            if row["attachment_id"] in existing:
+        new = [r for r in rows if r["attachment_id"] not in existing]
+        if new:
+            self.conn.execute(t.attachment.insert(), new)
+        for row in rows:  # only a status that changed (a scan fetched after it was missing)
+            if existing.get(row["attachment_id"], row["status"]) != row["status"]:
                 self.conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"])
                                   .values(row))
-            else:
-                self.conn.execute(t.attachment.insert().values(row))
 
     def record(self, facts: dict[str, Any], decision: Decision, before: LedgerEntry | None, ywlsh: str | None) -> None:
         """Set the transaction's one current state from ``decision``."""
@@ -118,7 +122,7 @@ class LedgerWriter:
     def _conflict(self, facts: dict[str, Any], decision: Decision) -> None:
         """One open conflict per transaction: updated by later versions, closed when they settle it."""
         c = t.conflict.c
-        open_id = self.conn.execute(select(c.id).where(c.txn_id == facts["txn_id"], c.status == "open")).scalar()
+        open_id = self._open.get(facts["txn_id"])
         if not isinstance(decision, Hold):
             if open_id is not None:
                 self.conn.execute(update(t.conflict).where(c.id == open_id).values(status="resolved", updated_at=self.now))
@@ -128,6 +132,8 @@ class LedgerWriter:
                   "internal_rows": json.dumps(list(decision.rows), ensure_ascii=False, default=str),
                   "region_code": facts["region_code"], "agent_id": facts["agent_id"], "updated_at": self.now}
         if open_id is None:
-            self.conn.execute(t.conflict.insert().values(txn_id=facts["txn_id"], status="open", opened_at=self.now, **values))
+            inserted = self.conn.execute(t.conflict.insert().values(txn_id=facts["txn_id"], status="open",
+                                                                    opened_at=self.now, **values))
+            self._open[facts["txn_id"]] = inserted.inserted_primary_key[0]
         else:
             self.conn.execute(update(t.conflict).where(c.id == open_id).values(**values))
