@@ -20,6 +20,8 @@ db_app = typer.Typer(help="The bridge's own tables.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The sandbox platform and its data generator.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
+conflicts_app = typer.Typer(help="The conflict queue: business waiting for an operator.", no_args_is_help=True)
+app.add_typer(conflicts_app, name="conflicts")
 console = Console()
 
 
@@ -64,6 +66,76 @@ def verify() -> None:
     for line in report.problems:
         console.print(f"  {line}")
     raise typer.Exit(1)
+
+
+def _state_engine():
+    from bridge import wiring
+
+    current = _settings()
+    _, state, _ = wiring.engines(current)
+    wiring.prepare_state(state, current)
+    return state
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, indent=2)
+
+
+@conflicts_app.command("list")
+def conflicts_list(region: str = typer.Option(None), kind: str = typer.Option(None),
+                   status: str = typer.Option("open"), format: str = typer.Option("table", help="table|json")) -> None:
+    """Conflicts, oldest first."""
+    from rich.table import Table
+
+    from sync.conflicts import Filters, list_conflicts
+
+    rows = list_conflicts(_state_engine(), Filters(region=region, kind=kind, status=status))
+    if format == "json":
+        console.print_json(_json(rows))
+        return
+    table = Table()
+    for column in ("id", "txn_id", "biz_type", "region_code", "opened_at", "sentence"):
+        table.add_column(text(f"console.column_{column}"))
+    for r in rows:
+        table.add_row(str(r["id"]), r["txn_id"], text(f"biz_type.{r['biz_type']}") if r["biz_type"] else "",
+                      r["region_code"] or "", f"{r['opened_at']:%Y-%m-%d %H:%M}", r["sentence"])
+    console.print(table)
+
+
+@conflicts_app.command("show")
+def conflicts_show(conflict_id: int = typer.Argument(...)) -> None:
+    """One conflict: the platform's version, the internal rows, the differences, the history."""
+    from bridge.logging import mask
+    from sync.conflicts import NotFound, show
+
+    try:
+        console.print(mask(_json(show(_state_engine(), conflict_id))))
+    except NotFound:
+        console.print(text("resolve.not_found", value=conflict_id))
+        raise typer.Exit(1) from None
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(conflict_id: int = typer.Argument(...),
+                      action: str = typer.Option(..., help="apply|link|merge|reject|return|keep"),
+                      operator: str = typer.Option(...), reason: str = typer.Option(None),
+                      ywlsh: str = typer.Option(None, help="the hand-typed business to link"),
+                      field: list[str] = typer.Option([], help="with merge: a field taken from the platform")) -> None:
+    """Resolve a conflict through the same planner and applier as the nightly job."""
+    from bridge import wiring
+    from sync.conflicts import NotFound, resolve
+    from sync.resolutions import Refused
+
+    parts = wiring.build(_settings())
+    try:
+        decision = resolve(parts, conflict_id, action, operator, reason, ywlsh, tuple(field))
+    except NotFound:
+        console.print(text("resolve.not_found", value=conflict_id))
+        raise typer.Exit(1) from None
+    except Refused as refused:
+        console.print(text(refused.key, value=refused.value))
+        raise typer.Exit(1) from None
+    console.print(text("resolve.done", id=conflict_id, state=text(f"state.{decision.state}")))
 
 
 @db_app.command("upgrade")

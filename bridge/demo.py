@@ -18,6 +18,7 @@ from bridge import summary, wiring
 from bridge.settings import Settings
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
+from config.catalogue import text
 from sandbox.faults import Faults
 from sandbox.generator import generate
 from sandbox.seed import seed
@@ -47,6 +48,15 @@ def _internal_db(home: Path, scenario: dict) -> str:
     return url
 
 
+def _env_file(home: Path, settings: Settings) -> Path:
+    """The demo's settings, so the other commands work on the demo data."""
+    path = home / "bridge.env"
+    path.write_text("\n".join([f"BRIDGE_PLATFORM_URL={settings.platform_url}", f"BRIDGE_APP_KEY={APP_KEY}",
+                               f"BRIDGE_APP_SECRET={APP_SECRET}", f"BRIDGE_INTERNAL_DB={settings.internal_db}",
+                               f"BRIDGE_HOME={home}", "BRIDGE_REGIONS=5301", ""]), encoding="utf-8")
+    return path
+
+
 def run_demo(n: int, home: Path, console: Console) -> int:
     (home / "logs").mkdir(parents=True, exist_ok=True)
     # The terminal shows the summary; the run's log lines go to files only.
@@ -56,7 +66,7 @@ def run_demo(n: int, home: Path, console: Console) -> int:
     state = PlatformState(apps={APP_KEY: App(APP_SECRET)})
     state.load(scenario)
     server = SandboxServer(state, Faults()).start()
-    console.print(f"沙箱平台：{server.base_url}（{len(scenario['transactions'])} 笔业务）")
+    console.print(text("demo.sandbox", url=server.base_url, count=len(scenario["transactions"])))
     try:
         settings = Settings(platform_url=server.base_url, app_key=APP_KEY, app_secret=APP_SECRET, internal_db=url,
                             home=home, regions="5301", rate_limit=0)
@@ -64,9 +74,12 @@ def run_demo(n: int, home: Path, console: Console) -> int:
         result = engine.run(parts)
         summary.render(result, console)
         report = verify(parts.internal, parts.state, parts.codes.setting("source", "platform"))
-        console.print("核对通过" if report.ok else f"核对未通过：{report.problems[:5]}")
+        console.print(text("run.verify_ok", transactions=report.checked["transactions"],
+                           rows=report.checked["synced_business_rows"]) if report.ok
+                      else text("run.verify_failed", count=len(report.problems)))
     finally:
         server.stop()
-    console.print(f"内部数据库：{home / 'internal.db'}\n日志：{home / 'logs' / 'bridge.log'}")
-    console.print("再运行一次 make demo：没有新业务时只提示一行。")
+    env = _env_file(home, settings)
+    console.print(text("demo.where", db=home / "internal.db", log=home / "logs" / "bridge.log"))
+    console.print(text("demo.next", env=env))
     return result.exit_code if report.ok else 1

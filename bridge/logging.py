@@ -14,9 +14,10 @@ from typing import Any
 
 import structlog
 
-_ID = re.compile(r"(?<![0-9])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9])")
-_PHONE = re.compile(r"(?<![0-9])(1\d{2})\d{4}(\d{4})(?![0-9])")
-_ACCOUNT = re.compile(r"(?<![0-9])(\d{4})\d{8,24}(\d{4})(?![0-9])")
+# Not inside a longer identifier such as a platform txn_id (RH + region + date + serial).
+_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_PHONE = re.compile(r"(?<![0-9A-Za-z])(1\d{2})\d{4}(\d{4})(?![0-9A-Za-z])")
+_ACCOUNT = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{8,24}(\d{4})(?![0-9A-Za-z])")
 
 
 def mask(text: str) -> str:
@@ -56,6 +57,7 @@ def configure(log_file: Path | None = None, level: int = logging.INFO, stream: A
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-run chatter is not news
     structlog.configure(processors=shared + [structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
                         logger_factory=structlog.stdlib.LoggerFactory(), cache_logger_on_first_use=False)
 

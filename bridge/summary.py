@@ -31,6 +31,8 @@ def render(result: RunResult, console: Console) -> None:
             table.add_row(_label("biz_type", biz) if biz != "?" else text("run.unidentified"), *map(str, counts))
     console.print(table)
     console.print(text("run.pulled_line", pulled=tally.pulled, new=tally.new_versions))
+    if tally.by_state.get("linked"):
+        console.print(text("run.linked_line", count=tally.by_state["linked"]))
     for kind, n in sorted(tally.conflicts.items()):
         console.print(text("run.conflict_line", kind=_label("conflict_kind", kind), count=n))
     for region in result.skipped_regions:

@@ -16,6 +16,7 @@ from mapping import regions
 from mapping.types import now_local
 from mapping.validate import Context
 from sync.engine import Parts
+from sync.planning.planner import Rules
 from sync.ledger.migrate import upgrade
 from sync.locks import run_lock
 from sync.scans import ScanFetcher, ScanStore
@@ -53,4 +54,5 @@ def build(settings: Settings, clock: Callable = now_local) -> Parts:
     fetcher = ScanFetcher(client, ScanStore(settings.home / "scans"), settings.scan_workers)
     return Parts(client=client, internal=internal, state=state, same_db=same, codes=codes, context=context,
                  fetcher=fetcher, home=settings.home, scopes=settings.region_prefixes or (None,),
-                 overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock)
+                 overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
+                 rules=Rules(window=timedelta(days=settings.match_window_days)))

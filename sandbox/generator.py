@@ -117,7 +117,9 @@ class Generator:
         paid = self.internal.paid_years(person.id_number)
         first = max(person.birth_date.year + 16, when.year - 14)
         free = [y for y in range(first, when.year) if y not in paid]
-        years = sorted(self.rng.sample(free, min(len(free), self.rng.randint(1, 3)))) or [when.year - 1]
+        if not free:
+            return self._enrolment(when)
+        years = sorted(self.rng.sample(free, min(len(free), self.rng.randint(1, 3))))
         grade = self.rng.choice(GRADES)
         payload = {"years": years, "grade": f"{grade:.2f}", "amount": f"{grade * len(years):.2f}"}
         self.internal.mark_paid(person.id_number, years)
@@ -200,12 +202,12 @@ class Generator:
         for i in range(self.n):
             when = (start + timedelta(seconds=int(i * step))).replace(microsecond=0)
             txn = self._one(when)
+            self._later_version(txn)
             self._maybe_double(txn)
             if twin := self._maybe_duplicate(txn):
                 self.txns.append(twin)
             if self.rng.random() < self.messy_share:
                 self.messes[txn["txn_id"]] = messy.make_messy(txn, self.rng)
-            self._later_version(txn)
             self.txns.append(txn)
         self.txns.sort(key=lambda t: (str(t.get("updated_at")), t["txn_id"]))
         return {"seed": self.seed, "until": self.until.strftime(FMT), "transactions": self.txns,

@@ -33,6 +33,7 @@ class InternalRows:
         self.by_id: dict[str, dict[str, Any]] = {}
         self.paid: dict[str, set[int]] = defaultdict(set)  # by ID number
         self.owner: dict[str, str] = {}  # aac001 -> ID number
+        self.typed: set[tuple[str, str]] = set()
 
     def _next(self, name: str) -> int:
         value = self.seq[name]
@@ -53,16 +54,17 @@ class InternalRows:
         return row
 
     def enrol(self, person: Person, grade: Decimal, since: date, paid_years: list[int],
-              when: datetime | None = None, name: str | None = None) -> dict[str, Any]:
+              when: datetime | None = None, name: str | None = None, bank: dict | None = None) -> dict[str, Any]:
         when = when or datetime.combine(since, datetime.min.time()).replace(hour=10)
         row = self.person_row(person, when, name)
         self.rows["ac02"].append({
             "aaz159": self._next("AAZ159"), "aac001": row["aac001"], "aae140": "170", "aac008": "1", "aac031": "1",
             "aac049": since.year * 100 + since.month, "aac066": "011", "aaz289": GRADE_IDS[grade],
             "aae160": None, "aic301": None, "aae011": COUNTER, "aae036": stamp(when)})
-        self.rows["ac_yhzh"].append({"aac001": row["aac001"], "aae008": "102", "aae009": row["aac003"],
-                                     "aae010": f"6222{self.rng.randrange(10**15):015d}", "aae011": COUNTER,
-                                     "aae036": stamp(when)})
+        bank = bank or {"bank_code": "102", "holder_name": row["aac003"],
+                        "account_no": f"6222{self.rng.randrange(10**15):015d}"}
+        self.rows["ac_yhzh"].append({"aac001": row["aac001"], "aae008": bank["bank_code"], "aae009": bank["holder_name"],
+                                     "aae010": bank["account_no"], "aae011": COUNTER, "aae036": stamp(when)})
         if paid_years:
             ywlsh = self.business(row["aac001"], "12", when)
             for year in paid_years:
@@ -106,7 +108,16 @@ class InternalRows:
     # --- hand-typed copies of platform business -----------------------------------------
 
     def hand_type(self, txn: dict[str, Any], rng: random.Random) -> str | None:
-        """Type ``txn`` in by hand as counter staff would; returns the label of what the bridge must do."""
+        """Type ``txn`` in by hand as counter staff would; returns the label of what the bridge must do.
+
+        One hand-typed copy per person and business type: two would be ambiguous by design.
+        """
+        key = (txn["person"]["id_number"], txn["biz_type"])
+        if key in self.typed:
+            return None
+        self.typed.add(key)
+        if txn["biz_type"] == "BJ" and rng.random() < 0.3:
+            return self._near_miss(txn, rng)
         exact = rng.random() < 0.75
         when = datetime.strptime(txn["created_at"], FMT) + timedelta(hours=rng.randrange(-20, 48))
         typer = {"CBDJ": self._typed_enrolment, "ZYZR": self._typed_enrolment, "BJ": self._typed_back_payment,
@@ -121,11 +132,25 @@ class InternalRows:
         if not exact:
             grade = next(g for g in GRADE_IDS if g != grade)
         name = person.name.replace("·", "•") if "·" in person.name else person.name + " "
-        row = self.enrol(person, grade, when.date(), [], when=when, name=name)
+        row = self.enrol(person, grade, when.date(), [], when=when, name=name,
+                         bank=txn["payload"].get("bank_account") if txn["biz_type"] == "CBDJ" else None)
         self.business(row["aac001"], YWLX[txn["biz_type"]], when, review="0")
         if txn["biz_type"] == "ZYZR":
             self._typed_transfer(txn, row["aac001"], exact)
         return "link" if exact else "conflict"
+
+    def _near_miss(self, txn: dict, rng: random.Random) -> str | None:
+        """A back-payment of the same person typed a month earlier, for another year: must not link."""
+        row = self.by_id.get(txn["person"]["id_number"])
+        born = int(txn["person"]["birth_date"][:4])
+        other = [y for y in range(max(born + 16, 2011), 2016) if y not in txn["payload"]["years"]
+                 and y not in self.paid[txn["person"]["id_number"]]]
+        if row is None or not other:
+            return None
+        when = datetime.strptime(txn["created_at"], FMT) - timedelta(days=rng.randrange(30, 90))
+        ywlsh = self.business(row["aac001"], "12", when, review="1")
+        self.payment(row["aac001"], other[0], "31", Decimal(txn["payload"]["grade"]), ywlsh)
+        return "near_miss"
 
     def _typed_transfer(self, txn: dict, aac001: str, exact: bool) -> None:
         payload = txn["payload"]

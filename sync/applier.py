@@ -26,6 +26,10 @@ class Work:
     stamp: o.Stamp
 
 
+class ConcurrentChange(RuntimeError):
+    """The internal database changed under the batch's view; plan the batch again."""
+
+
 class _Ids:
     """Blocks of identifiers handed out in order."""
 
@@ -113,6 +117,15 @@ class Applier:
         rows = [{**op.values, "jfjl_id": self._ids["JFJL"].take(), "aac001": self._ref(op.ref), "aae003": year,
                  "ywlsh": ywlsh} for year in op.years]
         self.conn.execute(t.ac_jfjl.insert(), rows)
+
+    def _LinkBusinessLog(self, op: o.LinkBusinessLog, item: Work) -> str:
+        # Only a row still unlinked: if counter staff changed it since the view was read,
+        # the batch rolls back and is planned again on a fresh view.
+        linked = self.conn.execute(update(t.ae_ywjl).where(t.ae_ywjl.c.ywlsh == op.ywlsh, t.ae_ywjl.c.wblsh.is_(None))
+                                   .values(wblsh=op.txn_id)).rowcount
+        if linked != 1:
+            raise ConcurrentChange(f"{op.ywlsh} was linked or removed by someone else meanwhile")
+        return op.ywlsh
 
     def _NewTransfer(self, op: o.NewTransfer, item: Work) -> None:
         self.conn.execute(t.ac_zyzr.insert().values(

@@ -24,6 +24,7 @@ from sync import checkpoint as cp
 from sync.ledger import tables as t
 from sync.ledger.store import attachment_status, seen_versions
 from sync.locks import run_lock
+from sync.planning.planner import Rules
 from sync.process import Processor, Staged, Tally, stage
 from sync.scans import ScanFetcher
 
@@ -59,6 +60,7 @@ class Parts:
     overlap: timedelta
     page_size: int
     clock: Callable[[], datetime]
+    rules: Rules = Rules()
 
 
 def _position(items: list[Any]) -> datetime | None:
@@ -113,7 +115,7 @@ def run(parts: Parts, wait: bool = False, on_progress: Callable[[Tally], None] |
     result = RunResult(run_id, "completed", Tally())
     _start(parts, run_id)
     processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id,
-                          parts.clock, result.tally)
+                          parts.clock, result.tally, parts.rules)
     for scope in parts.scopes:
         try:
             with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=wait):

@@ -68,8 +68,14 @@ def _db_lock(engine: Engine, scope: str, wait: bool, poll: float) -> Iterator[No
     pg = engine.dialect.name == "postgresql"
     take = "select pg_try_advisory_lock(:k)" if pg else "select get_lock(:n, 0)"
     give = "select pg_advisory_unlock(:k)" if pg else "select release_lock(:n)"
-    params = {"k": _key(scope), "n": f"pension-bridge:{scope}"[:64]}
     with engine.connect() as conn:
+        # Locks are server-wide: name them by database (and schema) too, so two
+        # deployments sharing a server never block each other.
+        where = conn.execute(text("select current_database() || '.' || current_schema()" if pg
+                                  else "select database()")).scalar()
+        conn.commit()
+        name = f"{where}:{scope}"
+        params = {"k": _key(name), "n": hashlib.sha256(name.encode()).hexdigest()[:60]}
         while not conn.execute(text(take), params).scalar():
             conn.rollback()
             if not wait:

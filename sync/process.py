@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from connectors.internal.reader import load_view
 from mapping import wire
@@ -21,15 +22,16 @@ from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.validate import Context, Validated, validate
 from sync import checkpoint as cp
-from sync.applier import Applier, Work
+from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger.store import LedgerWriter, entries
 from sync.planning.decisions import Apply, Decision, Invalid
 from sync.planning.ops import Stamp
-from sync.planning.planner import Candidate, core_hash, plan
+from sync.planning.planner import Candidate, Rules, core_hash, plan
 from sync.scans import ScanOutcome
 
 log = structlog.get_logger(__name__)
 BRIDGE_OPERATOR = "pension-bridge"
+MAX_REPLANS = 3
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,10 @@ class Processor:
     """Turns staged batches into committed decisions."""
 
     def __init__(self, internal: Engine, state: Engine, same_db: bool, codes: CodeTables, context: Context,
-                 run_id: str, clock: Callable[[], datetime], tally: Tally) -> None:
+                 run_id: str, clock: Callable[[], datetime], tally: Tally, rules: Rules = Rules()) -> None:
         self.internal, self.state, self.same_db = internal, state, same_db
         self.codes, self.context, self.run_id, self.clock, self.tally = codes, context, run_id, clock, tally
+        self.rules = rules
 
     # --- parse and validate ------------------------------------------------------------
 
@@ -131,25 +134,51 @@ class Processor:
     # --- plan and commit -------------------------------------------------------------------
 
     def process(self, batch: list[Staged], scans: dict[str, ScanOutcome], scope: str | None,
-                position: datetime | None) -> None:
-        """Plan and commit one batch with the checkpoint ``position`` of ``scope``."""
+                position: datetime | None, rules: Rules | None = None, audit: dict | None = None,
+                decide: Callable | None = None) -> list[Decision]:
+        """Plan and commit one batch with the checkpoint ``position`` of ``scope``.
+
+        Counter staff write while the bridge runs: when the database changed under the
+        batch's view (a row linked meanwhile, a person inserted twice), the batch rolls back
+        and is planned again on a fresh view.
+        """
         parsed = [self.parse(s, scans) for s in batch]
+        for attempt in range(1, MAX_REPLANS + 1):
+            try:
+                decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)
+                break
+            except (ConcurrentChange, IntegrityError) as err:
+                if attempt == MAX_REPLANS:
+                    raise
+                log.warning("batch_replanned", attempt=attempt, error=str(err).splitlines()[0][:200])
+        for p, d in zip(parsed, decisions):
+            self.tally.add(p.facts["biz_type"], d)
+        return decisions
+
+    def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,
+                         decide: Callable | None) -> list[Decision]:
         with self.state.connect() as conn:
             ledger = entries(conn, [p.staged.txn_id for p in parsed])
         ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
         with self.internal.connect() as conn:
             view = load_view(conn, ids, [p.staged.txn_id for p in parsed], self.codes)
-        decisions = [self._plan(p, view, ledger) for p in parsed]
-        self._commit(parsed, decisions, ledger, scans, scope, position)
-        for p, d in zip(parsed, decisions):
-            self.tally.add(p.facts["biz_type"], d)
+        decisions = [self._plan(p, view, ledger, rules, decide) for p in parsed]
+        self._commit(parsed, decisions, ledger, scans, scope, position, audit)
+        return decisions
 
-    def _plan(self, p: Parsed, view, ledger) -> Decision:
+    def _plan(self, p: Parsed, view, ledger, rules: Rules, decide: Callable | None) -> Decision:
+        entry = ledger.get(p.staged.txn_id)
+        if decide is not None:  # an operator's resolution: its own pure function, raising when refused
+            return self._simulated(p, view, decide(p.candidate, view, self.codes, entry))
         try:
-            decision = plan(p.candidate, view, self.codes, ledger.get(p.staged.txn_id))
+            decision = plan(p.candidate, view, self.codes, entry, rules)
         except Exception as err:  # a planner bug must not stop the batch or lose the record
             log.exception("plan_failed", txn_id=p.staged.txn_id)
             return Invalid((Problem("txn_id", "wrong_type", f"planning error: {type(err).__name__}"),))
+        return self._simulated(p, view, decision)
+
+    @staticmethod
+    def _simulated(p: Parsed, view, decision: Decision) -> Decision:
         if isinstance(decision, Apply):
             state = view.person(p.facts["id_number"]) if p.facts["id_number"] else None
             for op in decision.ops:
@@ -161,23 +190,24 @@ class Processor:
         operator = record.operator if record else BRIDGE_OPERATOR
         return Stamp(operator=operator, at=now.strftime("%Y%m%d%H%M%S"), business_date=now.strftime("%Y%m%d"))
 
-    def _commit(self, parsed: list[Parsed], decisions: list[Decision], ledger, scans, scope, position) -> None:
+    def _commit(self, parsed: list[Parsed], decisions: list[Decision], ledger, scans, scope, position,
+                audit: dict | None) -> None:
         now = self.clock()
         work = [Work(p.staged.txn_id, d, self._stamp(p, now)) for p, d in zip(parsed, decisions) if isinstance(d, Apply)]
         if self.same_db:
             with self.internal.begin() as conn:
                 written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
-                self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now)
+                self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now, audit)
             return
         # Separate databases: the internal commit comes first. A crash before the state
         # commit leaves rows whose WBLSH the planner recognises next run (AlreadyApplied).
         with self.internal.begin() as conn:
             written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
         with self.state.begin() as conn:
-            self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now)
+            self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now, audit)
 
-    def _ledger(self, conn: Connection, parsed, decisions, ledger, scans, written, scope, position, now) -> None:
-        writer = LedgerWriter(conn, self.run_id, now, ledger)
+    def _ledger(self, conn: Connection, parsed, decisions, ledger, scans, written, scope, position, now, audit) -> None:
+        writer = LedgerWriter(conn, self.run_id, now, ledger, **(audit or {}))
         writer.stage([{**p.staged.row(), "outcome": d.state} for p, d in zip(parsed, decisions)
                       if not p.staged.restaged])
         writer.attachments(scans.values())

@@ -48,6 +48,8 @@ def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str
     _payments(conn, by_aac001, codes)
     for row in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.aac001, by_aac001):
         by_aac001[row["aac001"]].business.append(row)
+    for row in _rows(conn, t.ac_zyzr, t.ac_zyzr.c.aac001, by_aac001):
+        by_aac001[row["aac001"]].transfers.append(row)
     view.applied = {r["wblsh"]: r for r in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.wblsh, txn_ids)}
     return view
 
@@ -55,13 +57,12 @@ def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str
 def _payments(conn: Connection, people: dict[str, PersonState], codes: CodeTables) -> None:
     individual = codes.setting("payment", "individual")
     back = codes.setting("payment", "back_payment")
-    cols = [t.ac_jfjl.c.aac001, t.ac_jfjl.c.aae003, t.ac_jfjl.c.aaa115]
-    for part in chunks(sorted(people)):
-        query = select(*cols).where(t.ac_jfjl.c.aac001.in_(part), t.ac_jfjl.c.aae341 == individual)
-        for aac001, year, kind in conn.execute(query):
-            people[aac001].paid_years.add(int(year))
-            if kind == back:
-                people[aac001].back_paid_years.add(int(year))
+    for row in _rows(conn, t.ac_jfjl, t.ac_jfjl.c.aac001, people, t.ac_jfjl.c.aae341 == individual):
+        state = people[row["aac001"]]
+        state.payments.append(row)
+        state.paid_years.add(int(row["aae003"]))
+        if str(row["aaa115"]).strip() == back:
+            state.back_paid_years.add(int(row["aae003"]))
 
 
 def load_codes(conn: Connection) -> CodeTables:

@@ -21,7 +21,13 @@ class PersonState:
     bank: dict[str, Any] | None = None
     paid_years: set[int] = field(default_factory=set)
     back_paid_years: set[int] = field(default_factory=set)
-    business: list[dict[str, Any]] = field(default_factory=list)
+    business: list[dict[str, Any]] = field(default_factory=list)      # AE_YWJL rows
+    payments: list[dict[str, Any]] = field(default_factory=list)      # AC_JFJL rows
+    transfers: list[dict[str, Any]] = field(default_factory=list)     # AC_ZYZR rows
+
+    def implied(self, table: str, ywlsh: str) -> list[dict[str, Any]]:
+        """The rows of ``payments`` or ``transfers`` that belong to business ``ywlsh``."""
+        return [r for r in getattr(self, table) if r["ywlsh"] == ywlsh]
 
     @property
     def aac001(self) -> str:

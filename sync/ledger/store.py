@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from connectors.internal.reader import chunks
 from sync.ledger import tables as t
-from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Unchanged
+from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Rejected, Unchanged
 from sync.planning.planner import LedgerEntry
 
 
@@ -57,6 +57,8 @@ def reasons_of(decision: Decision) -> tuple[str | None, str | None]:
     """``reason_kind`` and ``reasons`` (JSON) for the ledger row."""
     if isinstance(decision, Invalid):
         return "invalid", json.dumps([p.as_dict() for p in decision.problems], ensure_ascii=False)
+    if isinstance(decision, Rejected):
+        return "rejected", json.dumps({"reason": decision.reason}, ensure_ascii=False)
     if isinstance(decision, Hold):
         return decision.kind, json.dumps({"detail": decision.detail, "fields": list(decision.fields)},
                                          ensure_ascii=False, default=str)
@@ -66,8 +68,10 @@ def reasons_of(decision: Decision) -> tuple[str | None, str | None]:
 class LedgerWriter:
     """Writes one batch's ledger rows in the caller's transaction."""
 
-    def __init__(self, conn: Connection, run_id: str, now: datetime, ledger: dict[str, LedgerEntry]) -> None:
+    def __init__(self, conn: Connection, run_id: str, now: datetime, ledger: dict[str, LedgerEntry],
+                 actor: str = "pension-bridge", resolution: dict[str, Any] | None = None) -> None:
         self.conn, self.run_id, self.now = conn, run_id, now
+        self.actor, self.resolution = actor, resolution  # resolution: {"action", "reason"} of an operator
         self._open = open_conflicts(conn, [k for k, e in ledger.items() if e.state == "conflict"])
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
@@ -117,15 +121,15 @@ class LedgerWriter:
     def _event(self, facts: dict[str, Any], before: str | None, after: str, detail: str | None) -> None:
         self.conn.execute(t.txn_event.insert().values(txn_id=facts["txn_id"], version=facts["version"],
                                                       from_state=before, to_state=after, detail=detail,
-                                                      run_id=self.run_id, at=self.now))
+                                                      run_id=self.run_id, at=self.now, actor=self.actor))
 
     def _conflict(self, facts: dict[str, Any], decision: Decision) -> None:
-        """One open conflict per transaction: updated by later versions, closed when they settle it."""
+        """One open conflict per transaction: updated by later versions, closed when settled."""
         c = t.conflict.c
         open_id = self._open.get(facts["txn_id"])
         if not isinstance(decision, Hold):
             if open_id is not None:
-                self.conn.execute(update(t.conflict).where(c.id == open_id).values(status="resolved", updated_at=self.now))
+                self._close(open_id)
             return
         values = {"version": facts["version"], "kind": decision.kind, "detail": decision.detail,
                   "fields": json.dumps(list(decision.fields), ensure_ascii=False, default=str),
@@ -134,6 +138,19 @@ class LedgerWriter:
         if open_id is None:
             inserted = self.conn.execute(t.conflict.insert().values(txn_id=facts["txn_id"], status="open",
                                                                     opened_at=self.now, **values))
-            self._open[facts["txn_id"]] = inserted.inserted_primary_key[0]
+            open_id = self._open[facts["txn_id"]] = inserted.inserted_primary_key[0]
+            self._history(open_id, "opened", None, decision.kind)
         else:
             self.conn.execute(update(t.conflict).where(c.id == open_id).values(**values))
+            self._history(open_id, "updated", None, f"version {facts['version']}: {decision.kind}")
+
+    def _close(self, conflict_id: int) -> None:
+        action = (self.resolution or {}).get("action", "superseded")
+        reason = (self.resolution or {}).get("reason")
+        self.conn.execute(update(t.conflict).where(t.conflict.c.id == conflict_id).values(
+            status="resolved", resolution=action, resolved_by=self.actor, resolved_at=self.now, updated_at=self.now))
+        self._history(conflict_id, action, reason, None)
+
+    def _history(self, conflict_id: int, action: str, reason: str | None, detail: str | None) -> None:
+        self.conn.execute(t.conflict_event.insert().values(conflict_id=conflict_id, at=self.now, actor=self.actor,
+                                                           action=action, reason=reason, detail=detail))

@@ -54,6 +54,7 @@ txn_event = Table(
     Column("detail", Text),
     Column("run_id", String(40), nullable=False),
     Column("at", DateTime, nullable=False),
+    Column("actor", String(60)),
 )
 
 checkpoint = Table(
@@ -99,5 +100,20 @@ conflict = Table(
     Column("status", String(20), nullable=False, index=True),
     Column("opened_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("resolution", String(20)),
+    Column("resolved_by", String(60)),
+    Column("resolved_at", DateTime),
     UniqueConstraint("txn_id", "status", "opened_at", name="pb_conflict_txn_status"),
+)
+
+# Who did what to a conflict, when: opened, updated by a later version, resolved.
+conflict_event = Table(
+    "pb_conflict_event", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("conflict_id", Integer, nullable=False, index=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(60), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("reason", Text),
+    Column("detail", Text),
 )

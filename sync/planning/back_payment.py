@@ -6,12 +6,15 @@ from connectors.internal.view import PersonState
 from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.records import BusinessRecord
-from sync.planning.common import require_active
+from decimal import Decimal
+from typing import Any
+
+from sync.planning.common import differs, require_active
 from sync.planning.decisions import Hold, Invalid
 from sync.planning.ops import NewBusinessLog, NewPayments, Op
 
 
-def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables) -> tuple[Op, ...] | Hold | Invalid:
+def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, force: bool = False) -> tuple[Op, ...] | Hold | Invalid:
     if hold := require_active(record, state, codes):
         return hold
     years = tuple(sorted(set(record.payload.years)))
@@ -25,4 +28,14 @@ def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables) -
     values = {"aaa115": codes.setting("payment", "back_payment"), "aae341": codes.setting("payment", "individual"),
               "aae022": record.payload.grade}
     return (NewBusinessLog(state.aac001, codes.map("business_type", record.biz_type), record.txn_id),
-            NewPayments(state.aac001, years, values))
+            NewPayments(state.aac001, years, values, record.txn_id))
+
+
+def compare(record: BusinessRecord, business: dict, state: PersonState, codes: CodeTables) -> list[dict[str, Any]]:
+    """How the AC_JFJL rows of an existing back-payment differ from the platform's years and grade."""
+    rows = state.implied("payments", business["ywlsh"])
+    years = sorted(int(r["aae003"]) for r in rows)
+    amounts = {Decimal(str(r["aae022"])).quantize(Decimal("0.01")) for r in rows}
+    grade = amounts.pop() if len(amounts) == 1 else None
+    return (differs("payload.years", sorted(set(record.payload.years)), years)
+            + differs("payload.grade", record.payload.grade, grade))

@@ -10,7 +10,7 @@ from mapping.businesses.change import ValueProblem, convert
 from mapping.codes import CodeTables
 from mapping.records import BusinessRecord
 from mapping.text import digits_only, normalise_name, normalise_text
-from sync.planning.common import require_active
+from sync.planning.common import differs, require_active
 from sync.planning.decisions import Hold
 from sync.planning.enrolment import bank_columns
 from sync.planning.ops import NewBusinessLog, Op, PutBank, UpdateEnrolment, UpdatePerson
@@ -73,11 +73,19 @@ def change_list(record: BusinessRecord) -> str:
     return json.dumps(items, ensure_ascii=False, default=str)
 
 
-def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables) -> tuple[Op, ...] | Hold:
+def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, force: bool = False
+         ) -> tuple[Op, ...] | Hold:
     if hold := require_active(record, state, codes):
         return hold
-    if stale := stale_fields(record, state, codes):
+    if not force and (stale := stale_fields(record, state, codes)):
         return Hold("stale_change", detail="、".join(s["field"] for s in stale), fields=tuple(stale))
     ops = [_op(c.field, convert(c.field, c.new, codes), record, state, codes) for c in record.payload.changes]
     log = NewBusinessLog(state.aac001, codes.map("business_type", record.biz_type), record.txn_id, change_list(record))
     return (*ops, log)
+
+
+def compare(record: BusinessRecord, business: dict, state: PersonState, codes: CodeTables) -> list[dict[str, Any]]:
+    """Whether the internal record already holds every new value of the change."""
+    return [d for c in record.payload.changes
+            for d in differs(f"payload.changes.{c.field}", _show(_comparable(c.field, c.new, codes)),
+                             _show(internal_value(c.field, state, codes)))]

@@ -7,6 +7,7 @@ from typing import Any
 from connectors.internal.view import PersonState
 from mapping.codes import CodeTables
 from mapping.records import BusinessRecord, PersonRecord
+from mapping.text import normalise_name
 from sync.planning.decisions import Hold
 from sync.planning.ops import NewEnrolment, NewPerson, Op, UpdateEnrolment, UpdatePerson, new_ref
 
@@ -47,3 +48,19 @@ def enrol_ops(record: BusinessRecord, state: PersonState | None, codes: CodeTabl
     else:
         ops.append(UpdateEnrolment(state.enrolment["aaz159"], enrolment))
     return state.aac001, ops
+
+
+def differs(field: str, platform: Any, internal: Any) -> list[dict[str, Any]]:
+    """A one-item list describing the difference, or nothing when the values agree."""
+    if platform == internal:
+        return []
+    show = lambda v: str(v) if v is not None else None  # noqa: E731
+    return [{"field": field, "platform": show(platform), "internal": show(internal)}]
+
+
+def person_differences(record: BusinessRecord, state: PersonState) -> list[dict[str, Any]]:
+    """Who the hand-typed rows are about, against who the platform says."""
+    p, r = state.person, record.person
+    return (differs("person.name", r.name, normalise_name(str(p["aac003"])))
+            + differs("person.gender", r.sex, str(p["aac004"]).strip())
+            + differs("person.birth_date", int(r.birth_date.strftime("%Y%m%d")), int(p["aac006"])))

@@ -26,6 +26,22 @@ class Apply(Decision):
 
 
 @dataclass(frozen=True)
+class Link(Apply):
+    """The business was typed in by hand already: mark it as this transaction, write nothing else."""
+
+    ywlsh: str = ""
+    state: str = field(init=False, default="linked")
+
+
+@dataclass(frozen=True)
+class Rejected(Decision):
+    """An operator sent the business back to the platform with a reason."""
+
+    reason: str
+    state: str = field(init=False, default="rejected")
+
+
+@dataclass(frozen=True)
 class AlreadyApplied(Decision):
     """The internal database holds this business already (``WBLSH`` = txn_id)."""
 

@@ -91,8 +91,11 @@ class NewBusinessLog(Op):
     bgnr: str | None = None
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
-        view.applied[self.txn_id] = {"ywlsh": f"new:{self.txn_id}", "aac001": self.ref, "ywlx": self.ywlx,
-                                     "aae016": "0", "wblsh": self.txn_id}
+        row = {"ywlsh": f"new:{self.txn_id}", "aac001": self.ref, "ywlx": self.ywlx, "aae016": "0",
+               "wblsh": self.txn_id, "aae036": None, "sjly": None}
+        view.applied[self.txn_id] = row
+        if state is not None:
+            state.business.append(row)
         return state
 
 
@@ -101,11 +104,13 @@ class NewPayments(Op):
     ref: str
     years: tuple[int, ...]
     values: dict[str, Any]
+    txn_id: str = ""
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
             state.paid_years.update(self.years)
             state.back_paid_years.update(self.years)
+            state.payments.extend({**self.values, "aae003": y, "ywlsh": f"new:{self.txn_id}"} for y in self.years)
         return state
 
 
@@ -113,6 +118,27 @@ class NewPayments(Op):
 class NewTransfer(Op):
     ref: str
     values: dict[str, Any]
+    txn_id: str = ""
+
+    def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
+        if state is not None:
+            state.transfers.append({**self.values, "ywlsh": f"new:{self.txn_id}"})
+        return state
+
+
+@dataclass(frozen=True)
+class LinkBusinessLog(Op):
+    """Mark a hand-typed ``AE_YWJL`` row as this platform transaction (``WBLSH = txn_id``)."""
+
+    ywlsh: str
+    txn_id: str
+
+    def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
+        for row in state.business if state else []:
+            if row["ywlsh"] == self.ywlsh:
+                row["wblsh"] = self.txn_id
+                view.applied[self.txn_id] = row
+        return state
 
 
 @dataclass(frozen=True)

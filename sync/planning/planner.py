@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 
 from connectors.internal.view import InternalView
 from mapping.codes import CodeTables
 from mapping.records import BusinessRecord
 from mapping.validate import Validated
-from sync.planning import BUSINESS_PLANNERS
+from sync.planning import BUSINESSES
+from sync.planning.matching import match
 from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Unchanged, Withdrawn
 from sync.planning.ops import UpdatePerson
 
@@ -31,6 +33,16 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class Rules:
+    """How planning behaves: the matching window, and what an operator chose to override."""
+
+    window: timedelta = timedelta(days=7)
+    match: bool = True          # look for business already typed in by hand
+    materials: bool = True      # hold business whose required scans are missing
+    force: bool = False         # the operator chose the platform version over soft checks
+
+
+@dataclass(frozen=True)
 class Candidate:
     """One staged version with its validation outcome."""
 
@@ -47,8 +59,9 @@ def core_hash(record: BusinessRecord) -> str:
     return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntry | None) -> Decision:
-    """The decision for one version: apply, already applied, withdrawn, invalid, hold or unchanged."""
+def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntry | None,
+         rules: Rules = Rules()) -> Decision:
+    """The decision for one version: apply, link, already applied, withdrawn, invalid, hold or unchanged."""
     if ledger is not None and c.version <= ledger.version and ledger.state != "pending":
         return Unchanged("older_version")
     written = view.applied.get(c.txn_id)
@@ -59,9 +72,13 @@ def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntr
     record = c.validated.record
     if record is None:
         return Invalid(c.validated.problems)
-    if record.missing_materials:
+    state = view.person(record.person.id_number)
+    # Business typed in by hand was checked on paper at the counter: linking it comes first.
+    if rules.match and (matched := match(record, state, codes, rules.window)) is not None:
+        return matched
+    if rules.materials and record.missing_materials:
         return Hold("materials_incomplete", detail="、".join(record.missing_materials))
-    result = BUSINESS_PLANNERS[record.biz_type](record, view.person(record.person.id_number), codes)
+    result = BUSINESSES[record.biz_type].plan(record, state, codes, force=rules.force)
     return Apply(result) if isinstance(result, tuple) else result
 
 

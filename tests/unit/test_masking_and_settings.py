@@ -45,3 +45,7 @@ def test_malformed_setting_is_named_and_secret_never_shown(monkeypatch):
     assert "BRIDGE_PLATFORM_URL" in str(err.value) and "very-secret-value" not in str(err.value)
     monkeypatch.setenv("BRIDGE_PLATFORM_URL", "http://x/open/v1")
     assert "very-secret-value" not in repr(load())
+
+
+def test_platform_serials_stay_readable():
+    assert bridge_logging.mask("txn RH530102202611250006 done") == "txn RH530102202611250006 done"

@@ -1,0 +1,108 @@
+"""The conflict queue as services: list, show, resolve. The CLI and the console call these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from config.catalogue import has, text
+from sync.engine import Parts
+from sync.ledger import tables as t
+from sync.planning.decisions import Decision
+from sync.process import Processor, Tally, stage
+from sync.resolutions import Choice, Refused, decider
+from sync.scans import ScanOutcome
+
+
+@dataclass(frozen=True)
+class Filters:
+    region: str | None = None
+    kind: str | None = None
+    biz_type: str | None = None
+    status: str = "open"
+    kinds: frozenset[str] | None = None  # the kinds a role may see
+
+
+def sentence(kind: str, detail: str | None) -> str:
+    """The conflict in one Chinese sentence."""
+    key = f"conflict.{kind}"
+    return text(key, value=detail or "") if has(key) else kind
+
+
+def list_conflicts(state: Engine, filters: Filters = Filters(), limit: int = 500) -> list[dict[str, Any]]:
+    """Conflicts oldest first, with the business type and the sentence."""
+    c, x = t.conflict.c, t.txn.c
+    query = (select(c.id, c.txn_id, c.version, c.kind, c.detail, c.region_code, c.agent_id, c.status,
+                    c.opened_at, c.updated_at, x.biz_type, x.agent_name)
+             .select_from(t.conflict.join(t.txn, c.txn_id == x.txn_id)).order_by(c.opened_at, c.id).limit(limit))
+    if filters.status:
+        query = query.where(c.status == filters.status)
+    if filters.region:
+        query = query.where(c.region_code.startswith(filters.region))
+    if filters.kind:
+        query = query.where(c.kind == filters.kind)
+    if filters.kinds is not None:
+        query = query.where(c.kind.in_(sorted(filters.kinds)))
+    if filters.biz_type:
+        query = query.where(x.biz_type == filters.biz_type)
+    with state.connect() as conn:
+        return [{**r._mapping, "sentence": sentence(r.kind, r.detail)} for r in conn.execute(query)]
+
+
+class NotFound(LookupError):
+    pass
+
+
+def show(state: Engine, conflict_id: int) -> dict[str, Any]:
+    """One conflict with the platform's snapshot, the internal rows, the differing fields and its history."""
+    with state.connect() as conn:
+        row = conn.execute(select(t.conflict).where(t.conflict.c.id == conflict_id)).first()
+        if row is None:
+            raise NotFound(conflict_id)
+        raw = conn.execute(select(t.txn_version.c.raw).where(t.txn_version.c.txn_id == row.txn_id,
+                                                             t.txn_version.c.version == row.version)).scalar_one()
+        history = conn.execute(select(t.conflict_event).where(t.conflict_event.c.conflict_id == conflict_id)
+                               .order_by(t.conflict_event.c.id)).all()
+    out = dict(row._mapping)
+    out.update(platform=json.loads(raw), fields=json.loads(row.fields or "[]"),
+               internal_rows=json.loads(row.internal_rows or "[]"), sentence=sentence(row.kind, row.detail),
+               history=[dict(h._mapping) for h in history])
+    return out
+
+
+def _known_scans(state: Engine, raw: dict[str, Any]) -> dict[str, ScanOutcome]:
+    """Scan outcomes as recorded; resolving never fetches (it may run on the internal side)."""
+    attachments = [a for a in raw.get("attachments") or [] if isinstance(a, dict) and a.get("attachment_id")]
+    with state.connect() as conn:
+        known = {r.attachment_id: r.status for r in conn.execute(
+            select(t.attachment).where(t.attachment.c.attachment_id.in_([a["attachment_id"] for a in attachments])))}
+    return {a["attachment_id"]: ScanOutcome(a["attachment_id"], known.get(a["attachment_id"], "missing"),
+                                            a.get("sha256"), a.get("kind"), a.get("content_type"), None)
+            for a in attachments}
+
+
+def resolve(parts: Parts, conflict_id: int, action: str, operator: str, reason: str | None = None,
+            ywlsh: str | None = None, fields: tuple[str, ...] = ()) -> Decision:
+    """Carry out an operator's choice through the planner, the applier and the ledger, in one transaction.
+
+    Raises:
+        NotFound: no such conflict. Refused: not open, or the choice cannot be carried out.
+    """
+    if not operator.strip():
+        raise Refused("resolve.operator_required")
+    conflict = show(parts.state, conflict_id)
+    if conflict["status"] != "open":
+        raise Refused("resolve.not_open", str(conflict_id))
+    choice = Choice(action, conflict["kind"], reason, ywlsh, tuple(fields))
+    raw = conflict["platform"]
+    run_id = f"resolve-{conflict_id}-{datetime.now():%Y%m%d%H%M%S}"
+    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id,
+                          parts.clock, Tally(), parts.rules)
+    audit = {"actor": operator.strip()[:60], "resolution": {"action": action, "reason": reason}}
+    return processor.process([stage(raw, restaged=True)], _known_scans(parts.state, raw), None, None,
+                             audit=audit, decide=decider(choice))[0]

@@ -1,0 +1,70 @@
+"""Recognising business already in the internal database: typed by hand, or entered twice.
+
+A hand-typed business (``SJLY`` by hand, ``WBLSH`` null) of the same person and type,
+entered within the window around the platform's ``created_at``, is a candidate. Exact
+agreement of the rows it implies links it; anything else goes to an operator with the
+differing fields. Business written by sync for *another* transaction that agrees exactly
+is the same business entered twice on the platform.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from connectors.internal.view import PersonState
+from mapping.codes import CodeTables
+from mapping.records import BusinessRecord
+from sync.planning import BUSINESSES
+from sync.planning.decisions import Decision, Hold, Link
+from sync.planning.ops import LinkBusinessLog
+
+
+def _entered(row: dict) -> datetime | None:
+    try:
+        return datetime.strptime(str(row.get("aae036") or ""), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+
+
+def hand_typed(record: BusinessRecord, state: PersonState, codes: CodeTables, window: timedelta) -> list[dict]:
+    """Unlinked hand-typed business of the record's type entered within the window."""
+    ywlx = codes.map("business_type", record.biz_type)
+    by_hand = codes.setting("source", "by_hand")
+    out = []
+    for row in state.business:
+        entered = _entered(row)
+        if (str(row["ywlx"]).strip() == ywlx and str(row.get("sjly") or "").strip() == by_hand
+                and row.get("wblsh") is None and entered is not None
+                and abs(entered - record.created_at) <= window):
+            out.append(row)
+    return out
+
+
+def _platform_twin(record: BusinessRecord, state: PersonState, codes: CodeTables) -> dict | None:
+    ywlx = codes.map("business_type", record.biz_type)
+    compare = BUSINESSES[record.biz_type].compare
+    for row in state.business:
+        if (str(row["ywlx"]).strip() == ywlx and row.get("wblsh") not in (None, record.txn_id)
+                and not compare(record, row, state, codes)):
+            return row
+    return None
+
+
+def match(record: BusinessRecord, state: PersonState | None, codes: CodeTables, window: timedelta) -> Decision | None:
+    """Link, hold, or None when nothing in the internal database is this business."""
+    if state is None:
+        return None
+    candidates = hand_typed(record, state, codes, window)
+    if len(candidates) > 1:
+        return Hold("multiple_candidates", detail=str(len(candidates)), rows=tuple(candidates))
+    if candidates:
+        row = candidates[0]
+        diffs = BUSINESSES[record.biz_type].compare(record, row, state, codes)
+        if not diffs:
+            return Link((LinkBusinessLog(row["ywlsh"], record.txn_id),), ywlsh=row["ywlsh"])
+        return Hold("double_entry_mismatch", detail="、".join(d["field"] for d in diffs), fields=tuple(diffs),
+                    rows=(row,))
+    twin = _platform_twin(record, state, codes)
+    if twin is not None:
+        return Hold("platform_duplicate", detail=str(twin.get("wblsh")), rows=(twin,))
+    return None
