@@ -22,6 +22,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 conflicts_app = typer.Typer(help="The conflict queue: business waiting for an operator.", no_args_is_help=True)
 app.add_typer(conflicts_app, name="conflicts")
+receipt_app = typer.Typer(help="Sealed receipts (办结凭证).", no_args_is_help=True)
+app.add_typer(receipt_app, name="receipt")
 console = Console()
 
 
@@ -35,17 +37,44 @@ def _settings() -> settings_module.Settings:
 def sync(wait: bool = typer.Option(False, help="wait for another run's lock instead of exiting")) -> None:
     """Run the nightly sync: pull, validate, plan, apply, account."""
     from bridge import summary, wiring
-    from sync import engine
+    from sync import nightly
     from sync.locks import LockBusy
 
     parts = wiring.build(_settings())
     try:
-        result = engine.run(parts, wait=wait)
+        result = nightly.run(parts, wait=wait)
     except LockBusy as busy:
         console.print(text("run.lock_busy", value=busy.scope))
         raise typer.Exit(3) from None
     summary.render(result, console)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def writeback() -> None:
+    """Seal approved business and write every due result back to the platform (no feed)."""
+    from bridge import summary, wiring
+    from sync import nightly
+    from sync.engine import RunResult
+    from sync.process import Tally
+
+    parts = wiring.build(_settings())
+    result = RunResult("writeback", "completed", Tally())
+    nightly.seal_and_write_back(parts, result)
+    summary.render_after(result, console)
+    raise typer.Exit(result.exit_code)
+
+
+@receipt_app.command("verify")
+def receipt_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Whether a receipt is intact and sealed by the configured key; non-zero when it is not."""
+    from sync.sealing.check import verify_receipt
+    from sync.sealing.signer import load_signer
+
+    current = _settings()
+    verdict = verify_receipt(file, load_signer(current.seal_key, current.home, current.seal_algorithm))
+    console.print(text(verdict.key, **verdict.values))
+    raise typer.Exit(0 if verdict.ok else 1)
 
 
 @app.command()

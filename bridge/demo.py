@@ -8,14 +8,16 @@ by hand), one sync run, its summary, and where everything is.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, update
 
 from bridge import logging as bridge_logging
 from bridge import summary, wiring
 from bridge.settings import Settings
+from connectors.internal import schema as it
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
 from config.catalogue import text
@@ -24,7 +26,7 @@ from sandbox.generator import generate
 from sandbox.seed import seed
 from sandbox.server import SandboxServer
 from sandbox.state import App, PlatformState
-from sync import engine
+from sync import nightly
 from sync.verify import verify
 
 APP_KEY, APP_SECRET = "demo", "demo-secret"
@@ -48,6 +50,40 @@ def _internal_db(home: Path, scenario: dict) -> str:
     return url
 
 
+def counter_staff_review(parts, console: Console, share: float = 0.5, refuse: float = 0.05) -> None:
+    """What counter staff do between two nights: approve some business, turn a little down."""
+    rng = random.Random(7)
+    y = it.ae_ywjl.c
+    with parts.internal.begin() as conn:
+        rows = conn.execute(select(y.ywlsh, y.ywlx).where(y.sjly == "2", y.aae016 == "0").order_by(y.ywlsh)).all()
+        approved = refused = 0
+        for ywlsh, ywlx in rows:
+            roll = rng.random()
+            if roll < refuse:
+                values = {"aae016": "2", "aae015": "20261126093000", "aae013": "户口簿照片不清晰，请重新提交"}
+                refused += 1
+            elif roll < refuse + share:
+                # The internal system seals on approval, except 信息变更 (YWLX 13): the missing seal.
+                values = {"aae016": "1", "aae015": "20261126093000", "qzzt": "0" if ywlx.strip() == "13" else "1"}
+                approved += 1
+            else:
+                continue
+            conn.execute(update(it.ae_ywjl).where(y.ywlsh == ywlsh).values(**values))
+    console.print(text("demo.reviewed", approved=approved, refused=refused))
+
+
+def _show_receipt(home: Path, console: Console) -> None:
+    receipts = sorted((home / "receipts").glob("*.pdf"))
+    if receipts:
+        console.print(text("demo.receipt", path=receipts[0]))
+
+
+def _keep_platform(home: Path, scenario: dict, state: PlatformState) -> None:
+    """The sandbox platform's state (results written back) for the next demo run."""
+    scenario["transactions"] = sorted(state.txns.values(), key=lambda t: (str(t.get("updated_at")), t["txn_id"]))
+    (home / "sandbox-scenario.json").write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+
+
 def _env_file(home: Path, settings: Settings) -> Path:
     """The demo's settings, so the other commands work on the demo data."""
     path = home / "bridge.env"
@@ -67,12 +103,20 @@ def run_demo(n: int, home: Path, console: Console) -> int:
     state.load(scenario)
     server = SandboxServer(state, Faults()).start()
     console.print(text("demo.sandbox", url=server.base_url, count=len(scenario["transactions"])))
+    first_time = not (home / "counter-approved").exists()
     try:
         settings = Settings(platform_url=server.base_url, app_key=APP_KEY, app_secret=APP_SECRET, internal_db=url,
                             home=home, regions="5301", rate_limit=0)
         parts = wiring.build(settings)
-        result = engine.run(parts)
+        result = nightly.run(parts)
         summary.render(result, console)
+        if first_time:
+            counter_staff_review(parts, console)
+            (home / "counter-approved").write_text("the demo's counter staff reviewed once\n")
+            result = nightly.run(wiring.build(settings))
+            summary.render(result, console)
+            _show_receipt(home, console)
+        _keep_platform(home, scenario, state)
         report = verify(parts.internal, parts.state, parts.codes.setting("source", "platform"))
         console.print(text("run.verify_ok", transactions=report.checked["transactions"],
                            rows=report.checked["synced_business_rows"]) if report.ok

@@ -18,8 +18,10 @@ def _label(kind: str, key: str) -> str:
 
 def render(result: RunResult, console: Console) -> None:
     tally = result.tally
-    if tally.new_versions == 0 and result.status == "completed":
+    decided = sum(n for state, n in tally.by_state.items() if state != "unchanged")
+    if decided == 0 and result.status == "completed":
         console.print(text("run.nothing_new"))
+        render_after(result, console)
         return
     table = Table(title=f"{text('run.summary_title')}（{result.run_id}）")
     table.add_column(text("run.column_biz_type"))
@@ -35,7 +37,18 @@ def render(result: RunResult, console: Console) -> None:
         console.print(text("run.linked_line", count=tally.by_state["linked"]))
     for kind, n in sorted(tally.conflicts.items()):
         console.print(text("run.conflict_line", kind=_label("conflict_kind", kind), count=n))
+    render_after(result, console)
     for region in result.skipped_regions:
         console.print(text("run.region_forbidden", value=region))
     if result.status != "completed":
         console.print(text("run.platform_down"))
+
+
+def render_after(result: RunResult, console: Console) -> None:
+    """Seals made and results written back, when there were any."""
+    seal = result.after.get("seal") or {}
+    back = result.after.get("writeback") or {}
+    if any(seal.values()):
+        console.print(text("run.seal_line", **seal))
+    if any(back.values()):
+        console.print(text("run.writeback_line", **back))

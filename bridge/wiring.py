@@ -17,6 +17,7 @@ from mapping.types import now_local
 from mapping.validate import Context
 from sync.engine import Parts
 from sync.planning.planner import Rules
+from sync.sealing.signer import load_signer
 from sync.ledger.migrate import upgrade
 from sync.locks import run_lock
 from sync.scans import ScanFetcher, ScanStore
@@ -55,4 +56,6 @@ def build(settings: Settings, clock: Callable = now_local) -> Parts:
     return Parts(client=client, internal=internal, state=state, same_db=same, codes=codes, context=context,
                  fetcher=fetcher, home=settings.home, scopes=settings.region_prefixes or (None,),
                  overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
-                 rules=Rules(window=timedelta(days=settings.match_window_days)))
+                 rules=Rules(window=timedelta(days=settings.match_window_days)),
+                 signer=load_signer(settings.seal_key, settings.home, settings.seal_algorithm),
+                 receipts=settings.home / "receipts")

@@ -67,3 +67,8 @@ def parse(raw: str) -> IdNumber:
 def make(first17: str) -> str:
     """A valid ID number from its first 17 digits (for generators and tests)."""
     return first17 + check_character(first17)
+
+
+def masked(value: str) -> str:
+    """An ID number as printed for people: ``530102********123X``."""
+    return value[:6] + "*" * 8 + value[-4:] if len(value) == 18 else "*" * len(value)

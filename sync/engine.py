@@ -38,6 +38,7 @@ class RunResult:
     tally: Tally
     problems: list[str] = field(default_factory=list)
     skipped_regions: list[str] = field(default_factory=list)
+    after: dict[str, Any] = field(default_factory=dict)  # what the steps after the feed did (seal, write-back)
 
     @property
     def exit_code(self) -> int:
@@ -61,6 +62,8 @@ class Parts:
     page_size: int
     clock: Callable[[], datetime]
     rules: Rules = Rules()
+    signer: Any = None        # sync.sealing.signer.Signer
+    receipts: Any = None      # folder of sealed receipts
 
 
 def _position(items: list[Any]) -> datetime | None:
@@ -108,8 +111,9 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
         log.info("batch_committed", scope=key, items=len(page.items), new=len(batch))
 
 
-def run(parts: Parts, wait: bool = False, on_progress: Callable[[Tally], None] | None = None) -> RunResult:
-    """One run over every scope. Never raises for the platform being down: it says so."""
+def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], None] | None = None) -> RunResult:
+    """One run over every scope, then ``after`` (sealing, write-back). Never raises for the
+    platform being down: it says so in the result."""
     run_id = datetime.now().strftime("%Y%m%d%H%M%S-") + uuid.uuid4().hex[:8]
     structlog.contextvars.bind_contextvars(run_id=run_id)
     result = RunResult(run_id, "completed", Tally())
@@ -129,6 +133,8 @@ def run(parts: Parts, wait: bool = False, on_progress: Callable[[Tally], None] |
             result.status = "incomplete"
             result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
             log.error("run_incomplete", scope=scope, error=result.problems[-1])
+    if after is not None:
+        after(parts, result)
     _finish(parts, result)
     return result
 
@@ -144,7 +150,7 @@ def _finish(parts: Parts, result: RunResult) -> None:
                "by_type": {f"{b}:{s}": n for (b, s), n in result.tally.by_type.items()},
                "problems": result.problems, "skipped_regions": result.skipped_regions,
                "requests": parts.client.stats.requests, "retries": parts.client.stats.retries,
-               "scans_fetched": parts.fetcher.fetched}
+               "scans_fetched": parts.fetcher.fetched, **result.after}
     with parts.state.begin() as conn:
         conn.execute(update(t.run).where(t.run.c.run_id == result.run_id).values(
             finished_at=parts.clock(), status=result.status, summary=json.dumps(summary, ensure_ascii=False)))

@@ -99,7 +99,9 @@ class Processor:
     # --- parse and validate ------------------------------------------------------------
 
     def parse(self, staged: Staged, scans: dict[str, ScanOutcome]) -> Parsed:
+        status = staged.raw.get("status") if isinstance(staged.raw, dict) else None
         facts = {"txn_id": staged.txn_id, "version": staged.version, "updated_at": staged.updated_at,
+                 "status": str(status)[:20] if status is not None else None,
                  "content_hash": staged.content_hash, "core_hash": None, "biz_type": None, "region_code": None,
                  "agent_id": None, "agent_name": None, "id_number": None, "created_at": None}
         if not staged.identified:

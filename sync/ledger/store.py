@@ -29,9 +29,10 @@ def entries(conn: Connection, txn_ids: Iterable[str]) -> dict[str, LedgerEntry]:
     out: dict[str, LedgerEntry] = {}
     c = t.txn.c
     for part in chunks(set(txn_ids)):
-        query = select(c.txn_id, c.state, c.version, c.applied_hash, c.core_hash, c.ywlsh).where(c.txn_id.in_(part))
+        query = (select(c.txn_id, c.state, c.version, c.applied_hash, c.core_hash, c.ywlsh, c.content_hash)
+                 .where(c.txn_id.in_(part)))
         for r in conn.execute(query):
-            out[r.txn_id] = LedgerEntry(r.state, r.version, r.applied_hash, r.core_hash, r.ywlsh)
+            out[r.txn_id] = LedgerEntry(r.state, r.version, r.applied_hash, r.core_hash, r.ywlsh, r.content_hash)
     return out
 
 
@@ -100,7 +101,6 @@ class LedgerWriter:
         if isinstance(decision, (Apply, AlreadyApplied)):
             values.update(ywlsh=ywlsh or (before.ywlsh if before else None), applied_version=facts["version"],
                           applied_hash=facts["content_hash"], core_hash=facts["core_hash"])
-        values.pop("content_hash", None)
         if not isinstance(decision, (Apply, AlreadyApplied)):
             values.pop("core_hash", None)
         self._upsert(values, before)
@@ -109,8 +109,8 @@ class LedgerWriter:
 
     def _touch(self, facts: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is not None and facts["version"] > before.version:
-            self.conn.execute(update(t.txn).where(t.txn.c.txn_id == facts["txn_id"]).values(version=facts["version"],
-                                                                                            updated_at=facts["updated_at"]))
+            self.conn.execute(update(t.txn).where(t.txn.c.txn_id == facts["txn_id"]).values(
+                version=facts["version"], updated_at=facts["updated_at"], status=facts["status"]))
 
     def _upsert(self, values: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is None:

@@ -41,6 +41,8 @@ txn = Table(
     Column("reasons", Text),
     Column("first_seen_at", DateTime, nullable=False),
     Column("state_at", DateTime, nullable=False),
+    Column("content_hash", String(64)),   # of the latest version decided: an echo has the same
+    Column("status", String(20)),         # the platform's status of the latest version seen
 )
 
 # The history of states: one row per transition, never updated.
@@ -116,4 +118,39 @@ conflict_event = Table(
     Column("action", String(20), nullable=False),
     Column("reason", Text),
     Column("detail", Text),
+)
+
+# The seal of each approved business: its receipt, signature and outcome.
+seal = Table(
+    "pb_seal", metadata,
+    Column("ywlsh", String(20), primary_key=True),
+    Column("txn_id", String(60), nullable=False, index=True),
+    Column("status", String(20), nullable=False),          # sealed | failed
+    Column("seal_code", String(60)),
+    Column("algorithm", String(20)),
+    Column("key_fingerprint", String(64)),
+    Column("sealed_at", String(19)),
+    Column("receipt_sha256", String(64)),
+    Column("signature", Text),
+    Column("receipt_path", String(300)),
+    Column("verify_code", String(20)),
+    Column("failure", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Results written back to the platform: one row per idempotency key.
+writeback = Table(
+    "pb_writeback", metadata,
+    Column("idempotency_key", String(64), primary_key=True),
+    Column("txn_id", String(60), nullable=False, index=True),
+    Column("outcome", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("status", String(20), nullable=False),          # sending | sent | failed | superseded
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    Column("response", Text),
 )

@@ -30,6 +30,7 @@ class LedgerEntry:
     applied_hash: str | None = None
     core_hash: str | None = None
     ywlsh: str | None = None
+    content_hash: str | None = None  # of the latest version decided
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntr
     """The decision for one version: apply, link, already applied, withdrawn, invalid, hold or unchanged."""
     if ledger is not None and c.version <= ledger.version and ledger.state != "pending":
         return Unchanged("older_version")
+    # Only status fields changed, and not by the agent withdrawing: the echo of our own
+    # write-back (or a repeat). Whatever the state, it changes nothing inside.
+    if ledger is not None and c.status != "withdrawn" and ledger.content_hash == c.content_hash:
+        return Unchanged("same_content")
     written = view.applied.get(c.txn_id)
     if written is not None or (ledger is not None and ledger.state in APPLIED_STATES):
         return _after_apply(c, view, ledger, written)

@@ -1,0 +1,147 @@
+"""Sealing approved business: receipt, signature, ``QZZT``; failures retried next run."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+
+from config.catalogue import text
+from connectors.internal import schema as it
+from connectors.internal.reader import chunks
+from mapping.idcard import masked
+from sync.engine import Parts
+from sync.ledger import tables as t
+from sync.sealing.receipt import ReceiptFacts, render
+from sync.sealing.signer import Signer
+
+log = structlog.get_logger(__name__)
+SEALED, FAILED = "1", "2"  # QZZT (AA10): 1 已签章, 2 签章失败
+
+
+@dataclass
+class SealTally:
+    sealed: int = 0
+    failed: int = 0
+
+
+def _stamp(value: str | None) -> str:
+    """yyyymmddhhmmss as the platform writes times."""
+    try:
+        return datetime.strptime(value or "", "%Y%m%d%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return value or ""
+
+
+def verify_code(ywlsh: str, txn_id: str, sealed_at: str, seal_code: str) -> str:
+    return hashlib.sha256(f"{ywlsh}|{txn_id}|{sealed_at}|{seal_code}".encode()).hexdigest()[:12].upper()
+
+
+def _unsealed(parts: Parts) -> list[tuple[str, str]]:
+    """(txn_id, ywlsh) of business written or linked by the bridge and not yet sealed."""
+    x, s = t.txn.c, t.seal.c
+    done = select(s.ywlsh).where(s.status == "sealed")
+    query = select(x.txn_id, x.ywlsh).where(x.state.in_(("applied", "linked")), x.ywlsh.isnot(None),
+                                            x.ywlsh.notin_(done))
+    with parts.state.connect() as conn:
+        return [(r.txn_id, r.ywlsh) for r in conn.execute(query)]
+
+
+def _approved(parts: Parts, ywlshs: list[str]) -> list[dict[str, Any]]:
+    y, p = it.ae_ywjl.c, it.ac01.c
+    out = []
+    with parts.internal.connect() as conn:
+        for part in chunks(ywlshs):
+            query = (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aac002, p.aac003, p.aab301)
+                     .select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001))
+                     .where(y.ywlsh.in_(part), y.aae016 == "1"))
+            out.extend(dict(r._mapping) for r in conn.execute(query))
+    return out
+
+
+def _facts(row: dict[str, Any], txn_id: str, parts: Parts, signer: Signer, sealed_at: str) -> ReceiptFacts:
+    business = next((b for b, code in parts.codes.mapping["business_type"].items() if code == str(row["ywlx"]).strip()),
+                    "")
+    return ReceiptFacts(
+        business=text(f"biz_type.{business}") if business else str(row["ywlx"]), ywlsh=row["ywlsh"], txn_id=txn_id,
+        person_name=row["aac003"], id_masked=masked(row["aac002"]), region=parts.context.regions.name(row["aab301"]),
+        result=text("receipt.approved"), accepted_at=_stamp(row["aae036"]), completed_at=_stamp(row["aae015"]),
+        handler=row["aae011"], seal_name=signer.seal_name, seal_code=signer.seal_code, sealed_at=sealed_at,
+        algorithm=signer.algorithm, verify_code=verify_code(row["ywlsh"], txn_id, sealed_at, signer.seal_code))
+
+
+def _write(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
+
+
+def seal_one(row: dict[str, Any], txn_id: str, parts: Parts, signer: Signer, folder: Path) -> dict[str, Any]:
+    """Render, sign and keep the receipt of one approved business; the pb_seal row to store."""
+    sealed_at = parts.clock().strftime("%Y-%m-%d %H:%M:%S")
+    facts = _facts(row, txn_id, parts, signer, sealed_at)
+    document = render(facts)
+    digest = hashlib.sha256(document).digest()
+    signature = base64.b64encode(signer.sign(digest)).decode()
+    path = folder / f"{row['ywlsh']}.pdf"
+    seal = {"ywlsh": row["ywlsh"], "txn_id": txn_id, "status": "sealed", "seal_code": signer.seal_code,
+            "algorithm": signer.algorithm, "key_fingerprint": signer.fingerprint, "sealed_at": sealed_at,
+            "receipt_sha256": digest.hex(), "signature": signature, "receipt_path": str(path),
+            "verify_code": facts.verify_code, "failure": None}
+    _write(path, document)
+    _write(path.with_name(path.name + ".sig.json"), json.dumps(seal, ensure_ascii=False, indent=2).encode())
+    return seal
+
+
+def _store(parts: Parts, seal: dict[str, Any], qzzt: str) -> None:
+    """QZZT inside and the pb_seal row, in one transaction when the databases are one."""
+    now = parts.clock()
+    def internal(conn) -> None:
+        conn.execute(update(it.ae_ywjl).where(it.ae_ywjl.c.ywlsh == seal["ywlsh"], it.ae_ywjl.c.qzzt != SEALED)
+                     .values(qzzt=qzzt))
+
+    def state(conn) -> None:
+        attempts = conn.execute(select(t.seal.c.attempts).where(t.seal.c.ywlsh == seal["ywlsh"])).scalar()
+        values = {**seal, "attempts": (attempts or 0) + 1, "updated_at": now}
+        if attempts is None:
+            conn.execute(t.seal.insert().values(values))
+        else:
+            conn.execute(update(t.seal).where(t.seal.c.ywlsh == seal["ywlsh"]).values(values))
+
+    if parts.same_db:
+        with parts.internal.begin() as conn:
+            internal(conn)
+            state(conn)
+        return
+    with parts.internal.begin() as conn:
+        internal(conn)
+    with parts.state.begin() as conn:
+        state(conn)
+
+
+def seal_approved(parts: Parts, signer: Signer, folder: Path) -> SealTally:
+    """Seal every approved business of the bridge's that has no seal yet."""
+    tally = SealTally()
+    owners = dict((ywlsh, txn_id) for txn_id, ywlsh in _unsealed(parts))
+    for row in _approved(parts, list(owners)):
+        txn_id = owners[row["ywlsh"]]
+        try:
+            seal = seal_one(row, txn_id, parts, signer, folder)
+        except Exception as err:  # a signing service down, a disk full: recorded, retried next run
+            log.error("seal_failed", txn_id=txn_id, ywlsh=row["ywlsh"], error=str(err))
+            _store(parts, {"ywlsh": row["ywlsh"], "txn_id": txn_id, "status": "failed",
+                           "failure": f"{type(err).__name__}: {err}"[:1000]}, FAILED)
+            tally.failed += 1
+            continue
+        _store(parts, seal, SEALED)
+        tally.sealed += 1
+    return tally

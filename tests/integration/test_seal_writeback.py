@@ -1,0 +1,188 @@
+"""Seal and write-back end to end on the sandbox: every result flows back, sealed, once."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from bridge import wiring
+from connectors.internal import schema as it
+from sync import nightly
+from sync.ledger import tables as lt
+from sync.sealing.check import verify_receipt
+from sync.verify import verify
+from tests.factories import raw_txn
+from tests.integration.sandbox_fixtures import sandbox, settings
+from tests.integration.test_conflicts import ENROLMENT, PERSON, insert
+from tests.integration.test_sync import CLOCK, rows, with_scans
+
+
+class Night:
+    def __init__(self, server, url, home):
+        self.server, self.url, self.home = server, url, home
+
+    def run(self, **over):
+        self.parts = wiring.build(settings(self.server, self.url, self.home, **over), clock=CLOCK)
+        return nightly.run(self.parts)
+
+    def review(self, txn_id: str, verdict: str, remark: str | None = None, qzzt: str | None = None) -> None:
+        values = {"aae016": verdict, "aae015": "20261126093000", "aae013": remark}
+        if qzzt is not None:
+            values["qzzt"] = qzzt
+        with self.parts.internal.begin() as conn:
+            conn.execute(update(it.ae_ywjl).where(it.ae_ywjl.c.wblsh == txn_id).values(**values))
+
+    def results(self, txn_id: str) -> list[dict]:
+        return [r for r in self.server.state.results if r["txn_id"] == txn_id]
+
+    def business(self, txn_id: str) -> dict:
+        return rows(self.parts.internal, it.ae_ywjl, wblsh=txn_id)[0]
+
+
+@pytest.fixture
+def night(internal_url, tmp_path):
+    def make(scenario):
+        return sandbox(scenario), lambda server: Night(server, internal_url, tmp_path)
+    return make
+
+
+def test_enrolment_accepted_then_completed_and_sealed(night):
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        accepted = n.results(txn["txn_id"])
+        assert [r["outcome"] for r in accepted] == ["accepted"]
+        assert accepted[0]["internal_ref"] == n.business(txn["txn_id"])["ywlsh"] and accepted[0]["version"] == 1
+        assert server.state.txns[txn["txn_id"]]["status"] == "accepted"
+        n.review(txn["txn_id"], "1", qzzt="1")
+        result = n.run()
+        completed = n.results(txn["txn_id"])[-1]
+        assert completed["outcome"] == "completed" and completed["version"] == 2
+        assert completed["seal"]["algorithm"] == "SM2-SM3"
+        assert server.state.txns[txn["txn_id"]]["seal_status"] == "sealed"
+        seal = rows(n.parts.state, lt.seal)[0]
+        assert seal["receipt_sha256"] == completed["seal"]["receipt_sha256"]
+        assert verify_receipt(Path(seal["receipt_path"]), n.parts.signer).ok
+        assert result.tally.by_state == {"unchanged": 1}  # the echo of 'accepted' changed nothing
+        again = n.run()
+        assert len(n.results(txn["txn_id"])) == 2 and again.tally.by_state == {"unchanged": 1}
+        assert verify(n.parts.internal, n.parts.state, "2").ok
+
+
+def test_change_approved_gets_the_missing_seal(night, internal_url):
+    txn = raw_txn("XXBG")
+    box, make = night({"seed": 0, "transactions": [txn], "attachments": {}})
+    with box as server:
+        n = make(server)
+        insert(wiring.engines(settings(server, internal_url, n.home))[0], ac01=[PERSON], ac02=[ENROLMENT])
+        n.run()
+        n.review(txn["txn_id"], "1")  # the internal system leaves QZZT at 0 for 信息变更
+        assert n.business(txn["txn_id"])["qzzt"] == "0"
+        n.run()
+        assert n.business(txn["txn_id"])["qzzt"] == "1"
+        assert n.results(txn["txn_id"])[-1]["outcome"] == "completed"
+        assert server.state.txns[txn["txn_id"]]["seal_status"] == "sealed"
+
+
+def test_review_failed_is_rejected_with_its_reason(night):
+    txn = raw_txn("BJ")
+    enrol = raw_txn("CBDJ", updated_at="2026-11-25 08:00:00")
+    box, make = night(with_scans(enrol, txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "2", remark="补缴申请表未签字")
+        n.run()
+        last = n.results(txn["txn_id"])[-1]
+        assert (last["outcome"], last["reason"]) == ("rejected", "补缴申请表未签字")
+        assert server.state.txns[txn["txn_id"]]["status"] == "rejected"
+
+
+def test_invalid_record_is_rejected_naming_the_field(night):
+    txn = raw_txn("CBDJ")
+    txn["payload"]["grade"] = "350.00"
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        result = n.results(txn["txn_id"])[0]
+        assert result["outcome"] == "rejected" and "缴费档次" in result["reason"] and "350" in result["reason"]
+        assert "seal" not in result
+
+
+def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        real = nightly.write_back
+
+        def agent_withdraws_first(parts):
+            server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
+            return real(parts)
+
+        mocker.patch.object(nightly, "write_back", agent_withdraws_first)
+        result = n.run()
+        assert server.state.txns[txn["txn_id"]]["status"] == "withdrawn" and n.results(txn["txn_id"]) == []
+        assert result.after["writeback"]["superseded"] == 1
+        assert rows(n.parts.state, lt.txn, txn_id=txn["txn_id"])[0]["reason_kind"] == "withdrawn_after_apply"
+
+
+def test_killed_between_sealing_and_write_back_seals_once(night, mocker):
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "1", qzzt="1")
+        mocker.patch.object(nightly, "write_back", side_effect=KeyboardInterrupt("killed after sealing"))
+        with pytest.raises(KeyboardInterrupt):
+            n.run()
+        first = rows(n.parts.state, lt.seal)[0]
+        mocker.stopall()
+        n.run()
+        seal = rows(n.parts.state, lt.seal)[0]
+        assert (seal["attempts"], seal["signature"], seal["sealed_at"]) == (1, first["signature"], first["sealed_at"])
+        assert n.results(txn["txn_id"])[-1]["seal"]["signature"] == first["signature"]
+
+
+def test_crash_after_posting_resends_the_same_key_once(night, mocker):
+    from sync import writeback
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        real = writeback._follow
+        mocker.patch.object(writeback, "_follow", side_effect=KeyboardInterrupt("killed after the platform answered"))
+        with pytest.raises(KeyboardInterrupt):
+            n.run()
+        mocker.patch.object(writeback, "_follow", real)
+        n.run()
+        assert len(n.results(txn["txn_id"])) == 1  # the retry hit the same key: no second effect
+        sent = rows(n.parts.state, lt.writeback, txn_id=txn["txn_id"])
+        assert [s["status"] for s in sent] == ["sent"]
+
+
+def test_seal_failure_marks_qzzt_2_and_is_retried(night, mocker):
+    txn = raw_txn("XXBG")
+    box, make = night({"seed": 0, "transactions": [txn], "attachments": {}})
+    with box as server:
+        n = make(server)
+        insert(wiring.engines(settings(server, n.url, n.home))[0], ac01=[PERSON], ac02=[ENROLMENT])
+        n.run()
+        n.review(txn["txn_id"], "1")
+        mocker.patch("sync.sealing.service.render", side_effect=OSError("disk full"))
+        result = n.run()
+        assert result.after["seal"] == {"sealed": 0, "failed": 1}
+        assert n.business(txn["txn_id"])["qzzt"] == "2"
+        assert rows(n.parts.state, lt.seal)[0]["failure"].startswith("OSError")
+        assert [r["outcome"] for r in n.results(txn["txn_id"])] == ["accepted"]  # completed waits for the seal
+        mocker.stopall()
+        n.run()
+        assert n.business(txn["txn_id"])["qzzt"] == "1"
+        assert n.results(txn["txn_id"])[-1]["outcome"] == "completed"
