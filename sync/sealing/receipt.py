@@ -63,8 +63,9 @@ def _seal(c: Canvas, x: float, y: float, name: str, code: str) -> None:
         path.lineTo(*point)
     path.close()
     c.drawPath(path, stroke=0, fill=1)
-    c.setFont(FONT, 7.5)
-    c.drawCentredString(x, y + 27, name[:14])
+    chord = 2 * math.sqrt(46 ** 2 - 30 ** 2) - 6  # the ring's width at the name's height
+    c.setFont(FONT, min(8.0, chord / max(1, len(name))))
+    c.drawCentredString(x, y + 24, name[:16])
     c.setFont(FONT, 6)
     c.drawCentredString(x, y - 24, text("receipt.seal_label"))
     c.drawCentredString(x, y - 33, code)
