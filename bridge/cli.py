@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -22,6 +23,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 conflicts_app = typer.Typer(help="The conflict queue: business waiting for an operator.", no_args_is_help=True)
 app.add_typer(conflicts_app, name="conflicts")
+report_app = typer.Typer(help="Reports for auditors and county staff.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 receipt_app = typer.Typer(help="Sealed receipts (办结凭证).", no_args_is_help=True)
 app.add_typer(receipt_app, name="receipt")
 console = Console()
@@ -63,6 +66,32 @@ def writeback() -> None:
     nightly.seal_and_write_back(parts, result)
     summary.render_after(result, console)
     raise typer.Exit(result.exit_code)
+
+
+@report_app.command("unsynced")
+def report_unsynced(format: str = typer.Option("xlsx", help="xlsx|html|csv|json"), output: Path = typer.Option(None),
+                    region: str = typer.Option(None, help="region code prefix"),
+                    since: datetime = typer.Option(None, formats=["%Y-%m-%d"]), kind: str = typer.Option(None),
+                    min_age_days: float = typer.Option(None)) -> None:
+    """What has not made it across, and why: one row per record, with summaries."""
+    from bridge import wiring
+    from mapping import regions
+    from reports.render import FORMATS, default_path, write
+    from reports.unsynced import Filters, UnsyncedReport
+    from connectors.internal.reader import load_codes
+    from mapping.types import now_local
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"one of {', '.join(FORMATS)}", param_hint="--format")
+    current = _settings()
+    internal, state, _ = wiring.engines(current)
+    wiring.prepare_state(state, current)
+    with internal.connect() as conn:
+        codes = load_codes(conn)
+    report = UnsyncedReport(internal, state, regions.load(current.region_prefixes), codes, now_local())
+    path = output or default_path(current.report_dir or current.home / "reports", format, report.now)
+    count, _ = write(report, Filters(region, since.date() if since else None, kind, min_age_days), format, path)
+    console.print(text("report.written", count=count, path=path))
 
 
 @receipt_app.command("verify")

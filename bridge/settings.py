@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     page_size: int = Field(default=500, ge=1, le=500)
     scan_workers: int = Field(default=8, ge=1, le=64)
     match_window_days: int = Field(default=7, ge=0)
+    report_dir: Path | None = Field(default=None, description="where each run writes the day's report")
+    report_formats: str = Field(default="xlsx,html", pattern="^((xlsx|html|csv|json),?)*$")
     seal_key: Path | None = Field(default=None, description="the agency's seal key file (JSON)")
     seal_algorithm: str = Field(default="SM2-SM3", pattern="^(SM2-SM3|Ed25519)$",
                                 description="algorithm of the trial key made when no seal key is set")

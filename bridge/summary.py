@@ -52,3 +52,6 @@ def render_after(result: RunResult, console: Console) -> None:
         console.print(text("run.seal_line", **seal))
     if any(back.values()):
         console.print(text("run.writeback_line", **back))
+    report = result.after.get("report") or {}
+    for path in report.get("paths", []):
+        console.print(text("report.written", count=report["unsynced"], path=path))

@@ -58,4 +58,5 @@ def build(settings: Settings, clock: Callable = now_local) -> Parts:
                  overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
                  rules=Rules(window=timedelta(days=settings.match_window_days)),
                  signer=load_signer(settings.seal_key, settings.home, settings.seal_algorithm),
-                 receipts=settings.home / "receipts")
+                 receipts=settings.home / "receipts", reports=settings.report_dir or settings.home / "reports",
+                 report_formats=tuple(f for f in settings.report_formats.split(",") if f))

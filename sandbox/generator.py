@@ -96,7 +96,7 @@ class Generator:
             "status": "submitted", "seal_status": "unsealed",
             "created_at": when.strftime(FMT), "updated_at": when.strftime(FMT),
             "region_code": person.village,
-            "agent": {"agent_id": f"A{agent_no:04d}", "name": self.rng.choice(people.SURNAMES) + "代办"},
+            "agent": {"agent_id": f"A{agent_no:04d}", "name": people.agent_name(agent_no)},
             "person": {"id_number": person.id_number, "name": person.name, "gender": person.gender,
                        "ethnicity": person.ethnicity, "birth_date": person.birth_date.isoformat(),
                        "phone": person.phone, "hukou_type": person.hukou_type, "address": person.address},

@@ -61,3 +61,9 @@ def make_person(rng: random.Random, village: str, village_name: str, today: date
 
 def bank_account(rng: random.Random, holder: str) -> dict[str, str]:
     return {"bank_code": rng.choice(BANKS), "account_no": f"6217{rng.randrange(10**15):015d}", "holder_name": holder}
+
+
+def agent_name(agent_no: int) -> str:
+    """The one agent of a village, the same name every time."""
+    rng = random.Random(agent_no)
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(2))

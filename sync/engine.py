@@ -64,6 +64,8 @@ class Parts:
     rules: Rules = Rules()
     signer: Any = None        # sync.sealing.signer.Signer
     receipts: Any = None      # folder of sealed receipts
+    reports: Any = None       # folder of the daily reports
+    report_formats: tuple[str, ...] = ("xlsx", "html")
 
 
 def _position(items: list[Any]) -> datetime | None:

@@ -29,5 +29,25 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
         log.error("writeback_failed", error=str(err))
 
 
+def daily_report(parts: Parts, result: RunResult) -> None:
+    """The day's unsynced report in the configured folder, and one log line with its count."""
+    from reports.render import default_path, write
+    from reports.unsynced import Filters, UnsyncedReport
+
+    report = UnsyncedReport(parts.internal, parts.state, parts.context.regions, parts.codes, parts.clock())
+    paths = []
+    for fmt in parts.report_formats:
+        path = default_path(parts.reports, fmt, report.now)
+        count, _ = write(report, Filters(), fmt, path)
+        paths.append(str(path))
+    result.after["report"] = {"unsynced": count, "paths": paths} if paths else {}
+    log.info("unsynced_report", count=count if paths else 0, paths=paths)
+
+
+def after_feed(parts: Parts, result: RunResult) -> None:
+    seal_and_write_back(parts, result)
+    daily_report(parts, result)
+
+
 def run(parts: Parts, wait: bool = False) -> RunResult:
-    return engine.run(parts, wait=wait, after=seal_and_write_back)
+    return engine.run(parts, wait=wait, after=after_feed)

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from connectors.internal.reader import load_view
-from mapping import wire
+from mapping import idcard, wire
 from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.validate import Context, Validated, validate
@@ -132,6 +132,11 @@ class Processor:
                      created_at=txn.created_at.strftime("%Y-%m-%d %H:%M:%S") if txn.created_at else None)
         if record is not None:
             facts.update(id_number=record.person.id_number, core_hash=core_hash(record))
+        elif txn.person.id_number:
+            try:  # an invalid record still names its person, when the number itself is sound
+                facts["id_number"] = idcard.parse(txn.person.id_number).value
+            except idcard.IdNumberError:
+                pass
 
     # --- plan and commit -------------------------------------------------------------------
 

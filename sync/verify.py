@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -17,6 +18,7 @@ WRITTEN = ("applied", "linked")
 @dataclass
 class Report:
     checked: dict[str, int] = field(default_factory=dict)
+    by_state: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -31,6 +33,7 @@ def verify(internal: Engine, state: Engine, source: str, limit: int = 50) -> Rep
         ledger = {r.txn_id: (r.state, r.ywlsh, r.applied_version) for r in
                   conn.execute(select(t.txn.c.txn_id, t.txn.c.state, t.txn.c.ywlsh, t.txn.c.applied_version))}
     report.checked["transactions"] = len(ledger)
+    report.by_state = dict(Counter(v[0] for v in ledger.values()))
     bad_states = [k for k, v in ledger.items() if v[0] not in STATES]
     report.problems += [f"{k}: unknown state {ledger[k][0]!r}" for k in bad_states[:limit]]
     with internal.connect() as conn:

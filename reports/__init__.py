@@ -1,0 +1,1 @@
+"""Reports for auditors and county staff: what has not made it across, and why."""

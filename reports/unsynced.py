@@ -1,0 +1,259 @@
+"""The unsynced records: queries over the bridge's tables and the internal database.
+
+Rows are streamed from the databases (``yield_per``) and summaries counted as they pass,
+so a report over a million ledger rows never holds the table in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.engine import Engine
+
+from config.catalogue import has, text
+from connectors.internal import schema as it
+from mapping.idcard import masked
+from mapping.regions import Regions
+from sync.conflicts import sentence
+from sync.ledger import tables as t
+
+KINDS = ("pending", "invalid", "conflict", "writeback_pending", "writeback_failing", "seal_missing", "hand_typed")
+BUCKETS = ((1, "lt1"), (3, "1to3"), (7, "3to7"), (30, "7to30"), (None, "gt30"))
+STREAM = 2000
+
+
+@dataclass(frozen=True)
+class Filters:
+    region: str | None = None
+    since: date | None = None
+    kind: str | None = None
+    min_age_days: float | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str
+    txn_id: str | None
+    region_code: str
+    region_name: str
+    agent: str
+    biz_type: str
+    person: str
+    state: str
+    reason: str
+    reason_kind: str
+    since: datetime | None
+    days: float
+
+    def cells(self) -> list[Any]:
+        return [text(f"report.kind.{self.kind}"), self.txn_id or "", self.region_code, self.region_name, self.agent,
+                self.biz_type, self.person, self.state, self.reason,
+                self.since.strftime("%Y-%m-%d %H:%M") if self.since else "", round(self.days, 1)]
+
+
+COLUMNS = ("kind", "txn_id", "region_code", "region_name", "agent", "biz_type", "person", "state", "reason",
+           "since", "days")
+
+
+def bucket(days: float) -> str:
+    return next(name for limit, name in BUCKETS if limit is None or days < limit)
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    by_kind: Counter = field(default_factory=Counter)
+    by_region: Counter = field(default_factory=Counter)
+    by_agent: Counter = field(default_factory=Counter)
+    by_type: Counter = field(default_factory=Counter)
+    by_reason: Counter = field(default_factory=Counter)
+    by_age: Counter = field(default_factory=Counter)
+
+    def add(self, row: Row, county: str) -> None:
+        self.total += 1
+        self.by_kind[text(f"report.kind.{row.kind}")] += 1
+        self.by_region[county] += 1
+        self.by_agent[row.agent or "—"] += 1
+        self.by_type[row.biz_type or "—"] += 1
+        self.by_reason[_reason_label(row)] += 1
+        self.by_age[text(f"report.age.{bucket(row.days)}")] += 1
+
+    def groups(self) -> list[tuple[str, list[tuple[str, int]]]]:
+        ages = [text(f"report.age.{name}") for _, name in BUCKETS]
+        return [(text("report.by_kind"), self.by_kind.most_common()),
+                (text("report.by_region"), self.by_region.most_common()),
+                (text("report.by_agent"), self.by_agent.most_common(15)),
+                (text("report.by_type"), self.by_type.most_common()),
+                (text("report.by_reason"), self.by_reason.most_common(15)),
+                (text("report.by_age"), [(a, self.by_age.get(a, 0)) for a in ages])]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"total": self.total, **{title: dict(items) for title, items in self.groups()}}
+
+
+def _reason_label(row: Row) -> str:
+    key = f"conflict_kind.{row.reason_kind}"
+    return text(key) if has(key) else text(f"report.kind.{row.kind}")
+
+
+def _biz(code: str | None) -> str:
+    return text(f"biz_type.{code}") if code and has(f"biz_type.{code}") else (code or "")
+
+
+class UnsyncedReport:
+    """Everything not finished end to end, in both directions."""
+
+    def __init__(self, internal: Engine, state: Engine, regions: Regions, codes, now: datetime) -> None:
+        self.internal, self.state, self.regions, self.codes, self.now = internal, state, regions, codes, now
+
+    def _days(self, since: datetime | None) -> float:
+        return max(0.0, (self.now - since).total_seconds() / 86400) if since else 0.0
+
+    def _row(self, kind: str, **values: Any) -> Row:
+        region = values.pop("region_code") or ""
+        since = values.pop("since")
+        return Row(kind=kind, region_code=region, region_name=self.regions.name(region) if region else "",
+                   since=since, days=self._days(since), **values)
+
+    # --- the parts -------------------------------------------------------------------------
+
+    def _ledger_where(self, query, f: Filters):
+        x = t.txn.c
+        if f.region:
+            query = query.where(x.region_code.startswith(f.region))
+        return query
+
+    def _waiting(self, f: Filters) -> Iterator[Row]:
+        x = t.txn.c
+        query = self._ledger_where(select(x.txn_id, x.state, x.reason_kind, x.reasons, x.region_code, x.agent_id,
+                                          x.agent_name, x.biz_type, x.id_number, x.created_at, x.first_seen_at)
+                                   .where(x.state.in_(("pending", "invalid", "conflict"))), f)
+        for r in self._stream(self.state, query):
+            since = _parse(r.created_at) or r.first_seen_at
+            yield self._row(r.state, txn_id=r.txn_id, region_code=r.region_code, agent=_agent(r), biz_type=_biz(r.biz_type),
+                            person=masked(r.id_number) if r.id_number else "", state=text(f"state.{r.state}"),
+                            reason=_ledger_reason(r), reason_kind=r.reason_kind or r.state, since=since)
+
+    def _unwritten(self, f: Filters) -> Iterator[Row]:
+        x, w = t.txn.c, t.writeback.c
+        sent = exists().where(w.txn_id == x.txn_id, w.status == "sent")
+        failing = exists().where(w.txn_id == x.txn_id, w.status == "failed")
+        query = self._ledger_where(select(x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type,
+                                          x.id_number, x.state_at, failing.label("failing"))
+                                   .where(x.state.in_(("applied", "linked", "rejected")), ~sent,
+                                          or_(x.status.is_(None), x.status != "withdrawn")), f)
+        for r in self._stream(self.state, query):
+            kind = "writeback_failing" if r.failing else "writeback_pending"
+            yield self._row(kind, txn_id=r.txn_id, region_code=r.region_code, agent=_agent(r), biz_type=_biz(r.biz_type),
+                            person=masked(r.id_number) if r.id_number else "", state=text(f"state.{r.state}"),
+                            reason=text(f"report.kind.{kind}"), reason_kind=kind, since=r.state_at)
+
+    def _people_query(self, *where):
+        y, p = it.ae_ywjl.c, it.ac01.c
+        return (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aab301, p.aac002)
+                .select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001)).where(*where))
+
+    def _unsealed(self, f: Filters) -> Iterator[Row]:
+        y, p = it.ae_ywjl.c, it.ac01.c
+        query = self._people_query(y.wblsh.isnot(None), y.aae016 == "1", y.qzzt != "1")
+        if f.region:
+            query = query.where(p.aab301.startswith(f.region))
+        for r in self._stream(self.internal, query):
+            yield self._row("seal_missing", txn_id=r.wblsh, region_code=r.aab301, agent=r.aae011,
+                            biz_type=self._ywlx(r.ywlx), person=masked(r.aac002), state=text(f"qzzt.{str(r.qzzt).strip()}"),
+                            reason=text("report.kind.seal_missing"), reason_kind="seal_missing",
+                            since=_stamp(r.aae015) or _stamp(r.aae036))
+
+    def _hand_typed(self, f: Filters, live_since: datetime | None) -> Iterator[Row]:
+        if live_since is None:
+            return
+        y, p = it.ae_ywjl.c, it.ac01.c
+        query = self._people_query(y.sjly == self.codes.setting("source", "by_hand"), y.wblsh.is_(None),
+                                   y.aae036 >= live_since.strftime("%Y%m%d%H%M%S"))
+        if f.region:
+            query = query.where(p.aab301.startswith(f.region))
+        for r in self._stream(self.internal, query):
+            yield self._row("hand_typed", txn_id=None, region_code=r.aab301, agent=r.aae011,
+                            biz_type=self._ywlx(r.ywlx), person=masked(r.aac002), state=text("report.kind.hand_typed"),
+                            reason=text("report.hand_typed_reason", ywlsh=r.ywlsh), reason_kind="hand_typed",
+                            since=_stamp(r.aae036))
+
+    def _ywlx(self, ywlx: str) -> str:
+        code = str(ywlx).strip()
+        return _biz(next((b for b, c in self.codes.mapping["business_type"].items() if c == code), code))
+
+    def live_since(self) -> datetime | None:
+        """When the bridge went live: its first run."""
+        with self.state.connect() as conn:
+            return conn.execute(select(func.min(t.run.c.started_at)).where(t.run.c.kind == "sync")).scalar()
+
+    @staticmethod
+    def _stream(engine: Engine, query) -> Iterator[Any]:
+        with engine.connect() as conn:
+            yield from conn.execution_options(stream_results=True, yield_per=STREAM).execute(query)
+
+    # --- all of it ----------------------------------------------------------------------------
+
+    def rows(self, f: Filters = Filters()) -> Iterator[Row]:
+        unsealed: set[str] = set()  # their result waits for the seal: one row each, not two
+        for row in self._unsealed(f):
+            unsealed.add(row.txn_id)
+            if _kept(row, f):
+                yield row
+        for source in (self._waiting(f), self._unwritten(f), self._hand_typed(f, self.live_since())):
+            for row in source:
+                if row.txn_id not in unsealed and _kept(row, f):
+                    yield row
+
+    def county(self, row: Row) -> str:
+        code = row.region_code[:6]
+        return f"{code} {self.regions.name(code)}".strip() if code else "—"
+
+
+def _kept(row: Row, f: Filters) -> bool:
+    if f.kind and f.kind not in (row.kind, row.reason_kind):
+        return False
+    if f.since and (row.since is None or row.since.date() < f.since):
+        return False
+    return not (f.min_age_days is not None and row.days < f.min_age_days)
+
+
+def _agent(r: Any) -> str:
+    return f"{r.agent_name}({r.agent_id})" if r.agent_name else (r.agent_id or "")
+
+
+def _ledger_reason(r: Any) -> str:
+    data = json.loads(r.reasons) if r.reasons else None
+    if r.state == "invalid":
+        return "；".join(p["message"] for p in data or [])
+    if r.state == "conflict":
+        return sentence(r.reason_kind, (data or {}).get("detail"))
+    return text(f"state.{r.state}")
+
+
+def _parse(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value or "", "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return None
+
+
+def _stamp(value: str | None) -> datetime | None:
+    try:
+        return datetime.strptime(value or "", "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+
+
+def collect(report: UnsyncedReport, f: Filters) -> Iterator[tuple[Row, Summary]]:
+    """Rows as they stream, each with the summary counted so far (the last one is complete)."""
+    summary = Summary()
+    for row in report.rows(f):
+        summary.add(row, report.county(row))
+        yield row, summary
