@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from connectors.internal import schema as it
+from sync import audit
 from sync.ledger import tables as t
 
 STATES = frozenset({"pending", "applied", "linked", "withdrawn", "invalid", "conflict", "rejected"})
@@ -30,6 +31,7 @@ def verify(internal: Engine, state: Engine, source: str, limit: int = 50) -> Rep
     report = Report()
     with state.connect() as conn:
         _every_version_has_a_state(conn, report, limit)
+        report.problems += audit.check(conn)[:limit]
         ledger = {r.txn_id: (r.state, r.ywlsh, r.applied_version) for r in
                   conn.execute(select(t.txn.c.txn_id, t.txn.c.state, t.txn.c.ywlsh, t.txn.c.applied_version))}
     report.checked["transactions"] = len(ledger)

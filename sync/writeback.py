@@ -24,6 +24,7 @@ from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
+from sync import audit
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.process import Processor, Tally, stage
@@ -131,6 +132,9 @@ def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
 
 def _record(parts: Parts, key: str, values: dict[str, Any]) -> None:
     with parts.state.begin() as conn:
+        if values.get("status") == "sent":
+            audit.append(conn, parts.clock(), "pension-bridge", "writeback", values.get("txn_id") or key[:16],
+                         {"key": key})
         if conn.execute(select(t.writeback.c.attempts).where(t.writeback.c.idempotency_key == key)).first() is None:
             first = {k: v for k, v in values.items() if k != "attempts"}
             conn.execute(t.writeback.insert().values(idempotency_key=key, attempts=0, created_at=parts.clock(), **first))
@@ -166,7 +170,7 @@ def send_one(parts: Parts, row: dict[str, Any], body: dict[str, Any], tally: Wri
         _record(parts, key, {"status": "failed", "last_error": str(err)[:1000], "attempts": t.writeback.c.attempts + 1})
         tally.failed += 1
         return
-    _record(parts, key, {"status": "sent", "sent_at": parts.clock(), "response": json.dumps(answer, ensure_ascii=False),
+    _record(parts, key, {"txn_id": row["txn_id"], "status": "sent", "sent_at": parts.clock(), "response": json.dumps(answer, ensure_ascii=False),
                          "attempts": t.writeback.c.attempts + 1})
     _follow(parts, row["txn_id"], answer)
     tally.sent += 1

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from connectors.internal.reader import chunks
+from sync import audit
 from sync.ledger import tables as t
 from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Rejected, Unchanged
 from sync.planning.planner import LedgerEntry
@@ -150,6 +151,8 @@ class LedgerWriter:
         self.conn.execute(update(t.conflict).where(t.conflict.c.id == conflict_id).values(
             status="resolved", resolution=action, resolved_by=self.actor, resolved_at=self.now, updated_at=self.now))
         self._history(conflict_id, action, reason, None)
+        if self.resolution is not None:
+            audit.append(self.conn, self.now, self.actor, f"resolve:{action}", str(conflict_id), {"reason": reason})
 
     def _history(self, conflict_id: int, action: str, reason: str | None, detail: str | None) -> None:
         self.conn.execute(t.conflict_event.insert().values(conflict_id=conflict_id, at=self.now, actor=self.actor,

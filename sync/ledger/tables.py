@@ -154,3 +154,44 @@ writeback = Table(
     Column("sent_at", DateTime),
     Column("response", Text),
 )
+
+# The audit trail: append-only, each entry carrying the hash of the one before it.
+audit = Table(
+    "pb_audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),
+    Column("actor", String(60), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("subject", String(80)),
+    Column("detail", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# The head of the chain: one row, updated with each entry, so appenders take turns.
+audit_head = Table(
+    "pb_audit_head", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_hash", String(64), nullable=False),
+    Column("entries", Integer, nullable=False),
+)
+
+# Console users and their sessions.
+user = Table(
+    "pb_user", metadata,
+    Column("name", String(60), primary_key=True),
+    Column("role", String(20), nullable=False),           # agent | staff | auditor
+    Column("region_prefix", String(12), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("failed_logins", Integer, nullable=False),
+    Column("locked_until", DateTime),
+    Column("created_at", DateTime, nullable=False),
+)
+
+session = Table(
+    "pb_session", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_name", String(60), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)

@@ -18,6 +18,7 @@ from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks
 from mapping.idcard import masked
+from sync import audit
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.sealing.receipt import ReceiptFacts, render
@@ -112,6 +113,8 @@ def _store(parts: Parts, seal: dict[str, Any], qzzt: str) -> None:
     def state(conn) -> None:
         attempts = conn.execute(select(t.seal.c.attempts).where(t.seal.c.ywlsh == seal["ywlsh"])).scalar()
         values = {**seal, "attempts": (attempts or 0) + 1, "updated_at": now}
+        audit.append(conn, now, "pension-bridge", f"seal:{seal['status']}", seal["ywlsh"],
+                     {"sha256": seal.get("receipt_sha256"), "failure": seal.get("failure")})
         if attempts is None:
             conn.execute(t.seal.insert().values(values))
         else:

@@ -186,3 +186,23 @@ def test_seal_failure_marks_qzzt_2_and_is_retried(night, mocker):
         n.run()
         assert n.business(txn["txn_id"])["qzzt"] == "1"
         assert n.results(txn["txn_id"])[-1]["outcome"] == "completed"
+
+
+def test_audit_trail_is_tamper_evident(night):
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "1", qzzt="1")
+        n.run()
+    entries = rows(n.parts.state, lt.audit)
+    assert [e["action"] for e in entries] == ["writeback", "seal:sealed", "writeback"]
+    assert verify(n.parts.internal, n.parts.state, "2").ok
+    with n.parts.state.begin() as conn:
+        conn.execute(update(lt.audit).where(lt.audit.c.id == entries[1]["id"]).values(subject="YW0"))
+    assert any("content was changed" in p for p in verify(n.parts.internal, n.parts.state, "2").problems)
+    with n.parts.state.begin() as conn:
+        conn.execute(update(lt.audit).where(lt.audit.c.id == entries[1]["id"]).values(subject=entries[1]["subject"]))
+        conn.execute(lt.audit.delete().where(lt.audit.c.id == entries[0]["id"]))
+    assert any("changed or removed" in p for p in verify(n.parts.internal, n.parts.state, "2").problems)
