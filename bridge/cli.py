@@ -23,6 +23,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(sandbox_app, name="sandbox")
 conflicts_app = typer.Typer(help="The conflict queue: business waiting for an operator.", no_args_is_help=True)
 app.add_typer(conflicts_app, name="conflicts")
+users_app = typer.Typer(help="Console users.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 report_app = typer.Typer(help="Reports for auditors and county staff.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 receipt_app = typer.Typer(help="Sealed receipts (办结凭证).", no_args_is_help=True)
@@ -66,6 +68,42 @@ def writeback() -> None:
     nightly.seal_and_write_back(parts, result)
     summary.render_after(result, console)
     raise typer.Exit(result.exit_code)
+
+
+@users_app.command("add")
+def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., help="agent|staff|auditor"),
+              region: str = typer.Option(..., help="region code prefix the user works"),
+              password_stdin: bool = typer.Option(False, help="read the password from standard input")) -> None:
+    """Create a console user; the password is asked for, never given on the command line."""
+    from console.auth import add_user
+    from mapping.types import now_local
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt(text("console.new_password"), hide_input=True, confirmation_prompt=True)
+    try:
+        add_user(_state_engine(), name, role, region, password, now_local())
+    except ValueError as err:
+        console.print(str(err))
+        raise typer.Exit(2) from None
+    console.print(text("console.user_added", name=name, role=role, region=region))
+
+
+@app.command("console")
+def serve_console(port: int = typer.Option(8080), host: str = typer.Option("127.0.0.1"),
+                  secure_cookies: bool = typer.Option(False, help="when served over HTTPS")) -> None:
+    """Serve the operator console."""
+    import uvicorn
+
+    from bridge import wiring
+    from console.app import Console
+    from mapping.types import now_local
+
+    current = _settings()
+    app_ = Console(wiring.build(current), now_local, secure_cookies).app
+    console.print(text("console.serving", url=f"http://{host}:{port}/"))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @report_app.command("unsynced")

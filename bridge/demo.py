@@ -84,6 +84,22 @@ def _keep_platform(home: Path, scenario: dict, state: PlatformState) -> None:
     (home / "sandbox-scenario.json").write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
 
 
+DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
+
+
+def _demo_user(parts) -> None:
+    """A staff user for the console on the demo data (a demo password, printed on purpose)."""
+    from console.auth import add_user
+    from mapping.types import now_local
+    from sqlalchemy import select as select_
+    from sync.ledger import tables as lt
+
+    with parts.state.connect() as conn:
+        exists = conn.execute(select_(lt.user.c.name).where(lt.user.c.name == DEMO_USER)).first()
+    if exists is None:
+        add_user(parts.state, DEMO_USER, "staff", "5301", DEMO_PASSWORD, now_local())
+
+
 def _env_file(home: Path, settings: Settings) -> Path:
     """The demo's settings, so the other commands work on the demo data."""
     path = home / "bridge.env"
@@ -124,6 +140,7 @@ def run_demo(n: int, home: Path, console: Console) -> int:
     finally:
         server.stop()
     env = _env_file(home, settings)
+    _demo_user(parts)
     console.print(text("demo.where", db=home / "internal.db", log=home / "logs" / "bridge.log"))
     console.print(text("demo.next", env=env))
     return result.exit_code if report.ok else 1

@@ -112,7 +112,7 @@ def _xlsx(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
     return done
 
 
-def _bars(items: list[tuple[str, int]]) -> list[dict[str, Any]]:
+def bars(items: list[tuple[str, int]]) -> list[dict[str, Any]]:
     top = max((n for _, n in items), default=0) or 1
     return [{"label": label, "count": n, "width": round(100 * n / top, 1)} for label, n in items]
 
@@ -124,7 +124,7 @@ def _html(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
     page = _env.get_template("unsynced.html.j2").render(
         t=text, title=text("report.title"), generated=text("report.generated", at=f"{report.now:%Y-%m-%d %H:%M}",
                                                            filters=describe(f)),
-        total=done.total, groups=[(title, _bars(items)) for title, items in done.groups()], headers=headers(),
+        total=done.total, groups=[(title, bars(items)) for title, items in done.groups()], headers=headers(),
         rows=[r.cells() for r in oldest], capped=done.total > len(oldest), shown=len(oldest))
     path.write_text(page, encoding="utf-8")
     return done

@@ -28,10 +28,24 @@ class Filters:
     kinds: frozenset[str] | None = None  # the kinds a role may see
 
 
+def readable(token: str) -> str:
+    """A field path, change field, attachment kind or business type as people say it."""
+    if "|" in token:
+        return text("console.or").join(readable(part) for part in token.split("|"))
+    for key in (f"field.{token}", f"change_field.{token.rpartition('.')[2]}", f"attachment_kind.{token}",
+                f"biz_type.{token}"):
+        if has(key):
+            return text(key)
+    return token
+
+
 def sentence(kind: str, detail: str | None) -> str:
     """The conflict in one Chinese sentence."""
     key = f"conflict.{kind}"
-    return text(key, value=detail or "") if has(key) else kind
+    if not has(key):
+        return kind
+    words = "、".join(readable(part) for part in (detail or "").split("、")) if detail else ""
+    return text(key, value=words)
 
 
 def list_conflicts(state: Engine, filters: Filters = Filters(), limit: int = 500) -> list[dict[str, Any]]:

@@ -124,6 +124,15 @@ def _keep(choice: Choice) -> Decide:
     return decide
 
 
+def applicable(kind: str) -> frozenset[str]:
+    """The choices that make sense for a conflict of this kind."""
+    if kind in AFTER_APPLY:
+        return frozenset({"keep", "reject", "return"})
+    if kind in ("double_entry_mismatch", "multiple_candidates"):
+        return frozenset({"link", "merge", "apply", "reject", "return"})
+    return frozenset({"apply", "reject", "return"})
+
+
 ACTIONS: dict[str, Callable[[Choice], Decide]] = {
     "apply": _apply, "link": _link, "merge": _link, "reject": _reject, "return": _reject, "keep": _keep,
 }

@@ -137,7 +137,7 @@ def test_not_enrolled_and_year_already_paid(desk):
                ac_jfjl=[{"jfjl_id": 1, "aac001": PERSON["aac001"], "aae003": 2019, "aaa115": "10", "aae341": "1",
                          "aae022": 300, "ywlsh": "YW2020010100000001"}])
         d.sync()
-        assert d.conflict("not_enrolled")["sentence"].endswith("不能办理BJ")
+        assert d.conflict("not_enrolled")["sentence"].endswith("不能办理补缴")
         held = d.conflict("year_already_paid")
         assert held["detail"] == "2019"
         assert d.resolve(held, "reject", reason="2019年已缴费").state == "rejected"
