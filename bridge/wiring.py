@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -44,7 +45,14 @@ def prepare_state(state: Engine, settings: Settings) -> None:
         upgrade(state)
 
 
-def build(settings: Settings, clock: Callable = now_local) -> Parts:
+def fixed_clock() -> Callable | None:
+    """``PB_FIXED_NOW`` (ISO time) pins the clock: for crash tests that compare runs, never production."""
+    value = os.environ.get("PB_FIXED_NOW")
+    return (lambda: datetime.fromisoformat(value)) if value else None
+
+
+def build(settings: Settings, clock: Callable | None = None) -> Parts:
+    clock = clock or fixed_clock() or now_local
     internal, state, same = engines(settings)
     prepare_state(state, settings)
     with internal.connect() as conn:

@@ -38,6 +38,12 @@ class SandboxServer(ThreadingHTTPServer):
         self._last_page: dict[str, Any] = {}
         super().__init__((host, port), _Handler)
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (killed, timed out) is normal here, not worth a traceback."""
+        import sys
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]

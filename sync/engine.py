@@ -21,6 +21,7 @@ from mapping.codes import CodeTables
 from mapping.types import parse_local_datetime
 from mapping.validate import Context
 from sync import checkpoint as cp
+from sync import faultpoints
 from sync.ledger import tables as t
 from sync.ledger.store import attachment_status, seen_versions
 from sync.locks import run_lock
@@ -111,6 +112,7 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
         processor.tally.new_versions += len(batch)
         processor.process(batch, _scans(parts, batch), key, _position(page.items))
         log.info("batch_committed", scope=key, items=len(page.items), new=len(batch))
+        faultpoints.reached("after_batch")
 
 
 def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], None] | None = None) -> RunResult:

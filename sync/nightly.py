@@ -7,7 +7,7 @@ import dataclasses
 import structlog
 
 from connectors.platform import PlatformError
-from sync import engine
+from sync import engine, faultpoints
 from sync.engine import Parts, RunResult
 from sync.sealing.service import seal_approved
 from sync.writeback import write_back
@@ -19,6 +19,7 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
     """Seal what was approved inside, then write every due result back (platform permitting)."""
     sealed = seal_approved(parts, parts.signer, parts.receipts)
     result.after["seal"] = dataclasses.asdict(sealed)
+    faultpoints.reached("after_seal")
     if result.status != "completed":
         return  # the platform did not answer the feed: results wait for the next run
     try:

@@ -6,6 +6,7 @@ feed) and, across the network gap, ``load`` (batches from files).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.internal.reader import load_view
 from mapping import idcard, wire
@@ -22,6 +23,7 @@ from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.validate import Context, Validated, validate
 from sync import checkpoint as cp
+from sync import faultpoints
 from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger.store import LedgerWriter, entries
 from sync.planning.decisions import Apply, Decision, Invalid
@@ -31,7 +33,8 @@ from sync.scans import ScanOutcome
 
 log = structlog.get_logger(__name__)
 BRIDGE_OPERATOR = "pension-bridge"
-MAX_REPLANS = 3
+MAX_REPLANS = 5
+REPLAN_PAUSE = 0.2
 
 
 @dataclass(frozen=True)
@@ -154,10 +157,13 @@ class Processor:
             try:
                 decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)
                 break
-            except (ConcurrentChange, IntegrityError) as err:
+            except (ConcurrentChange, IntegrityError, OperationalError) as err:
+                # A duplicate key or a row changed by counter staff, a lock wait that timed out,
+                # a deadlock, a connection dropped: the batch rolled back whole; plan it again.
                 if attempt == MAX_REPLANS:
                     raise
                 log.warning("batch_replanned", attempt=attempt, error=str(err).splitlines()[0][:200])
+                time.sleep(REPLAN_PAUSE * attempt)
         for p, d in zip(parsed, decisions):
             self.tally.add(p.facts["biz_type"], d)
         return decisions
@@ -210,6 +216,7 @@ class Processor:
         # commit leaves rows whose WBLSH the planner recognises next run (AlreadyApplied).
         with self.internal.begin() as conn:
             written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
+        faultpoints.reached("after_internal_commit")
         with self.state.begin() as conn:
             self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now, audit)
 

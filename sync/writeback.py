@@ -24,7 +24,7 @@ from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
-from sync import audit
+from sync import audit, faultpoints
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.process import Processor, Tally, stage
@@ -142,20 +142,32 @@ def _record(parts: Parts, key: str, values: dict[str, Any]) -> None:
             conn.execute(update(t.writeback).where(t.writeback.c.idempotency_key == key).values(**values))
 
 
-def _stored_body(parts: Parts, key: str) -> str | None:
+def _unfinished(parts: Parts, txn_id: str, outcome: str) -> tuple[str, str] | None:
+    """(key, body) of an earlier attempt at this result that may have reached the platform."""
+    w = t.writeback.c
     with parts.state.connect() as conn:
-        return conn.execute(select(t.writeback.c.body).where(t.writeback.c.idempotency_key == key)).scalar()
+        found = conn.execute(select(w.idempotency_key, w.body).where(
+            w.txn_id == txn_id, w.outcome == outcome, w.status.in_(("sending", "failed")))
+            .order_by(w.created_at.desc())).first()
+    return (found.idempotency_key, found.body) if found else None
 
 
 def send_one(parts: Parts, row: dict[str, Any], body: dict[str, Any], tally: WritebackTally) -> None:
-    key = idempotency_key(row["txn_id"], row["version"], body["outcome"])
-    # The body first sent under this key is the one sent again: same key, same body.
-    payload = json.loads(_stored_body(parts, key) or json.dumps({"version": row["version"], **body}))
-    common = {"txn_id": row["txn_id"], "outcome": body["outcome"], "version": row["version"],
+    # An attempt that may have reached the platform is repeated as it was: same key, same
+    # body, even if the platform's echo has moved our version on since. The platform then
+    # answers the first result again instead of recording a second one.
+    earlier = _unfinished(parts, row["txn_id"], body["outcome"])
+    if earlier:
+        key, payload = earlier[0], json.loads(earlier[1])
+    else:
+        key = idempotency_key(row["txn_id"], row["version"], body["outcome"])
+        payload = {"version": row["version"], **body}
+    common = {"txn_id": row["txn_id"], "outcome": body["outcome"], "version": payload["version"],
               "body": json.dumps(payload, ensure_ascii=False)}
     _record(parts, key, {**common, "status": "sending"})
     try:
         answer = parts.client.post_result(row["txn_id"], payload, key)
+        faultpoints.reached("after_writeback_post")
     except ConflictError as err:
         _record(parts, key, {"status": "superseded", "last_error": str(err), "attempts": t.writeback.c.attempts + 1})
         tally.superseded += 1

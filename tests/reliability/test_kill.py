@@ -1,0 +1,139 @@
+"""``kill -9`` of the real ``pension-bridge sync`` at random moments and at named points:
+the internal database and the platform's results end as in a run that was never killed."""
+
+from __future__ import annotations
+
+import functools
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from sqlalchemy import func, select
+
+from bridge import wiring
+from bridge.demo import counter_staff_review
+from connectors.internal import schema as it
+from connectors.internal.db import engine_for
+from connectors.internal.schema import create_contract_schema
+from sandbox.generator import generate
+from sandbox.seed import seed
+from sync import faultpoints, nightly
+from sync.ledger import tables as lt
+from sync.verify import verify
+from tests.integration.sandbox_fixtures import KEY, SECRET, sandbox, settings
+from tests.integration.test_sync import CLOCK, snapshot
+
+SCENARIO = generate(250, seed=31, existing=120, messy_share=0.1, double_share=0.1)
+FIXED_NOW = CLOCK().isoformat()
+TIMES = {"ac01": {"aae036"}, "ac02": {"aae036"}, "ac_yhzh": {"aae036"}}
+
+
+def fresh_db(path: Path) -> str:
+    url = f"sqlite:///{path}"
+    engine = create_contract_schema(engine_for(url)) or engine_for(url)
+    seed(engine, SCENARIO["internal"])
+    return url
+
+
+@functools.cache
+def reference(reviewed: bool = False) -> tuple[dict, list]:
+    """The end state of runs that were never killed (with counter staff reviewing in between)."""
+    folder = Path(tempfile.mkdtemp(prefix="pb-reference-"))
+    url = fresh_db(folder / "reference.db")
+    with sandbox(SCENARIO) as server:
+        parts = wiring.build(settings(server, url, folder / "home", page_size=10), clock=CLOCK)
+        nightly.run(parts)
+        if reviewed:
+            counter_staff_review(parts, Console(quiet=True))
+            nightly.run(parts)
+        results = sorted((r["txn_id"], r["outcome"]) for r in server.state.results)
+    return snapshot(parts.internal), results
+
+
+def env_for(server, url: str, home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "PB_"))}
+    env.update(BRIDGE_PLATFORM_URL=server.base_url, BRIDGE_APP_KEY=KEY, BRIDGE_APP_SECRET=SECRET,
+               BRIDGE_INTERNAL_DB=url, BRIDGE_HOME=str(home), BRIDGE_REGIONS="5301", BRIDGE_RATE_LIMIT="0",
+               BRIDGE_PAGE_SIZE="10", PB_FIXED_NOW=FIXED_NOW, **extra)
+    return env
+
+
+def sync_process(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bridge", "sync", "--wait"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def progress(state_url: str) -> tuple[int, int, int]:
+    engine = engine_for(state_url)
+    with engine.connect() as conn:
+        counts = tuple(conn.execute(select(func.count()).select_from(table)).scalar() or 0
+                       for table in (lt.txn, lt.writeback, lt.seal))
+    engine.dispose()
+    return counts
+
+
+def finish(env: dict[str, str]) -> None:
+    assert subprocess.run([sys.executable, "-m", "bridge", "sync", "--wait"], env=env, timeout=300,
+                          capture_output=True).returncode == 0
+
+
+def same_end(tmp_path: Path, url: str, state_url: str, server, expected) -> None:
+    internal, state = engine_for(url), engine_for(state_url)
+    assert snapshot(internal) == expected[0]
+    assert sorted((r["txn_id"], r["outcome"]) for r in server.state.results) == expected[1]
+    assert verify(internal, state, "2").ok
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("separate_state", [False, True])
+def test_random_kills_lose_nothing_and_double_nothing(tmp_path, separate_state):
+    expected = reference()
+    url = fresh_db(tmp_path / "internal.db")
+    state_url = f"sqlite:///{tmp_path / 'state.db'}" if separate_state else url
+    rng = random.Random(5 + separate_state)
+    with sandbox(SCENARIO) as server:
+        env = env_for(server, url, tmp_path / "home", **({"BRIDGE_STATE_DB": state_url} if separate_state else {}))
+        points, kills = set(), 0
+        while kills < 22:
+            process = sync_process(env)
+            time.sleep(rng.uniform(0.8, 3.0))
+            if process.poll() is not None:
+                break  # the run finished before it could be killed
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            points.add(progress(state_url) if os.path.exists(tmp_path / "state.db") or not separate_state
+                       else (0, 0, 0))
+        finish(env)
+        assert kills >= 20 or len(points) >= 10
+        assert len(points) >= 10, points
+        same_end(tmp_path, url, state_url, server, expected)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", faultpoints.POINTS)
+def test_kill_at_each_named_point(tmp_path, point):
+    """Separate state database; the seal points after counter staff approved business."""
+    reviewed = point in ("after_seal", "after_writeback_post")
+    expected = reference(reviewed)
+    url = fresh_db(tmp_path / "internal.db")
+    state_url = f"sqlite:///{tmp_path / 'state.db'}"
+    with sandbox(SCENARIO) as server:
+        env = env_for(server, url, tmp_path / "home", BRIDGE_STATE_DB=state_url)
+        if reviewed:
+            finish(env)
+            counter_staff_review(wiring.build(settings(server, url, tmp_path / "home", state_db=state_url),
+                                              clock=CLOCK), Console(quiet=True))
+        killed = subprocess.run([sys.executable, "-m", "bridge", "sync"], env={**env, "PB_KILL_AT": f"{point}:2"
+                                                                              if point != "after_seal" else point},
+                                timeout=300, capture_output=True)
+        assert killed.returncode == -signal.SIGKILL
+        finish(env)
+        same_end(tmp_path, url, state_url, server, expected)
