@@ -20,6 +20,7 @@ class Faults:
     drop: float = 0.0             # connection closed mid-body
     truncate: float = 0.0         # JSON cut short, Content-Length matching the cut body
     repeat_page: float = 0.0      # the feed answers the previous page again
+    expire_cursor: float = 0.0    # every cursor handed out so far expires (41001) before this page
     retry_after: float = 0.05     # what Retry-After says
     skew_seconds: float = 0.0     # the platform's clock runs ahead by this much
     seed: int = 0

@@ -145,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         if prefix and app.prefixes and not prefix.startswith(app.prefixes):
             raise ApiError(40301, 403, "key not permitted for this region")
         key = self.headers["X-App-Key"]
+        if query.get("cursor") and self.server.faults.roll("expire_cursor"):
+            self.server.state.expire_cursors()
         if self.server.faults.roll("repeat_page") and key in self.server._last_page:
             return self.server._last_page[key]
         page = self.server.state.feed(after, query.get("cursor"), int(limit), prefix)

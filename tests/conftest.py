@@ -83,7 +83,7 @@ def internal_url(backend: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def sqlite_internal_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'internal.db'}"
+    url = f"sqlite:///{tmp_path / 'internal-sqlite.db'}"
     engine = engine_for(url)
     create_contract_schema(engine)
     engine.dispose()
