@@ -14,6 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -82,6 +83,11 @@ def display_width(value: Any) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(value))
 
 
+def _cell(value: Any) -> Any:
+    """What the platform sent is untrusted: control characters Excel refuses are dropped."""
+    return ILLEGAL_CHARACTERS_RE.sub("", value)[:32000] if isinstance(value, str) else value
+
+
 def _xlsx(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
     rows, summary = _rows(stream)
     book = Workbook(write_only=True)
@@ -94,7 +100,7 @@ def _xlsx(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
     detail.append(headers())
     count = 0
     for row in [*head, *rows]:
-        detail.append(row.cells())
+        detail.append([_cell(v) for v in row.cells()])
         count += 1
     detail.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
     done = summary()
@@ -107,7 +113,7 @@ def _xlsx(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
         first.append([])
         first.append([title])
         for label, n in items:
-            first.append([label, n])
+            first.append([_cell(label), n])
     book.save(path)
     return done
 

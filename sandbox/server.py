@@ -89,6 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._route(url.path, dict(parse_qsl(url.query, keep_blank_values=True)), body)
         except ApiError as err:
             self._envelope(err.status, err.code, str(err), err.data, err.retry_after)
+        except Exception as err:  # the platform's own bug: an enveloped 50001, as a real one answers
+            self._envelope(500, 50001, f"internal error: {type(err).__name__}")
 
     def _authenticate(self, path: str, query: str, body: bytes) -> str:
         state, h = self.server.state, self.headers

@@ -211,7 +211,7 @@ class PlatformState:
             raise ApiError(40901, 409, "transaction changed", {"current_version": txn.get("version"),
                                                                "status": txn.get("status")})
         updated = dict(txn, version=txn["version"] + 1, status=body["outcome"],
-                       updated_at=max(self.local_now(), _parse(txn["updated_at"]) + timedelta(seconds=1)).strftime(FMT))
+                       updated_at=max(self.local_now(), _parse(txn.get("updated_at")) + timedelta(seconds=1)).strftime(FMT))
         if body["outcome"] == "completed":
             updated["seal_status"] = "sealed"
         self.put(updated)
@@ -220,11 +220,11 @@ class PlatformState:
                 "seal_status": updated.get("seal_status", "unsealed")}
 
 
-def _parse(text: str) -> datetime:
+def _parse(text: object) -> datetime:
     try:
-        return datetime.strptime(text, FMT)
+        return datetime.strptime(str(text), FMT)
     except (TypeError, ValueError):
-        return datetime.min
+        return datetime(1970, 1, 1)
 
 
 _SEAL_FIELDS = ("seal_code", "sealed_at", "receipt_sha256", "signature", "algorithm")
@@ -241,7 +241,7 @@ def check_result_body(body: Any) -> None:
         raise bad("outcome")
     if outcome == "rejected" and not body.get("reason"):
         raise bad("reason is required when rejected")
-    if "processed_at" in body and _parse(body["processed_at"]) == datetime.min:
+    if "processed_at" in body and _parse(body["processed_at"]) == datetime(1970, 1, 1):
         raise bad("processed_at")
     seal = body.get("seal")
     if (outcome == "completed") != (seal is not None):

@@ -47,7 +47,11 @@ def daily_report(parts: Parts, result: RunResult) -> None:
 
 def after_feed(parts: Parts, result: RunResult) -> None:
     seal_and_write_back(parts, result)
-    daily_report(parts, result)
+    try:
+        daily_report(parts, result)
+    except (OSError, ValueError) as err:  # a full disk must not undo a night's work: say so
+        result.problems.append(f"report: {err}")
+        log.error("report_failed", error=str(err))
 
 
 def run(parts: Parts, wait: bool = False) -> RunResult:
