@@ -285,6 +285,19 @@ def demo(n: int = typer.Option(3000, "--n"), home: Path = typer.Option(Path(".de
     raise typer.Exit(run_demo(n, home.resolve(), console))
 
 
+@app.command()
+def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", help="sqlite|postgresql"),
+          workers: int = typer.Option(8, help="concurrent scan downloads"), existing: int = typer.Option(None),
+          home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None)) -> None:
+    """Measure the I/O floor and the full nightly sync side by side; print a table, write JSON."""
+    from bridge.bench import run_bench
+
+    result = run_bench(n, db, home.resolve(), workers, existing, console)
+    path = output or home / f"bench-{n}-{db}.json"
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(str(path))
+
+
 def main() -> None:
     try:
         app()

@@ -106,11 +106,19 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
         with parts.state.connect() as conn:
             return cp.read(conn, key).updated_at
 
-    for page in pages(parts.client, committed, region_prefix=scope, overlap=parts.overlap, limit=parts.page_size):
-        processor.tally.pulled += len(page.items)
-        batch = _new_versions(parts, page.items)
-        processor.tally.new_versions += len(batch)
-        processor.process(batch, _scans(parts, batch), key, _position(page.items))
+    tally = processor.tally
+    feed = pages(parts.client, committed, region_prefix=scope, overlap=parts.overlap, limit=parts.page_size)
+    while True:
+        with tally.timed("fetch"):
+            page = next(feed, None)
+            if page is None:
+                return
+            tally.pulled += len(page.items)
+            batch = _new_versions(parts, page.items)
+        tally.new_versions += len(batch)
+        with tally.timed("scans"):
+            scans = _scans(parts, batch)
+        processor.process(batch, scans, key, _position(page.items))
         log.info("batch_committed", scope=key, items=len(page.items), new=len(batch))
         faultpoints.reached("after_batch")
 
@@ -154,7 +162,8 @@ def _finish(parts: Parts, result: RunResult) -> None:
                "by_type": {f"{b}:{s}": n for (b, s), n in result.tally.by_type.items()},
                "problems": result.problems, "skipped_regions": result.skipped_regions,
                "requests": parts.client.stats.requests, "retries": parts.client.stats.retries,
-               "scans_fetched": parts.fetcher.fetched, **result.after}
+               "scans_fetched": parts.fetcher.fetched,
+               "seconds": {k: round(v, 3) for k, v in result.tally.seconds.items()}, **result.after}
     with parts.state.begin() as conn:
         conn.execute(update(t.run).where(t.run.c.run_id == result.run_id).values(
             finished_at=parts.clock(), status=result.status, summary=json.dumps(summary, ensure_ascii=False)))

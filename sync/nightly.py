@@ -23,7 +23,7 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
     if result.status != "completed":
         return  # the platform did not answer the feed: results wait for the next run
     try:
-        result.after["writeback"] = dataclasses.asdict(write_back(parts))
+        result.after["writeback"] = dataclasses.asdict(write_back(parts, parts.fetcher.workers))
     except PlatformError as err:
         result.status = "incomplete"
         result.problems.append(f"write-back: {err}")
@@ -46,9 +46,11 @@ def daily_report(parts: Parts, result: RunResult) -> None:
 
 
 def after_feed(parts: Parts, result: RunResult) -> None:
-    seal_and_write_back(parts, result)
+    with result.tally.timed("seal_writeback"):
+        seal_and_write_back(parts, result)
     try:
-        daily_report(parts, result)
+        with result.tally.timed("report"):
+            daily_report(parts, result)
     except (OSError, ValueError) as err:  # a full disk must not undo a night's work: say so
         result.problems.append(f"report: {err}")
         log.error("report_failed", error=str(err))

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -75,6 +76,15 @@ class Tally:
     by_state: Counter = field(default_factory=Counter)
     by_type: Counter = field(default_factory=Counter)
     conflicts: Counter = field(default_factory=Counter)
+    seconds: Counter = field(default_factory=Counter)  # wall time per phase
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - started
 
     def add(self, biz_type: str | None, decision: Decision) -> None:
         self.by_state[decision.state] += 1
@@ -152,7 +162,8 @@ class Processor:
         batch's view (a row linked meanwhile, a person inserted twice), the batch rolls back
         and is planned again on a fresh view.
         """
-        parsed = [self.parse(s, scans) for s in batch]
+        with self.tally.timed("validate"):
+            parsed = [self.parse(s, scans) for s in batch]
         for attempt in range(1, MAX_REPLANS + 1):
             try:
                 decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)
@@ -170,13 +181,15 @@ class Processor:
 
     def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,
                          decide: Callable | None) -> list[Decision]:
-        with self.state.connect() as conn:
-            ledger = entries(conn, [p.staged.txn_id for p in parsed])
-        ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
-        with self.internal.connect() as conn:
-            view = load_view(conn, ids, [p.staged.txn_id for p in parsed], self.codes)
-        decisions = [self._plan(p, view, ledger, rules, decide) for p in parsed]
-        self._commit(parsed, decisions, ledger, scans, scope, position, audit)
+        with self.tally.timed("match"):
+            with self.state.connect() as conn:
+                ledger = entries(conn, [p.staged.txn_id for p in parsed])
+            ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
+            with self.internal.connect() as conn:
+                view = load_view(conn, ids, [p.staged.txn_id for p in parsed], self.codes)
+            decisions = [self._plan(p, view, ledger, rules, decide) for p in parsed]
+        with self.tally.timed("apply"):
+            self._commit(parsed, decisions, ledger, scans, scope, position, audit)
         return decisions
 
     def _plan(self, p: Parsed, view, ledger, rules: Rules, decide: Callable | None) -> Decision:

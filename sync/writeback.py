@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +42,13 @@ class WritebackTally:
     failed: int = 0
     superseded: int = 0
     waiting: int = 0  # approved, seal not yet made
+
+    def count(self, outcome: str) -> None:
+        with _TALLY_LOCK:  # results are sent from several threads
+            setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+_TALLY_LOCK = threading.Lock()
 
 
 def idempotency_key(txn_id: str, version: int, outcome: str) -> str:
@@ -142,21 +151,23 @@ def _record(parts: Parts, key: str, values: dict[str, Any]) -> None:
             conn.execute(update(t.writeback).where(t.writeback.c.idempotency_key == key).values(**values))
 
 
-def _unfinished(parts: Parts, txn_id: str, outcome: str) -> tuple[str, str] | None:
-    """(key, body) of an earlier attempt at this result that may have reached the platform."""
+def unfinished(parts: Parts, txn_ids: list[str]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(txn_id, outcome) -> (key, body) of earlier attempts that may have reached the platform."""
     w = t.writeback.c
+    out: dict[tuple[str, str], tuple[str, str]] = {}
     with parts.state.connect() as conn:
-        found = conn.execute(select(w.idempotency_key, w.body).where(
-            w.txn_id == txn_id, w.outcome == outcome, w.status.in_(("sending", "failed")))
-            .order_by(w.created_at.desc())).first()
-    return (found.idempotency_key, found.body) if found else None
+        for part in chunks(txn_ids):
+            query = (select(w.txn_id, w.outcome, w.idempotency_key, w.body)
+                     .where(w.txn_id.in_(part), w.status.in_(("sending", "failed"))).order_by(w.created_at))
+            out.update({(r.txn_id, r.outcome): (r.idempotency_key, r.body) for r in conn.execute(query)})
+    return out
 
 
-def send_one(parts: Parts, row: dict[str, Any], body: dict[str, Any], tally: WritebackTally) -> None:
+def send_one(parts: Parts, row: dict[str, Any], body: dict[str, Any], tally: WritebackTally,
+             earlier: tuple[str, str] | None = None) -> None:
     # An attempt that may have reached the platform is repeated as it was: same key, same
     # body, even if the platform's echo has moved our version on since. The platform then
     # answers the first result again instead of recording a second one.
-    earlier = _unfinished(parts, row["txn_id"], body["outcome"])
     if earlier:
         key, payload = earlier[0], json.loads(earlier[1])
     else:
@@ -170,22 +181,22 @@ def send_one(parts: Parts, row: dict[str, Any], body: dict[str, Any], tally: Wri
         faultpoints.reached("after_writeback_post")
     except ConflictError as err:
         _record(parts, key, {"status": "superseded", "last_error": str(err), "attempts": t.writeback.c.attempts + 1})
-        tally.superseded += 1
+        tally.count("superseded")
         take_in(parts, row["txn_id"])
         return
     except RetryBudgetExhausted:
         _record(parts, key, {"status": "failed", "last_error": "platform unreachable",
                              "attempts": t.writeback.c.attempts + 1})
-        tally.failed += 1
+        tally.count("failed")
         raise
     except PlatformError as err:
         _record(parts, key, {"status": "failed", "last_error": str(err)[:1000], "attempts": t.writeback.c.attempts + 1})
-        tally.failed += 1
+        tally.count("failed")
         return
     _record(parts, key, {"txn_id": row["txn_id"], "status": "sent", "sent_at": parts.clock(), "response": json.dumps(answer, ensure_ascii=False),
                          "attempts": t.writeback.c.attempts + 1})
     _follow(parts, row["txn_id"], answer)
-    tally.sent += 1
+    tally.count("sent")
 
 
 def _follow(parts: Parts, txn_id: str, answer: Any) -> None:
@@ -209,14 +220,28 @@ def take_in(parts: Parts, txn_id: str) -> None:
         processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
 
 
-def write_back(parts: Parts) -> WritebackTally:
-    """Send every result that is due. Ends early, cleanly, when the platform stays down."""
+def write_back(parts: Parts, workers: int = 8) -> WritebackTally:
+    """Send every result that is due, ``workers`` at a time (paced by the client's limiter).
+
+    Ends early, cleanly, when the platform stays down: what was not sent is due next run.
+    """
     tally = WritebackTally()
     todo, tally.waiting = due(parts)
-    for row, body in todo:
+    earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
+    down = threading.Event()
+
+    def send(item: tuple[dict, dict]) -> None:
+        row, body = item
+        if down.is_set():
+            return
         try:
-            send_one(parts, row, body, tally)
+            send_one(parts, row, body, tally, earlier.get((row["txn_id"], body["outcome"])))
         except RetryBudgetExhausted:
-            log.error("writeback_stopped", reason="platform unreachable", left=len(todo))
-            break
+            down.set()
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(send, todo))
+    if down.is_set():
+        log.error("writeback_stopped", reason="platform unreachable")
+        raise RetryBudgetExhausted("write-back: the platform stayed down")
     return tally

@@ -122,9 +122,9 @@ def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
         n = make(server)
         real = nightly.write_back
 
-        def agent_withdraws_first(parts):
+        def agent_withdraws_first(parts, workers=8):
             server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
-            return real(parts)
+            return real(parts, workers)
 
         mocker.patch.object(nightly, "write_back", agent_withdraws_first)
         result = n.run()

@@ -1,0 +1,175 @@
+"""``pension-bridge bench``: the I/O floor and the full nightly sync, side by side in one run.
+
+The sandbox platform runs in a process of its own without a rate limit; the sync runs as the
+real command in a child process, so its CPU seconds and peak memory are its own (``wait4``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, select, text
+
+from connectors.internal.db import engine_for
+from connectors.internal.schema import create_contract_schema
+from connectors.platform import PlatformClient
+from connectors.platform.feed import pages
+from connectors.platform.pacing import RetryBudget, Unlimited
+from sandbox.evaluation import link_quality
+from sandbox.generator import generate
+from sandbox.seed import seed
+from sync.ledger import tables as t
+
+KEY, SECRET = "bench", "bench-secret"
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _platform(data: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "bridge", "sandbox", "platform", "--data", str(data), "--port",
+                                str(port), "--app-key", KEY, "--app-secret", SECRET],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/open/v1/pension/transactions", timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the sandbox platform did not start")
+
+
+def io_floor(base_url: str, workers: int) -> dict[str, Any]:
+    """Read the whole feed and fetch and check every scan, doing nothing else."""
+    client = PlatformClient(base_url, KEY, SECRET, limiter=Unlimited(), budget=RetryBudget(1000, 600),
+                            max_connections=max(4, workers))
+    started = time.perf_counter()
+    items, scans = 0, 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for page in pages(client, lambda: None):
+            items += len(page.items)
+            wanted = [a for i in page.items if isinstance(i, dict) for a in i.get("attachments") or []
+                      if isinstance(a, dict) and a.get("attachment_id")]
+            for outcome in pool.map(_fetch(client), wanted):
+                scans += outcome
+    seconds = time.perf_counter() - started
+    client.close()
+    return {"transactions": items, "scans": scans, "seconds": seconds, "per_second": items / seconds}
+
+
+def _fetch(client: PlatformClient):
+    def fetch(a: dict) -> int:
+        try:
+            client.attachment(a["attachment_id"], a.get("sha256"))
+            return 1
+        except Exception:  # a scan that does not match its hash is part of the data, not of the floor
+            return 0
+    return fetch
+
+
+def _database(kind: str, home: Path) -> str:
+    if kind == "sqlite":
+        path = home / "bench-internal.db"
+        path.unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'create schema "{schema}"'))
+    return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def _timed(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run the command as a child; its wall time, CPU seconds and peak resident memory."""
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "bridge", *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    return {"seconds": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_mb": usage.ru_maxrss / 1024, "exit": os.waitstatus_to_exitcode(status)}
+
+
+def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, console: Console) -> dict[str, Any]:
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(home / "bench-home", ignore_errors=True)  # no scan kept from an earlier run
+    scenario = generate(n, seed=9, existing=existing if existing is not None else max(1000, n // 2),
+                        days=max(30, n // 1500))
+    data = home / "bench-scenario.json"
+    data.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    url = _database(db, home)
+    engine = engine_for(url)
+    create_contract_schema(engine)
+    seed(engine, scenario["internal"])
+    port = _port()
+    platform = _platform(data, port)
+    base = f"http://127.0.0.1:{port}/open/v1"
+    try:
+        floor = io_floor(base, workers)
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
+               "BRIDGE_PLATFORM_URL": base, "BRIDGE_APP_KEY": KEY, "BRIDGE_APP_SECRET": SECRET,
+               "BRIDGE_INTERNAL_DB": url, "BRIDGE_HOME": str(home / "bench-home"), "BRIDGE_RATE_LIMIT": "0",
+               "BRIDGE_SCAN_WORKERS": str(workers), "BRIDGE_REPORT_FORMATS": ""}
+        sync = _timed(["sync"], env)
+        rerun = _timed(["sync"], env)
+        verify = _timed(["verify"], env)
+        report = _timed(["report", "unsynced", "--format", "xlsx", "--output", str(home / "bench-report.xlsx")], env)
+    finally:
+        platform.terminate()
+        platform.wait()
+    with engine.connect() as conn:
+        summaries = [json.loads(r[0]) for r in conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")
+                                                            .order_by(t.run.c.started_at))]
+    phases = summaries[0].get("seconds", {})
+    quality = link_quality(engine, scenario["labels"])
+    pulled = summaries[0]["pulled"]
+    to_apply = sum(v for k, v in phases.items() if k in ("fetch", "scans", "validate", "match", "apply"))
+    result = {
+        "n": n, "db": db, "workers": workers, "existing_people": len(scenario["internal"].get("ac01", [])),
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+        "io_floor": floor, "sync": sync, "rerun": rerun, "verify": verify, "report": report, "phases": phases,
+        "requests": summaries[0].get("requests"), "scans_fetched": summaries[0].get("scans_fetched"),
+        "throughput": {"floor_per_s": floor["per_second"], "sync_to_apply_per_s": pulled / to_apply if to_apply else 0,
+                       "sync_end_to_end_per_s": pulled / sync["seconds"]},
+        "cpu_ms_per_txn": 1000 * sync["cpu"] / max(1, pulled),
+        "linking": {"precision": quality.precision, "recall": quality.recall, "linked": quality.linked,
+                    "labelled": quality.labelled},
+    }
+    result["throughput"]["ratio_to_floor"] = result["throughput"]["sync_to_apply_per_s"] / floor["per_second"]
+    _print(result, console)
+    return result
+
+
+def _print(r: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"pension-bridge bench — N={r['n']}, {r['db']}, {r['workers']} scan workers")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [("I/O floor (feed + scans), txn/s", f"{r['throughput']['floor_per_s']:.0f}"),
+            ("sync, feed to applied, txn/s", f"{r['throughput']['sync_to_apply_per_s']:.0f}"),
+            ("  ratio to the floor", f"{r['throughput']['ratio_to_floor']:.0%}"),
+            ("sync end to end (with write-back), txn/s", f"{r['throughput']['sync_end_to_end_per_s']:.0f}"),
+            ("sync CPU per transaction, ms", f"{r['cpu_ms_per_txn']:.2f}"),
+            ("sync peak memory, MB", f"{r['sync']['peak_mb']:.0f}"),
+            *[(f"  phase {k}, s", f"{v:.2f}") for k, v in sorted(r["phases"].items())],
+            ("rerun with nothing new, s", f"{r['rerun']['seconds']:.2f}"),
+            ("verify, s", f"{r['verify']['seconds']:.2f}"), ("unsynced report (xlsx), s", f"{r['report']['seconds']:.2f}"),
+            ("requests to the platform", str(r["requests"])), ("scans fetched", str(r["scans_fetched"])),
+            ("linking precision / recall", f"{r['linking']['precision']:.3f} / {r['linking']['recall']:.3f}")]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
