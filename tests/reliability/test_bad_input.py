@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import random
+from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import func, select
@@ -101,12 +102,31 @@ def test_a_feed_of_broken_items_is_accounted_for_item_by_item(sqlite_internal_ur
         parts = wiring.build(settings(server, sqlite_internal_url, tmp_path, regions="", page_size=25), clock=CLOCK)
         from sync import nightly
         result = nightly.run(parts)
-        older = dict(items[0], version=0)  # a decreasing version, and the same version again
-        server.state.put(dict(items[1], updated_at="2026-11-25 23:00:00"))
+        first = items[0]["txn_id"]
+
+        def later(seconds: int) -> str:  # the platform stamps new versions with its own clock
+            return (server.state.local_now() + timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M:%S")
+
+        server.state.put(dict(items[0], version=5, updated_at=later(1)))
         nightly.run(parts)
-    assert result.status == "completed"
+        server.state.put(dict(items[0], version=4, updated_at=later(2)))  # a decreasing version
+        server.state.put(dict(items[1], updated_at=later(3)))  # the same version again
+        again = nightly.run(parts)
+    assert result.status == "completed" and again.status == "completed"
     with parts.state.connect() as conn:
         states = conn.execute(select(func.count()).select_from(lt.txn)).scalar()
+        kept = conn.execute(select(lt.txn.c.version).where(lt.txn.c.txn_id == first)).scalar()
+        older = conn.execute(select(lt.txn_version.c.outcome).where(lt.txn_version.c.txn_id == first,
+                                                                   lt.txn_version.c.version == 4)).scalar()
     assert states == len(items)  # every item, even the unreadable ones, has exactly one state
+    versions = rows_of(parts, first)
+    assert (kept, older) == (5, "unchanged"), versions  # the older version is recorded, and changes nothing
+    assert again.tally.new_versions == 1
     assert verify(parts.internal, parts.state, "2").ok
-    assert older["version"] == 0
+
+
+def rows_of(parts, txn_id: str) -> list[tuple]:
+    with parts.state.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(lt.txn_version.c.version, lt.txn_version.c.outcome,
+                                                      lt.txn_version.c.updated_at).where(
+            lt.txn_version.c.txn_id == txn_id))]
