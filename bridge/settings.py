@@ -22,10 +22,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BRIDGE_", env_file=os.environ.get("BRIDGE_ENV_FILE"),
                                       extra="ignore")
 
-    platform_url: str = Field(description="base URL including /open/v1")
-    app_key: str
-    app_secret: SecretStr
-    internal_db: str = Field(description="SQLAlchemy URL of the internal database")
+    # Each side of a network gap has only half of these: ``Settings.need`` names what a command lacks.
+    platform_url: str | None = Field(default=None, description="base URL including /open/v1")
+    app_key: str | None = None
+    app_secret: SecretStr | None = None
+    internal_db: str | None = Field(default=None, description="SQLAlchemy URL of the internal database")
     state_db: str | None = Field(default=None, description="the bridge's own tables; default: internal_db")
     home: Path = Field(default_factory=default_home)
     regions: str = Field(default="", description="comma-separated region code prefixes served")
@@ -44,10 +45,22 @@ class Settings(BaseSettings):
     seal_key: Path | None = Field(default=None, description="the agency's seal key file (JSON)")
     seal_algorithm: str = Field(default="SM2-SM3", pattern="^(SM2-SM3|Ed25519)$",
                                 description="algorithm of the trial key made when no seal key is set")
+    # Across the network gap (collect / load): folders the gateway ferries, and the batch key.
+    ferry_outbox: Path | None = Field(default=None, description="batches this side writes for the gateway")
+    ferry_inbox: Path | None = Field(default=None, description="batches the gateway brings from the other side")
+    ferry_signature: str = Field(default="HMAC-SHA256", pattern="^(HMAC-SHA256|SM2-SM3)$")
+    ferry_key: SecretStr | None = Field(default=None, description="HMAC secret shared by both sides")
+    ferry_key_file: Path | None = Field(default=None, description="this side's SM2 key (ferry keygen)")
+    ferry_peer_key: Path | None = Field(default=None, description="the other side's SM2 public key")
+    ferry_sender: str = Field(default="", pattern=r"^[A-Za-z0-9_.]{0,40}$",
+                              description="this side's name in batch files; default: the host name")
+    ferry_one_way: bool = Field(default=False, description="results cannot cross back: hold and report them")
 
     @field_validator("platform_url")
     @classmethod
-    def _url(cls, value: str) -> str:
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -66,7 +79,14 @@ class Settings(BaseSettings):
 
     @property
     def state_url(self) -> str:
-        return self.state_db or self.internal_db
+        """The bridge's own tables; a collector without an internal database keeps them under home."""
+        return self.state_db or self.internal_db or f"sqlite:///{self.home / 'state.db'}"
+
+    def need(self, *names: str) -> None:
+        """Stop with one line naming the first setting this command needs and lacks."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                raise SettingsError(f"configuration error: BRIDGE_{name.upper()} is not set")
 
 
 class SettingsError(SystemExit):

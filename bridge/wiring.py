@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -32,6 +33,7 @@ def client_for(settings: Settings) -> PlatformClient:
 
 
 def engines(settings: Settings) -> tuple[Engine, Engine, bool]:
+    settings.need("internal_db")
     internal = engine_for(settings.internal_db)
     same = same_database(settings.internal_db, settings.state_url)
     state = internal if same else engine_for(settings.state_url)
@@ -52,6 +54,17 @@ def fixed_clock() -> Callable | None:
 
 
 def build(settings: Settings, clock: Callable | None = None) -> Parts:
+    """Both sides in one process: the platform and the internal database (``sync``)."""
+    settings.need("platform_url", "app_key", "app_secret")
+    parts = build_internal(settings, clock)
+    parts.client = client_for(settings)
+    parts.fetcher = ScanFetcher(parts.client, ScanStore(settings.home / "scans"), settings.scan_workers)
+    return parts
+
+
+def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
+    """The internal side only (``load``, the console, reports): no platform client."""
+    settings.need("internal_db")
     clock = clock or fixed_clock() or now_local
     internal, state, same = engines(settings)
     prepare_state(state, settings)
@@ -59,12 +72,61 @@ def build(settings: Settings, clock: Callable | None = None) -> Parts:
         codes = load_codes(conn)
     extra = [settings.regions_file] if settings.regions_file else []
     context = Context(codes, regions.load(settings.region_prefixes, extra), clock().date())
-    client = client_for(settings)
-    fetcher = ScanFetcher(client, ScanStore(settings.home / "scans"), settings.scan_workers)
-    return Parts(client=client, internal=internal, state=state, same_db=same, codes=codes, context=context,
-                 fetcher=fetcher, home=settings.home, scopes=settings.region_prefixes or (None,),
+    return Parts(client=None, internal=internal, state=state, same_db=same, codes=codes, context=context,
+                 fetcher=None, home=settings.home, scopes=settings.region_prefixes or (None,),
                  overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
                  rules=Rules(window=timedelta(days=settings.match_window_days)),
                  signer=load_signer(settings.seal_key, settings.home, settings.seal_algorithm),
                  receipts=settings.home / "receipts", reports=settings.report_dir or settings.home / "reports",
                  report_formats=tuple(f for f in settings.report_formats.split(",") if f))
+
+
+# --- across the network gap ----------------------------------------------------------------------
+
+def ferry_folders(settings: Settings):
+    from sync.ferry.collector import Folders
+
+    settings.need("ferry_outbox", "ferry_inbox")
+    return Folders(outbox=settings.ferry_outbox, inbox=settings.ferry_inbox, home=settings.home)
+
+
+def ferry_signer(settings: Settings):
+    from bridge.settings import SettingsError
+    from sync.ferry.signing import make_signer
+
+    secret = settings.ferry_key.get_secret_value() if settings.ferry_key else None
+    try:
+        return make_signer(settings.ferry_signature, secret, settings.ferry_key_file, settings.ferry_peer_key)
+    except (ValueError, OSError, KeyError) as err:
+        raise SettingsError(f"configuration error: {err}") from None
+
+
+def ferry_sender(settings: Settings, side: str) -> str:
+    if settings.ferry_sender:
+        return settings.ferry_sender
+    host = "".join(c for c in socket.gethostname() if c.isalnum() or c in "_.")[:30] or "host"
+    return f"{host}.{side}"
+
+
+def build_collector(settings: Settings, clock: Callable | None = None):
+    """The external side only (``collect``): the platform, scans and the collector's own state."""
+    from sync.ferry.collector import CollectorParts
+
+    settings.need("platform_url", "app_key", "app_secret")
+    clock = clock or fixed_clock() or now_local
+    state = engine_for(settings.state_url)
+    prepare_state(state, settings)
+    client = client_for(settings)
+    return CollectorParts(client=client, state=state,
+                          fetcher=ScanFetcher(client, ScanStore(settings.home / "scans"), settings.scan_workers),
+                          folders=ferry_folders(settings), signer=ferry_signer(settings),
+                          sender=ferry_sender(settings, "collector"), scopes=settings.region_prefixes or (None,),
+                          overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock)
+
+
+def build_loader(settings: Settings, clock: Callable | None = None):
+    from sync.ferry.loader import Loader
+
+    folders, signer = ferry_folders(settings), ferry_signer(settings)
+    return Loader(build_internal(settings, clock), folders, signer, ferry_sender(settings, "loader"),
+                  one_way=settings.ferry_one_way)

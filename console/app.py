@@ -27,6 +27,7 @@ from sync import conflicts
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.resolutions import Refused
+from sync.scans import ScanStore
 
 COOKIE, LOGIN_COOKIE = "pb_session", "pb_login"
 NEEDS_REASON = frozenset({"reject", "return"})
@@ -167,7 +168,7 @@ class Console:
         wanted = next((a for a in self._attachments(found) if a.get("attachment_id") == request.path_params["aid"]), None)
         if wanted is None or not wanted["ok"]:
             return self.refuse(user, 404)
-        path = self.parts.fetcher.store.path(str(wanted["sha256"]).lower())
+        path = ScanStore(Path(self.parts.home) / "scans").path(str(wanted["sha256"]).lower())
         return FileResponse(path, media_type=wanted.get("content_type") or "application/octet-stream")
 
     async def confirm(self, request: Request) -> Response:

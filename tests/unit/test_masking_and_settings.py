@@ -3,6 +3,8 @@ import json
 import logging
 
 import pytest
+
+from bridge import wiring
 import structlog
 
 from bridge import logging as bridge_logging
@@ -30,9 +32,15 @@ def test_missing_setting_is_named(monkeypatch):
     for name in ("BRIDGE_PLATFORM_URL", "BRIDGE_APP_KEY", "BRIDGE_APP_SECRET", "BRIDGE_INTERNAL_DB"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BRIDGE_PLATFORM_URL", "http://x/open/v1")
+    current = load()  # each side of a network gap has only half of the settings: a command names what it lacks
     with pytest.raises(SettingsError) as err:
-        load()
+        current.need("platform_url", "app_key", "app_secret", "internal_db")
     assert "BRIDGE_APP_KEY is not set" in str(err.value)
+    monkeypatch.setenv("BRIDGE_APP_KEY", "k")
+    monkeypatch.setenv("BRIDGE_APP_SECRET", "s")
+    with pytest.raises(SettingsError) as err:
+        wiring.build(load())
+    assert "BRIDGE_INTERNAL_DB is not set" in str(err.value)
 
 
 def test_malformed_setting_is_named_and_secret_never_shown(monkeypatch):
