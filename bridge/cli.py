@@ -29,6 +29,9 @@ report_app = typer.Typer(help="Reports for auditors and county staff.", no_args_
 app.add_typer(report_app, name="report")
 receipt_app = typer.Typer(help="Sealed receipts (办结凭证).", no_args_is_help=True)
 app.add_typer(receipt_app, name="receipt")
+ferry_app = typer.Typer(help="Across the network gap (网闸): batches between collector and loader.",
+                        no_args_is_help=True)
+app.add_typer(ferry_app, name="ferry")
 console = Console()
 
 
@@ -70,6 +73,107 @@ def writeback() -> None:
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def collect(wait: bool = typer.Option(False, help="wait for another collector's lock instead of exiting"),
+            accept_gap: bool = typer.Option(False, help="post result batches past a batch that never came")) -> None:
+    """External side: post the results the loader sent, then pull the feed and scans into batches."""
+    from bridge import summary, wiring
+    from sync.ferry.collector import Collector
+    from sync.locks import LockBusy
+
+    try:
+        result = Collector(wiring.build_collector(_settings())).run(wait=wait, accept_gap=accept_gap)
+    except LockBusy as busy:
+        console.print(text("run.lock_busy", value=busy.scope))
+        raise typer.Exit(3) from None
+    summary.render_collect(result, console)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def load(wait: bool = typer.Option(False, help="wait for another loader's lock instead of exiting"),
+         accept_gap: bool = typer.Option(False, help="import past a batch confirmed lost (it is imported if it comes)")
+         ) -> None:
+    """Internal side: import the collector's batches as sync would, seal, and batch the results."""
+    from bridge import summary, wiring
+    from sync.locks import LockBusy
+
+    try:
+        result = wiring.build_loader(_settings()).run(wait=wait, accept_gap=accept_gap)
+    except LockBusy as busy:
+        console.print(text("run.lock_busy", value=busy.scope))
+        raise typer.Exit(3) from None
+    summary.render_load(result, console)
+    raise typer.Exit(result.exit_code)
+
+
+@ferry_app.command("status")
+def ferry_status(format: str = typer.Option("table", help="table|json")) -> None:
+    """Last batch sent and received, gaps in sequence, quarantined batches (either side)."""
+    from sync.ferry.status import ferry_status as read_status
+
+    current = _settings()
+    found = read_status(_state_engine(), current.ferry_inbox, current.ferry_outbox)
+    if format == "json":
+        console.print_json(_json(found))
+        return
+    from rich.table import Table
+
+    table = Table(title=text("ferry.status_title"))
+    table.add_column("")
+    table.add_column("")
+    for kind, info in found["sent"].items():
+        table.add_row(f"sent {kind}", f"#{info['last_seq']} {info['last_sent_at']} {info['last_counts']}"
+                      + (f" unfinished={info['unfinished']}" if info["unfinished"] else ""))
+    for key, info in found["received"].items():
+        table.add_row(f"received {key}", f"#{info['last_seq']} {info['last_received_at']}; next #{info['next_expected']}"
+                      + (f"; missing {info['missing']}" if info["missing"] else "")
+                      + (f"; held {info['held']}" if info["held"] else ""))
+    for item in found["quarantined"]:
+        table.add_row("quarantined", f"{item['file']} {item['at']}: {text('ferry.bad.' + item['reason'])}")
+    table.add_row("results unanswered", str(found["results_unanswered"]))
+    table.add_row("results held (one-way)", str(found["results_held"]))
+    table.add_row("answers owed", str(found["answers_owed"]))
+    for name in ("inbox", "outbox"):
+        if found[name]:
+            table.add_row(name, f"{len(found[name]['complete'])} complete, {len(found[name]['arriving'])} arriving")
+    console.print(table)
+
+
+@ferry_app.command("resend")
+def ferry_resend(seq: int = typer.Argument(...), kind: str = typer.Option("feed", help="feed (collector) | results (loader)")
+                 ) -> None:
+    """Deliver an archived batch into the outbox again (it was lost or quarantined on the other side)."""
+    from bridge import wiring
+    from sync.ferry.outbox import Outbox
+
+    current = _settings()
+    folders = wiring.ferry_folders(current)
+    side = "collector" if kind == "feed" else "loader"
+    outbox = Outbox(_state_engine(), kind, wiring.ferry_sender(current, side), folders.outbox, folders.archive,
+                    wiring.ferry_signer(current), datetime.now)
+    try:
+        path = outbox.resend(seq)
+    except FileNotFoundError as err:
+        console.print(str(err))
+        raise typer.Exit(1) from None
+    console.print(text("ferry.resent", value=path))
+
+
+@ferry_app.command("keygen")
+def ferry_keygen(out: Path = typer.Option(..., help="key file to write (private: keep on this side)"),
+                 public_out: Path = typer.Option(..., help="public half, to give to the other side")) -> None:
+    """Make an SM2 key pair for BRIDGE_FERRY_SIGNATURE=SM2-SM3."""
+    import dataclasses
+
+    from sync.sealing.signer import new_key, write_key
+
+    key = new_key("SM2-SM3", "FERRY", "pension-bridge ferry")
+    write_key(out, key)
+    write_key(public_out, dataclasses.replace(key, private_key=None))
+    console.print(f"{out}\n{public_out}")
+
+
 @users_app.command("add")
 def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., help="agent|staff|auditor"),
               region: str = typer.Option(..., help="region code prefix the user works"),
@@ -101,7 +205,7 @@ def serve_console(port: int = typer.Option(8080), host: str = typer.Option("127.
     from mapping.types import now_local
 
     current = _settings()
-    app_ = Console(wiring.build(current), now_local, secure_cookies).app
+    app_ = Console(wiring.build_internal(current), now_local, secure_cookies).app
     console.print(text("console.serving", url=f"http://{host}:{port}/"))
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 
@@ -167,8 +271,10 @@ def verify() -> None:
 def _state_engine():
     from bridge import wiring
 
+    from connectors.internal.db import engine_for
+
     current = _settings()
-    _, state, _ = wiring.engines(current)
+    state = engine_for(current.state_url)
     wiring.prepare_state(state, current)
     return state
 
@@ -222,7 +328,7 @@ def conflicts_resolve(conflict_id: int = typer.Argument(...),
     from sync.conflicts import NotFound, resolve
     from sync.resolutions import Refused
 
-    parts = wiring.build(_settings())
+    parts = wiring.build_internal(_settings())
     try:
         decision = resolve(parts, conflict_id, action, operator, reason, ywlsh, tuple(field))
     except NotFound:
@@ -237,11 +343,7 @@ def conflicts_resolve(conflict_id: int = typer.Argument(...),
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the bridge's own tables (never the internal ones)."""
-    from bridge import wiring
-
-    current = _settings()
-    _, state, _ = wiring.engines(current)
-    wiring.prepare_state(state, current)
+    _state_engine()
     console.print("ok")
 
 

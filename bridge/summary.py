@@ -55,3 +55,55 @@ def render_after(result: RunResult, console: Console) -> None:
     report = result.after.get("report") or {}
     for path in report.get("paths", []):
         console.print(text("report.written", count=report["unsynced"], path=path))
+
+
+# --- across the network gap ------------------------------------------------------------------
+
+def _problems(problems: list[str], console: Console) -> None:
+    for line in problems:
+        console.print(f"  {line}")
+
+
+def render_collect(result, console: Console) -> None:
+    posted = {k: result.results_posted.get(k, 0) for k in ("sent", "failed", "superseded", "repeated")}
+    if any(posted.values()):
+        console.print(text("ferry.posted_line", **posted))
+    console.print(text("ferry.collect_line", pulled=result.pulled, sent=result.sent_versions, scans=result.scans,
+                       batches=", ".join(map(str, result.batches)) or "-"))
+    _gap_lines(result, console)
+    for region in result.skipped_regions:
+        console.print(text("run.region_forbidden", value=region))
+    if result.status != "completed":
+        console.print(text("run.platform_down"))
+        _problems(result.problems, console)
+
+
+def render_load(result, console: Console) -> None:
+    tally = result.tally
+    console.print(text("ferry.load_line", imported=", ".join(result.imported) or "-", pulled=tally.pulled,
+                       new=tally.new_versions, duplicates=result.duplicates, acks=result.acks))
+    if tally.by_state.get("linked"):
+        console.print(text("run.linked_line", count=tally.by_state["linked"]))
+    for kind, n in sorted(tally.conflicts.items()):
+        console.print(text("run.conflict_line", kind=_label("conflict_kind", kind), count=n))
+    seal = result.after.get("seal") or {}
+    if any(seal.values()):
+        console.print(text("run.seal_line", **seal))
+    if result.result_batches:
+        console.print(text("ferry.results_line", batches=", ".join(map(str, result.result_batches)),
+                           count=result.results))
+    if result.held:
+        console.print(text("ferry.held_line", count=result.held))
+    _gap_lines(result, console)
+    report = result.after.get("report") or {}
+    for path in report.get("paths", []):
+        console.print(text("report.written", count=report["unsynced"], path=path))
+    _problems(result.problems, console)
+
+
+def _gap_lines(result, console: Console) -> None:
+    for sender, gap in result.waiting.items():
+        console.print(text("ferry.waiting_line", sender=sender, missing=gap["missing"],
+                           held=", ".join(map(str, gap["held"]))))
+    for name, reason in result.quarantined:
+        console.print(text("ferry.quarantined_line", file=name, reason=text(f"ferry.bad.{reason}")))

@@ -23,7 +23,8 @@ from mapping.regions import Regions
 from sync.conflicts import sentence
 from sync.ledger import tables as t
 
-KINDS = ("pending", "invalid", "conflict", "writeback_pending", "writeback_failing", "seal_missing", "hand_typed")
+KINDS = ("pending", "invalid", "conflict", "writeback_pending", "writeback_failing", "writeback_ferried",
+         "writeback_held", "seal_missing", "hand_typed")
 BUCKETS = ((1, "lt1"), (3, "1to3"), (7, "3to7"), (30, "7to30"), (None, "gt30"))
 STREAM = 2000
 
@@ -144,12 +145,17 @@ class UnsyncedReport:
         x, w = t.txn.c, t.writeback.c
         sent = exists().where(w.txn_id == x.txn_id, w.status == "sent")
         failing = exists().where(w.txn_id == x.txn_id, w.status == "failed")
+        # Across the network gap: handed to the ferry and not yet answered, or held by a one-way gap.
+        ferried = exists().where(w.txn_id == x.txn_id, w.status == "ferried")
+        held = exists().where(w.txn_id == x.txn_id, w.status == "held")
         query = self._ledger_where(select(x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type,
-                                          x.id_number, x.state_at, failing.label("failing"))
+                                          x.id_number, x.state_at, failing.label("failing"), ferried.label("ferried"),
+                                          held.label("held"))
                                    .where(x.state.in_(("applied", "linked", "rejected")), ~sent,
                                           or_(x.status.is_(None), x.status != "withdrawn")), f)
         for r in self._stream(self.state, query):
-            kind = "writeback_failing" if r.failing else "writeback_pending"
+            kind = ("writeback_failing" if r.failing else "writeback_ferried" if r.ferried
+                    else "writeback_held" if r.held else "writeback_pending")
             yield self._row(kind, txn_id=r.txn_id, region_code=r.region_code, agent=_agent(r), biz_type=_biz(r.biz_type),
                             person=masked(r.id_number) if r.id_number else "", state=text(f"state.{r.state}"),
                             reason=text(f"report.kind.{kind}"), reason_kind=kind, since=r.state_at)

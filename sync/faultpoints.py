@@ -16,6 +16,7 @@ _NAME, _, _NTH = _SPEC.partition(":")
 _PASSED: Counter = Counter()
 
 POINTS = ("after_internal_commit", "after_batch", "after_seal", "after_writeback_post")
+FERRY_POINTS = ("after_batch_archived", "after_batch_delivered", "after_batch_imported")
 
 
 def reached(name: str) -> None:

@@ -110,12 +110,13 @@ def _by_key(engine, table, column, values, *columns) -> dict[str, dict[str, Any]
 
 
 def _sent(parts: Parts, txn_ids: list[str]) -> set[tuple[str, str]]:
+    """Results sent, or handed to the ferry (``sync.ferry``) and awaiting the collector's answer."""
     w = t.writeback.c
     out: set[tuple[str, str]] = set()
     with parts.state.connect() as conn:
         for part in chunks(txn_ids):
             out.update((r.txn_id, r.outcome) for r in conn.execute(
-                select(w.txn_id, w.outcome).where(w.txn_id.in_(part), w.status == "sent")))
+                select(w.txn_id, w.outcome).where(w.txn_id.in_(part), w.status.in_(("sent", "ferried")))))
     return out
 
 

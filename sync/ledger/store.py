@@ -45,6 +45,19 @@ def attachment_status(conn: Connection, attachment_ids: Iterable[str]) -> dict[s
     return out
 
 
+def record_attachments(conn: Connection, outcomes: Iterable[Any], now: datetime) -> None:
+    """What each attachment turned out to be; only a status that changed is written again."""
+    rows = [{"attachment_id": o.attachment_id, "sha256": o.sha256, "status": o.status, "kind": o.kind,
+             "content_type": o.content_type, "size": o.size, "checked_at": now} for o in outcomes]
+    existing = attachment_status(conn, [r["attachment_id"] for r in rows])
+    new = [r for r in rows if r["attachment_id"] not in existing]
+    if new:
+        conn.execute(t.attachment.insert(), new)
+    for row in rows:  # a scan fetched after it was missing
+        if existing.get(row["attachment_id"], row["status"]) != row["status"]:
+            conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"]).values(row))
+
+
 def open_conflicts(conn: Connection, txn_ids: Iterable[str]) -> dict[str, int]:
     """txn_id -> id of its open conflict, for transactions the ledger holds in conflict."""
     c = t.conflict.c
@@ -81,16 +94,7 @@ class LedgerWriter:
             self.conn.execute(t.txn_version.insert(), [{**r, "received_at": self.now, "run_id": self.run_id} for r in rows])
 
     def attachments(self, outcomes: Iterable[Any]) -> None:
-        rows = [{"attachment_id": o.attachment_id, "sha256": o.sha256, "status": o.status, "kind": o.kind,
-                 "content_type": o.content_type, "size": o.size, "checked_at": self.now} for o in outcomes]
-        existing = attachment_status(self.conn, [r["attachment_id"] for r in rows])
-        new = [r for r in rows if r["attachment_id"] not in existing]
-        if new:
-            self.conn.execute(t.attachment.insert(), new)
-        for row in rows:  # only a status that changed (a scan fetched after it was missing)
-            if existing.get(row["attachment_id"], row["status"]) != row["status"]:
-                self.conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"])
-                                  .values(row))
+        record_attachments(self.conn, outcomes, self.now)
 
     def record(self, facts: dict[str, Any], decision: Decision, before: LedgerEntry | None, ywlsh: str | None) -> None:
         """Set the transaction's one current state from ``decision``."""

@@ -195,3 +195,51 @@ session = Table(
     Column("csrf", String(64), nullable=False),
     Column("expires_at", DateTime, nullable=False),
 )
+
+# Across the network gap (``sync.ferry``): batches written by this side, numbered per kind.
+ferry_out = Table(
+    "pb_ferry_out", metadata,
+    Column("kind", String(10), primary_key=True),           # feed | results
+    Column("seq", Integer, primary_key=True),
+    Column("status", String(20), nullable=False),           # writing | sent
+    Column("file_name", String(120), nullable=False),
+    Column("file_sha256", String(64)),
+    Column("counts", Text),
+    Column("first_at", String(19)),                         # time range of the versions inside
+    Column("last_at", String(19)),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+)
+
+# Batches this side received: imported, quarantined, or dropped as a copy of one imported.
+ferry_in = Table(
+    "pb_ferry_in", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sender", String(60)),
+    Column("kind", String(10)),
+    Column("seq", Integer),
+    Column("file_name", String(200), nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("status", String(20), nullable=False, index=True),  # imported | quarantined
+    Column("detail", Text),
+    Column("counts", Text),
+    Column("received_at", DateTime, nullable=False),
+)
+
+# The collector's record of each transaction version it has sent, so none is sent twice.
+ferry_sent = Table(
+    "pb_ferry_sent", metadata,
+    Column("txn_id", String(60), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
+
+# The collector's answers to result batches, carried back to the loader in feed batches.
+ferry_ack = Table(
+    "pb_ferry_ack", metadata,
+    Column("idempotency_key", String(64), primary_key=True),
+    Column("txn_id", String(60), nullable=False),
+    Column("status", String(20), nullable=False),           # sent | failed | superseded
+    Column("answer", Text),
+    Column("seq", Integer, index=True),                     # the feed batch that carried it, once sent
+)

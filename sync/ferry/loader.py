@@ -1,0 +1,221 @@
+"""The internal half: feed batches through the same path as ``sync``; results out as batches.
+
+Each verified batch is imported through ``sync.process.Processor`` exactly as ``sync`` imports
+a page: versions already in the ledger are dropped first, so a batch imported twice, or a
+crash between importing and marking it imported, changes nothing. The answers the collector
+carried back (``acks``) settle the write-back rows. Then approved business is sealed, and every
+due result goes out in a result batch — or, across a one-way gap, is held and reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+
+from sync import audit, faultpoints, writeback
+from sync.engine import Parts
+from sync.ferry import batch as b
+from sync.ferry.collector import Folders
+from sync.ferry.inbox import Inbox
+from sync.ferry.outbox import Outbox
+from sync.ferry.signing import BatchSigner
+from sync.ledger import tables as t
+from sync.ledger.store import seen_versions
+from sync.locks import run_lock
+from sync.process import Processor, Staged, Tally, stage
+from sync.scans import ScanOutcome, ScanStore
+from sync.sealing.service import seal_approved
+
+log = structlog.get_logger(__name__)
+RESULTS_PER_BATCH = 2000
+
+
+@dataclass
+class LoadResult:
+    run_id: str
+    status: str = "completed"
+    tally: Tally = field(default_factory=Tally)
+    imported: list[str] = field(default_factory=list)     # sender:seq
+    duplicates: int = 0
+    quarantined: list[tuple[str, str]] = field(default_factory=list)
+    waiting: dict[str, dict] = field(default_factory=dict)
+    acks: int = 0
+    results: int = 0
+    result_batches: list[int] = field(default_factory=list)
+    held: int = 0
+    problems: list[str] = field(default_factory=list)
+    after: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "completed" else 2
+
+
+class Loader:
+    def __init__(self, parts: Parts, folders: Folders, signer: BatchSigner, sender: str, one_way: bool = False) -> None:
+        self.parts, self.folders, self.one_way = parts, folders, one_way
+        self.outbox = Outbox(parts.state, "results", sender, folders.outbox, folders.archive, signer, parts.clock)
+        self.inbox = Inbox(parts.state, "feed", folders.inbox, folders.quarantine, folders.received, signer,
+                           parts.clock)
+        self.store = ScanStore(parts.home / "scans")
+
+    def run(self, wait: bool = False, accept_gap: bool = False) -> LoadResult:
+        p = self.parts
+        run_id = datetime.now().strftime("load-%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
+        structlog.contextvars.bind_contextvars(run_id=run_id)
+        result = LoadResult(run_id)
+        with p.state.begin() as conn:
+            conn.execute(t.run.insert().values(run_id=run_id, kind="load", started_at=p.clock(), status="running"))
+        with run_lock(p.state, p.home, "ferry:load", wait=wait):
+            self.outbox.recover(self._record_results)
+            processor = Processor(p.internal, p.state, p.same_db, p.codes, p.context, run_id, p.clock, result.tally,
+                                  p.rules)
+            try:
+                for batch in self.inbox.take(accept_gap):
+                    with batch:
+                        self.import_batch(processor, batch, result)
+                    self.inbox.archive(batch)
+            except SQLAlchemyError as err:  # the batch in hand is taken again next run
+                result.status = "incomplete"
+                result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
+                log.error("load_incomplete", error=result.problems[-1])
+            result.duplicates, result.quarantined = self.inbox.duplicates, self.inbox.quarantined
+            result.waiting = self.inbox.waiting
+            if result.quarantined:
+                result.status = "incomplete"
+            result.after["seal"] = dataclasses.asdict(seal_approved(p, p.signer, p.receipts))
+            self.send_results(result)
+        self._report(result)
+        self._finish(result)
+        return result
+
+    # --- feed batches in ------------------------------------------------------------------------
+
+    def import_batch(self, processor: Processor, batch: b.Batch, result: LoadResult) -> None:
+        p, m = self.parts, batch.manifest
+        raws = batch.items("transactions")
+        staged = [stage(raw) for raw in raws]
+        with p.state.connect() as conn:
+            seen = seen_versions(conn, [s.txn_id for s in staged])
+        fresh: dict[tuple[str, int], Staged] = {}
+        for s in staged:
+            if (s.txn_id, s.version) not in seen:
+                fresh.setdefault((s.txn_id, s.version), s)
+        for sha, content in batch.scans():
+            if not self.store.has(sha):
+                self.store.put(sha, content)
+        outcomes = {}
+        for aid, o in m.attachments.items():
+            status = o.get("status", "missing")
+            if status == "ok" and not self.store.has(o.get("sha256")):
+                status = "missing"  # marked fetched, yet carried by no batch: the record waits for it
+            outcomes[aid] = ScanOutcome(aid, status, o.get("sha256"), o.get("kind"), o.get("content_type"),
+                                        o.get("size") if isinstance(o.get("size"), int) else None)
+        result.tally.pulled += len(raws)
+        result.tally.new_versions += len(fresh)
+        if fresh:
+            processor.process(list(fresh.values()), outcomes, None, None)
+        acks = batch.items("acks")
+        with p.state.begin() as conn:
+            self._settle(conn, acks)
+            self.inbox.record(conn, batch, {"transactions": len(raws), "new": len(fresh), "acks": len(acks)})
+        for ack in acks:
+            answer = ack.get("answer")
+            if ack.get("status") == "sent" and isinstance(answer, dict):
+                writeback._follow(p, ack["txn_id"], answer)
+        result.acks += len(acks)
+        result.imported.append(f"{m.sender}:{m.seq}")
+        log.info("batch_imported", sender=m.sender, seq=m.seq, transactions=len(raws), new=len(fresh), acks=len(acks))
+        faultpoints.reached("after_batch_imported")
+
+    def _settle(self, conn: Connection, acks: list[dict[str, Any]]) -> None:
+        """The platform's answers to results sent across: sent, superseded, or failed (sent again)."""
+        w = t.writeback.c
+        now = self.parts.clock()
+        for ack in acks:
+            key, status = ack.get("idempotency_key"), ack.get("status")
+            row = conn.execute(select(w.status, w.txn_id).where(w.idempotency_key == key)).first()
+            if row is None or row.status == "sent" or status not in ("sent", "superseded", "failed"):
+                continue
+            answer = json.dumps(ack.get("answer"), ensure_ascii=False)
+            values: dict[str, Any] = {"status": status, "attempts": w.attempts + 1}
+            if status == "sent":
+                values.update(sent_at=now, response=answer)
+                audit.append(conn, now, "pension-bridge", "writeback", row.txn_id, {"key": key, "via": "ferry"})
+            else:
+                values["last_error"] = answer
+            conn.execute(update(t.writeback).where(w.idempotency_key == key).values(**values))
+
+    # --- results out ----------------------------------------------------------------------------
+
+    def send_results(self, result: LoadResult) -> None:
+        p = self.parts
+        todo, waiting = writeback.due(p)
+        earlier = writeback.unfinished(p, [row["txn_id"] for row, _ in todo])
+        items = []
+        for row, body in todo:
+            before = earlier.get((row["txn_id"], body["outcome"]))
+            if before:  # a result that may have reached the platform goes again as it was
+                key, payload = before[0], json.loads(before[1])
+            else:
+                key = writeback.idempotency_key(row["txn_id"], row["version"], body["outcome"])
+                payload = {"version": row["version"], **body}
+            items.append({"idempotency_key": key, "txn_id": row["txn_id"], "outcome": body["outcome"], "body": payload})
+        result.after["results"] = {"due": len(items), "waiting_for_seal": waiting}
+        if self.one_way:
+            with p.state.begin() as conn:
+                self._mark(conn, items, "held", None)
+            result.held = len(items)
+            return
+        for start in range(0, len(items), RESULTS_PER_BATCH):
+            seq = self.outbox.send(b.Contents(results=items[start:start + RESULTS_PER_BATCH]), self._record_results)
+            result.result_batches.append(seq)
+        result.results = len(items)
+
+    def _record_results(self, conn: Connection, seq: int, contents: b.Contents) -> None:
+        self._mark(conn, contents.results, "ferried", seq)
+
+    def _mark(self, conn: Connection, items: list[dict[str, Any]], status: str, seq: int | None) -> None:
+        w = t.writeback.c
+        now = self.parts.clock()
+        for item in items:
+            values = {"txn_id": item["txn_id"], "outcome": item["outcome"], "version": item["body"]["version"],
+                      "body": json.dumps(item["body"], ensure_ascii=False), "status": status,
+                      "last_error": f"results batch {seq}" if seq else None}
+            if conn.execute(update(t.writeback).where(w.idempotency_key == item["idempotency_key"],
+                                                      w.status != "sent").values(**values)).rowcount == 0:
+                exists = conn.execute(select(w.status).where(w.idempotency_key == item["idempotency_key"])).first()
+                if exists is None:
+                    conn.execute(t.writeback.insert().values(idempotency_key=item["idempotency_key"], attempts=0,
+                                                             created_at=now, **values))
+
+    # --- the run's record -----------------------------------------------------------------------
+
+    def _report(self, result: LoadResult) -> None:
+        from sync.nightly import daily_report
+        try:
+            daily_report(self.parts, result)  # type: ignore[arg-type]
+        except (OSError, ValueError) as err:
+            result.problems.append(f"report: {err}")
+            log.error("report_failed", error=str(err))
+
+    def _finish(self, result: LoadResult) -> None:
+        tally = result.tally
+        summary = {"pulled": tally.pulled, "new_versions": tally.new_versions, "by_state": dict(tally.by_state),
+                   "conflicts": dict(tally.conflicts), "imported": result.imported, "duplicates": result.duplicates,
+                   "quarantined": result.quarantined, "waiting": result.waiting, "acks": result.acks,
+                   "results": result.results, "result_batches": result.result_batches, "held": result.held,
+                   "problems": result.problems, **result.after}
+        with self.parts.state.begin() as conn:
+            conn.execute(update(t.run).where(t.run.c.run_id == result.run_id).values(
+                finished_at=self.parts.clock(), status=result.status,
+                summary=json.dumps(summary, ensure_ascii=False)))
