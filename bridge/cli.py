@@ -42,15 +42,28 @@ def _settings() -> settings_module.Settings:
 
 
 @app.command()
-def sync(wait: bool = typer.Option(False, help="wait for another run's lock instead of exiting")) -> None:
+def sync(wait: bool = typer.Option(False, help="wait for another run's lock instead of exiting"),
+         distributed: bool = typer.Option(False, help="one job per region partition, run by `pension-bridge worker`s"),
+         enqueue_only: bool = typer.Option(False, help="with --distributed: enqueue the partitions and exit"),
+         timeout_minutes: float = typer.Option(None, help="with --distributed: stop waiting for the workers after this")
+         ) -> None:
     """Run the nightly sync: pull, validate, plan, apply, account."""
     from bridge import summary, wiring
     from sync import nightly
     from sync.locks import LockBusy
 
-    parts = wiring.build(_settings())
+    current = _settings()
+    parts = wiring.build(current, shared_rate=distributed)
     try:
-        result = nightly.run(parts, wait=wait)
+        if distributed:
+            from sync.distributed import coordinator
+            result = coordinator.run(parts, current, wait=not enqueue_only,
+                                     timeout=timeout_minutes * 60 if timeout_minutes else None)
+            if enqueue_only:
+                console.print(text("status.enqueued", run_id=result.run_id))
+                raise typer.Exit(0)
+        else:
+            result = nightly.run(parts, wait=wait)
     except LockBusy as busy:
         console.print(text("run.lock_busy", value=busy.scope))
         raise typer.Exit(3) from None
@@ -71,6 +84,41 @@ def writeback() -> None:
     nightly.seal_and_write_back(parts, result)
     summary.render_after(result, console)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def worker(concurrency: int = typer.Option(1, help="partitions worked at once by this process")) -> None:
+    """Work partitions of distributed runs until stopped (SIGTERM finishes the job in hand)."""
+    from bridge import wiring
+    from connectors.internal.db import engine_for
+    from sync.distributed import tasks
+
+    current = _settings()
+    wiring.build(current, shared_rate=True)  # fails early, naming a missing setting
+    app = tasks.make_app(current.queue_url, current.worker_stalled_after)
+    with app.open():
+        tasks.ensure_schema(app, engine_for(current.state_url))
+    console.print(text("status.worker_started", name=tasks.worker_name()))
+    app.run_worker(queues=[tasks.QUEUE], concurrency=concurrency, name=tasks.worker_name(), wait=True,
+                   update_heartbeat_interval=current.worker_heartbeat,
+                   stalled_worker_timeout=current.worker_stalled_after, delete_jobs="never")
+
+
+@app.command()
+def status(format: str = typer.Option("table", help="table|json|prometheus"),
+           run_id: str = typer.Option(None, help="a run; default: the current or last one")) -> None:
+    """The current or last run: partitions done, running, failed, with their counts; or metrics."""
+    from sync import status as run_status
+
+    state = _state_engine()
+    if format == "prometheus":
+        sys.stdout.write(run_status.prometheus(state, datetime.now()))
+        return
+    found = run_status.run_status(state, run_id)
+    if format == "json":
+        console.print_json(_json(found))
+        return
+    run_status.render(found, console)
 
 
 @app.command()

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     ferry_sender: str = Field(default="", pattern=r"^[A-Za-z0-9_.]{0,40}$",
                               description="this side's name in batch files; default: the host name")
     ferry_one_way: bool = Field(default=False, description="results cannot cross back: hold and report them")
+    # Distributed runs (worker, sync --distributed): procrastinate's queue in PostgreSQL.
+    queue_db: str | None = Field(default=None, description="PostgreSQL URL of the job queue; default: state_db")
+    partition_level: str = Field(default="county", pattern="^(county|township)$")
+    worker_heartbeat: float = Field(default=10.0, gt=0, description="seconds between a worker's heartbeats")
+    worker_stalled_after: float = Field(default=30.0, gt=0,
+                                        description="seconds without a heartbeat before a job is given to another worker")
 
     @field_validator("platform_url")
     @classmethod
@@ -81,6 +87,10 @@ class Settings(BaseSettings):
     def state_url(self) -> str:
         """The bridge's own tables; a collector without an internal database keeps them under home."""
         return self.state_db or self.internal_db or f"sqlite:///{self.home / 'state.db'}"
+
+    @property
+    def queue_url(self) -> str:
+        return self.queue_db or self.state_url
 
     def need(self, *names: str) -> None:
         """Stop with one line naming the first setting this command needs and lacks."""

@@ -25,8 +25,15 @@ from sync.locks import run_lock
 from sync.scans import ScanFetcher, ScanStore
 
 
-def client_for(settings: Settings) -> PlatformClient:
-    limiter = RateLimiter(settings.rate_limit, settings.rate_burst) if settings.rate_limit > 0 else Unlimited()
+def client_for(settings: Settings, shared_with: Engine | None = None) -> PlatformClient:
+    """The platform client; ``shared_with``: pace it by the rate limit every worker shares there."""
+    if settings.rate_limit <= 0:
+        limiter = Unlimited()
+    elif shared_with is not None:
+        from sync.distributed.pacing import SharedRateLimiter
+        limiter = SharedRateLimiter(shared_with, settings.app_key, settings.rate_limit, settings.rate_burst)
+    else:
+        limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     return PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
                           limiter=limiter, budget=RetryBudget(settings.retry_budget, settings.retry_seconds),
                           timeout=settings.timeout, max_connections=max(4, settings.scan_workers))
@@ -53,11 +60,14 @@ def fixed_clock() -> Callable | None:
     return (lambda: datetime.fromisoformat(value)) if value else None
 
 
-def build(settings: Settings, clock: Callable | None = None) -> Parts:
-    """Both sides in one process: the platform and the internal database (``sync``)."""
+def build(settings: Settings, clock: Callable | None = None, shared_rate: bool = False) -> Parts:
+    """Both sides in one process: the platform and the internal database (``sync``).
+
+    ``shared_rate``: the client takes its turns from the rate limit in the state database, shared
+    with every other process of the same app key (distributed workers)."""
     settings.need("platform_url", "app_key", "app_secret")
     parts = build_internal(settings, clock)
-    parts.client = client_for(settings)
+    parts.client = client_for(settings, parts.state if shared_rate else None)
     parts.fetcher = ScanFetcher(parts.client, ScanStore(settings.home / "scans"), settings.scan_workers)
     return parts
 

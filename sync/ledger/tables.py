@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -242,4 +242,26 @@ ferry_ack = Table(
     Column("status", String(20), nullable=False),           # sent | failed | superseded
     Column("answer", Text),
     Column("seq", Integer, index=True),                     # the feed batch that carried it, once sent
+)
+
+# Distributed runs (``sync.distributed``): one row per region partition of a run.
+partition = Table(
+    "pb_partition", metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("prefix", String(12), primary_key=True),
+    Column("status", String(20), nullable=False),           # queued | running | done | failed
+    Column("worker", String(80)),
+    Column("attempts", Integer, nullable=False),
+    Column("job_id", Integer),
+    Column("started_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("summary", Text),
+    Column("error", Text),
+)
+
+# The platform's rate limit shared by every process of one app key (GCRA: theoretical arrival time).
+rate = Table(
+    "pb_rate", metadata,
+    Column("app_key", String(80), primary_key=True),
+    Column("tat", Float(precision=53), nullable=False),
 )

@@ -1,0 +1,114 @@
+"""What ``pension-bridge status`` shows: the current or last run, and metrics for monitoring."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from config.catalogue import text
+from sync.ledger import tables as t
+
+AGES = (("lt1", 1), ("1to3", 3), ("3to7", 7), ("ge7", None))
+
+
+def run_status(state: Engine, run_id: str | None = None) -> dict[str, Any]:
+    r, p = t.run.c, t.partition.c
+    with state.connect() as conn:
+        query = select(t.run)
+        query = query.where(r.run_id == run_id) if run_id else query.order_by(r.started_at.desc()).limit(1)
+        row = conn.execute(query).first()
+        if row is None:
+            return {"run": None, "partitions": [], "by_status": {}}
+        partitions = [dict(x._mapping) for x in conn.execute(select(t.partition).where(p.run_id == row.run_id)
+                                                             .order_by(p.prefix))]
+    out_parts = []
+    for x in partitions:
+        summary = json.loads(x["summary"] or "{}")
+        out_parts.append({"prefix": x["prefix"], "status": x["status"], "worker": x["worker"], "attempts": x["attempts"],
+                          "started_at": x["started_at"], "finished_at": x["finished_at"],
+                          "pulled": summary.get("pulled", 0), "new_versions": summary.get("new_versions", 0),
+                          "by_state": summary.get("by_state", {}), "error": x["error"]})
+    by_status: dict[str, int] = {}
+    for x in out_parts:
+        by_status[x["status"]] = by_status.get(x["status"], 0) + 1
+    return {"run": {"run_id": row.run_id, "kind": row.kind, "status": row.status, "started_at": row.started_at,
+                    "finished_at": row.finished_at, "summary": json.loads(row.summary or "{}")},
+            "partitions": out_parts, "by_status": by_status}
+
+
+def render(found: dict[str, Any], console: Console) -> None:
+    run = found["run"]
+    if run is None:
+        console.print(text("status.no_run"))
+        return
+    console.print(text("status.run_line", run_id=run["run_id"], kind=text(f"status.kind.{run['kind']}"),
+                       status=text(f"status.state.{run['status']}"), started=f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                       finished=f"{run['finished_at']:%H:%M:%S}" if run["finished_at"] else "-"))
+    summary = run["summary"]
+    if summary:
+        console.print(text("run.pulled_line", pulled=summary.get("pulled", 0), new=summary.get("new_versions", 0)))
+    if found["partitions"]:
+        table = Table(title=text("status.partitions_title", **{k: found["by_status"].get(k, 0)
+                                                               for k in ("done", "running", "queued", "failed")}))
+        for column in ("prefix", "status", "worker", "attempts", "pulled", "new", "error"):
+            table.add_column(text(f"status.column.{column}"))
+        for x in found["partitions"]:
+            table.add_row(x["prefix"], text(f"status.state.{x['status']}"), x["worker"] or "", str(x["attempts"]),
+                          str(x["pulled"]), str(x["new_versions"]), x["error"] or "")
+        console.print(table)
+
+
+def _line(out: list[str], name: str, value: float, **labels: str) -> None:
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    out.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
+
+
+def prometheus(state: Engine, now: datetime) -> str:
+    """Metrics in the Prometheus text format (for node_exporter's textfile collector or a scrape)."""
+    r, x, c, w, s = t.run.c, t.txn.c, t.conflict.c, t.writeback.c, t.seal.c
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_: str) -> None:
+        out.append(f"# HELP {name} {help_}")
+        out.append(f"# TYPE {name} {kind}")
+
+    with state.connect() as conn:
+        family("pension_bridge_runs_total", "counter", "Runs started, by kind and final status.")
+        for kind, status, n in conn.execute(select(r.kind, r.status, func.count()).group_by(r.kind, r.status)):
+            _line(out, "pension_bridge_runs_total", n, kind=kind, status=status)
+        family("pension_bridge_last_run_finished_timestamp_seconds", "gauge", "When the last run of each kind ended.")
+        for kind, finished in conn.execute(select(r.kind, func.max(r.finished_at)).group_by(r.kind)):
+            if finished is not None:
+                _line(out, "pension_bridge_last_run_finished_timestamp_seconds", finished.timestamp(), kind=kind)
+        family("pension_bridge_transactions", "gauge", "Platform transactions by their one current state.")
+        for state_, n in conn.execute(select(x.state, func.count()).group_by(x.state)):
+            _line(out, "pension_bridge_transactions", n, state=state_)
+        family("pension_bridge_conflicts_open", "gauge", "Conflicts waiting for an operator, by age in days.")
+        opened = [row[0] for row in conn.execute(select(c.opened_at).where(c.status == "open"))]
+        for label, limit in AGES:
+            low = {"lt1": 0, "1to3": 1, "3to7": 3, "ge7": 7}[label]
+            n = sum(1 for at in opened if low <= (now - at).total_seconds() / 86400 < (limit or float("inf")))
+            _line(out, "pension_bridge_conflicts_open", n, age_days=label)
+        family("pension_bridge_writebacks", "gauge", "Results for the platform by status (failed: will be retried).")
+        for status, n in conn.execute(select(w.status, func.count()).group_by(w.status)):
+            _line(out, "pension_bridge_writebacks", n, status=status)
+        family("pension_bridge_writeback_failures", "gauge", "Results whose last attempt failed.")
+        _line(out, "pension_bridge_writeback_failures",
+              conn.execute(select(func.count()).where(w.status == "failed")).scalar() or 0)
+        family("pension_bridge_seal_failures", "gauge", "Approved business whose seal failed (retried next run).")
+        _line(out, "pension_bridge_seal_failures",
+              conn.execute(select(func.count()).where(s.status == "failed")).scalar() or 0)
+        family("pension_bridge_partitions", "gauge", "Partitions of the last distributed run, by status.")
+        last = conn.execute(select(r.run_id).where(r.kind == "distributed").order_by(r.started_at.desc()).limit(1)
+                            ).scalar()
+        if last:
+            for status, n in conn.execute(select(t.partition.c.status, func.count())
+                                          .where(t.partition.c.run_id == last).group_by(t.partition.c.status)):
+                _line(out, "pension_bridge_partitions", n, status=status)
+    return "\n".join(out) + "\n"
