@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
@@ -173,3 +173,80 @@ def _print(r: dict[str, Any], console: Console) -> None:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
+
+
+# --- scaling out: the same run with 1, 2 and 4 workers -----------------------------------------
+
+def run_scaling(n: int, home: Path, counts: tuple[int, ...], scan_delay: float, scan_workers: int,
+                console: Console) -> dict[str, Any]:
+    """``sync --distributed`` with each number of worker processes, against a sandbox whose scans
+    take ``scan_delay`` seconds each (I/O, not this machine's cores, is the limit); PostgreSQL."""
+    home.mkdir(parents=True, exist_ok=True)
+    scenario = generate(n, seed=9, existing=max(1000, n // 2), days=max(30, n // 1500))
+    data = home / "scaling-scenario.json"
+    data.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    rows = []
+    for count in counts:
+        url = _database("postgresql", home)
+        engine = engine_for(url)
+        create_contract_schema(engine)
+        seed(engine, scenario["internal"])
+        port = _port()
+        platform = subprocess.Popen([sys.executable, "-m", "bridge", "sandbox", "platform", "--data", str(data),
+                                     "--port", str(port), "--app-key", KEY, "--app-secret", SECRET,
+                                     "--scan-delay", str(scan_delay)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_for(port)
+        base_env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
+                    "BRIDGE_PLATFORM_URL": f"http://127.0.0.1:{port}/open/v1", "BRIDGE_APP_KEY": KEY,
+                    "BRIDGE_APP_SECRET": SECRET, "BRIDGE_INTERNAL_DB": url, "BRIDGE_RATE_LIMIT": "0",
+                    "BRIDGE_SCAN_WORKERS": str(scan_workers), "BRIDGE_REPORT_FORMATS": "",
+                    "BRIDGE_PARTITION_LEVEL": "township", "BRIDGE_WORKER_HEARTBEAT": "1"}
+        shutil.rmtree(home / "scaling", ignore_errors=True)
+        workers = [subprocess.Popen([sys.executable, "-m", "bridge", "worker"],
+                                    env={**base_env, "BRIDGE_HOME": str(home / "scaling" / f"w{i}")},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(count)]
+        try:
+            time.sleep(3)  # the workers are up and listening before the clock starts
+            timed = _timed(["sync", "--distributed"], {**base_env, "BRIDGE_HOME": str(home / "scaling" / "c")})
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait()
+            platform.terminate()
+            platform.wait()
+        with engine.connect() as conn:
+            applied = conn.execute(select(t.txn.c.txn_id)).all()
+            first, last = conn.execute(select(func.min(t.partition.c.started_at),
+                                              func.max(t.partition.c.finished_at))).first()
+        partitions = (last - first).total_seconds()
+        rows.append({"workers": count, "seconds": timed["seconds"], "exit": timed["exit"],
+                     "transactions": len(applied), "per_second": len(applied) / timed["seconds"],
+                     "partitions_seconds": partitions, "partitions_per_second": len(applied) / partitions})
+    for row in rows:
+        row["speedup"] = row["per_second"] / rows[0]["per_second"]
+        row["partitions_speedup"] = row["partitions_per_second"] / rows[0]["partitions_per_second"]
+    table = Table(title=f"pension-bridge bench --scaling — N={n}, scans {scan_delay * 1000:.0f} ms each, "
+                        f"{scan_workers} scan downloads per worker, PostgreSQL")
+    for column in ("workers", "partitions, s", "partitions, txn/s", "speedup", "whole run, s", "whole run, txn/s",
+                   "speedup "):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(str(row["workers"]), f"{row['partitions_seconds']:.1f}", f"{row['partitions_per_second']:.0f}",
+                      f"{row['partitions_speedup']:.2f}×", f"{row['seconds']:.1f}", f"{row['per_second']:.0f}",
+                      f"{row['speedup']:.2f}×")
+    console.print("whole run = partitions + the coordinator's sweep, seals, write-back of every result (serial)")
+    console.print(table)
+    return {"n": n, "scan_delay": scan_delay, "scan_workers": scan_workers,
+            "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "runs": rows}
+
+
+def _wait_for(port: int) -> None:
+    for _ in range(600):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/open/v1/pension/transactions", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the sandbox platform did not start")

@@ -411,13 +411,14 @@ def sandbox_generate(n: int = typer.Option(1000, "--n"), seed: int = typer.Optio
 def sandbox_platform(data: Path = typer.Option(...), port: int = typer.Option(8700), app_key: str = "sandbox",
                      app_secret: str = "sandbox-secret", faults: str = typer.Option("", help="e.g. error_200=0.05,drop=0.01"),
                      rate: float = typer.Option(0.0, help="requests/s per key; 0: unlimited"),
-                     lag: float = typer.Option(0.0, help="visibility lag of new versions, seconds")) -> None:
+                     lag: float = typer.Option(0.0, help="visibility lag of new versions, seconds"),
+                     scan_delay: float = typer.Option(0.0, help="seconds every scan download takes")) -> None:
     """Serve the sandbox platform on 127.0.0.1 until interrupted."""
     from sandbox.faults import Faults
     from sandbox.server import SandboxServer
     from sandbox.state import App, PlatformState
 
-    state = PlatformState(apps={app_key: App(app_secret)}, rate=rate, lag_seconds=lag)
+    state = PlatformState(apps={app_key: App(app_secret)}, rate=rate, lag_seconds=lag, scan_delay=scan_delay)
     state.load(json.loads(data.read_text(encoding="utf-8")))
     server = SandboxServer(state, Faults.parse(faults), port=port)
     console.print(f"sandbox platform on {server.base_url} (key {app_key}); Ctrl-C stops it")
@@ -438,10 +439,18 @@ def demo(n: int = typer.Option(3000, "--n"), home: Path = typer.Option(Path(".de
 @app.command()
 def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", help="sqlite|postgresql"),
           workers: int = typer.Option(8, help="concurrent scan downloads"), existing: int = typer.Option(None),
-          home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None)) -> None:
+          home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None),
+          scaling: bool = typer.Option(False, help="sync --distributed with 1, 2 and 4 worker processes (PostgreSQL)"),
+          scan_delay: float = typer.Option(0.05, help="with --scaling: seconds each scan download takes")) -> None:
     """Measure the I/O floor and the full nightly sync side by side; print a table, write JSON."""
-    from bridge.bench import run_bench
+    from bridge.bench import run_bench, run_scaling
 
+    if scaling:
+        result = run_scaling(n, home.resolve(), (1, 2, 4), scan_delay, 2, console)
+        path = output or home / f"bench-scaling-{n}.json"
+        path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+        console.print(str(path))
+        return
     result = run_bench(n, db, home.resolve(), workers, existing, console)
     path = output or home / f"bench-{n}-{db}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")

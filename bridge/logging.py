@@ -7,6 +7,7 @@ reaches a log line in clear, whichever code logged it.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import re
 import sys
 from pathlib import Path
@@ -52,7 +53,8 @@ def configure(log_file: Path | None = None, level: int = logging.INFO, stream: A
     handlers[0].setFormatter(_formatter(stream.isatty()))
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        # Watched: logrotate may move the file away (docs/operations.md); the next line opens a new one.
+        handlers.append(logging.handlers.WatchedFileHandler(log_file, encoding="utf-8"))
         handlers[-1].setFormatter(_formatter(False))
     root = logging.getLogger()
     root.handlers[:] = handlers

@@ -131,6 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
         if len(parts) == 4 and parts[3] == "result" and self.command == "POST":
             return self._ok(self._result(parts[2], body))
         if len(parts) == 2 and parts[0] == "attachments" and self.command == "GET":
+            if state.scan_delay:
+                time.sleep(state.scan_delay)
             return self._bytes(*state.attachment(parts[1]))
         raise ApiError(40401, 404, "no such path")
 

@@ -47,6 +47,7 @@ class PlatformState:
     apps: dict[str, App]
     seed: int = 0
     lag_seconds: float = 0.0          # each new version becomes visible up to this much later
+    scan_delay: float = 0.0           # seconds every scan download takes (a slow scan store)
     cursor_ttl: float = 86400.0
     rate: float = 0.0                 # requests/s per key; 0: unlimited
     burst: int = 20
