@@ -48,9 +48,22 @@ def _count(work: list[Work], kind: type, weight=lambda op: 1) -> int:
 class Applier:
     """Writes the rows of a batch on one connection, inside the caller's transaction."""
 
+    # New rows wait in ``_pending`` and go in one executemany per table and shape, parents first;
+    # anything that reads or changes existing rows flushes them before it runs.
+    ORDER = (t.ac01, t.ac02, t.ac_yhzh, t.ae_ywjl, t.ac_jfjl, t.ac_zyzr)
+
     def __init__(self, conn: Connection, source: str) -> None:
         self.conn, self.source = conn, source  # source: SJLY of rows written by sync
         self.refs: dict[str, Any] = {}
+        self._pending: dict[tuple[Any, frozenset], list[dict[str, Any]]] = {}
+
+    def _insert(self, table: Any, row: dict[str, Any]) -> None:
+        self._pending.setdefault((table, frozenset(row)), []).append(row)
+
+    def flush(self) -> None:
+        for table in self.ORDER:
+            for key in [k for k in self._pending if k[0] is table]:
+                self.conn.execute(table.insert(), self._pending.pop(key))
 
     def apply(self, work: list[Work]) -> dict[str, str]:
         """Execute every op; returns txn_id -> YWLSH of each business written."""
@@ -64,6 +77,7 @@ class Applier:
                 ywlsh = self._write(op, item)
                 if ywlsh:
                     written[item.txn_id] = ywlsh
+        self.flush()
         return written
 
     def _ref(self, ref: Any) -> Any:
@@ -79,10 +93,10 @@ class Applier:
     def _NewPerson(self, op: o.NewPerson, item: Work) -> None:
         aac001 = f"{op.region[:6]}{self._ids['AAC001'].take():010d}"
         self.refs[op.ref] = aac001
-        self.conn.execute(t.ac01.insert().values(self._stamped({**op.values, "aac001": aac001, "aab301": op.region},
-                                                               item.stamp)))
+        self._insert(t.ac01, self._stamped({**op.values, "aac001": aac001, "aab301": op.region}, item.stamp))
 
     def _UpdatePerson(self, op: o.UpdatePerson, item: Work) -> None:
+        self.flush()
         self.conn.execute(update(t.ac01).where(t.ac01.c.aac001 == self._ref(op.ref))
                           .values(self._stamped(op.values, item.stamp)))
 
@@ -90,9 +104,10 @@ class Applier:
         aaz159 = self._ids["AAZ159"].take()
         self.refs[f"new:{op.ref}"] = aaz159
         values = {**op.values, "aaz159": aaz159, "aac001": self._ref(op.ref)}
-        self.conn.execute(t.ac02.insert().values(self._stamped(values, item.stamp)))
+        self._insert(t.ac02, self._stamped(values, item.stamp))
 
     def _UpdateEnrolment(self, op: o.UpdateEnrolment, item: Work) -> None:
+        self.flush()
         self.conn.execute(update(t.ac02).where(t.ac02.c.aaz159 == self._ref(op.aaz159))
                           .values(self._stamped(op.values, item.stamp)))
 
@@ -100,14 +115,15 @@ class Applier:
         aac001 = self._ref(op.ref)
         values = self._stamped(op.values, item.stamp)
         if op.exists:
+            self.flush()
             self.conn.execute(update(t.ac_yhzh).where(t.ac_yhzh.c.aac001 == aac001).values(values))
         else:
-            self.conn.execute(t.ac_yhzh.insert().values({**values, "aac001": aac001}))
+            self._insert(t.ac_yhzh, {**values, "aac001": aac001})
 
     def _NewBusinessLog(self, op: o.NewBusinessLog, item: Work) -> str:
         ywlsh = f"YW{item.stamp.business_date}{self._ids['YWLSH'].take():08d}"
         self.refs[f"ywlsh:{item.txn_id}"] = ywlsh
-        self.conn.execute(t.ae_ywjl.insert().values(
+        self._insert(t.ae_ywjl, dict(
             ywlsh=ywlsh, aac001=self._ref(op.ref), ywlx=op.ywlx, sjly=self.source, wblsh=op.txn_id, bgnr=op.bgnr,
             aae011=item.stamp.operator[:50], aae036=item.stamp.at, aae016="0", aae015=None, aae013=None, qzzt="0"))
         return ywlsh
@@ -116,11 +132,13 @@ class Applier:
         ywlsh = self.refs[f"ywlsh:{item.txn_id}"]
         rows = [{**op.values, "jfjl_id": self._ids["JFJL"].take(), "aac001": self._ref(op.ref), "aae003": year,
                  "ywlsh": ywlsh} for year in op.years]
-        self.conn.execute(t.ac_jfjl.insert(), rows)
+        for row in rows:
+            self._insert(t.ac_jfjl, row)
 
     def _LinkBusinessLog(self, op: o.LinkBusinessLog, item: Work) -> str:
         # Only a row still unlinked: if counter staff changed it since the view was read,
         # the batch rolls back and is planned again on a fresh view.
+        self.flush()
         linked = self.conn.execute(update(t.ae_ywjl).where(t.ae_ywjl.c.ywlsh == op.ywlsh, t.ae_ywjl.c.wblsh.is_(None))
                                    .values(wblsh=op.txn_id)).rowcount
         if linked != 1:
@@ -128,5 +146,4 @@ class Applier:
         return op.ywlsh
 
     def _NewTransfer(self, op: o.NewTransfer, item: Work) -> None:
-        self.conn.execute(t.ac_zyzr.insert().values(
-            {**op.values, "ywlsh": self.refs[f"ywlsh:{item.txn_id}"], "aac001": self._ref(op.ref)}))
+        self._insert(t.ac_zyzr, {**op.values, "ywlsh": self.refs[f"ywlsh:{item.txn_id}"], "aac001": self._ref(op.ref)})

@@ -40,6 +40,26 @@ def append(conn: Connection, at: datetime, actor: str, action: str, subject: str
     conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(last_hash=digest))
 
 
+def append_many(conn: Connection, entries: list[tuple[datetime, str, str, str | None, Any]]) -> None:
+    """Add entries (at, actor, action, subject, detail) in order, taking the head's turn once."""
+    if not entries:
+        return
+    conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(
+        entries=t.audit_head.c.entries + len(entries)))
+    prev = conn.execute(select(t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)).scalar_one()
+    rows = []
+    for at, actor, action, subject, detail in entries:
+        at = at.replace(microsecond=0)
+        text_detail = detail if isinstance(detail, str) or detail is None else json.dumps(
+            detail, ensure_ascii=False, default=str)
+        digest = entry_hash(prev, at, actor[:60], action, subject, text_detail)
+        rows.append({"at": at, "actor": actor[:60], "action": action, "subject": subject, "detail": text_detail,
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
+    conn.execute(t.audit.insert(), rows)
+    conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(last_hash=prev))
+
+
 def check(conn: Connection) -> list[str]:
     """Problems with the chain: an edited entry, a deleted one, or a head that does not match."""
     problems, prev, count = [], GENESIS, 0

@@ -111,7 +111,8 @@ class Processor:
 
     # --- parse and validate ------------------------------------------------------------
 
-    def parse(self, staged: Staged, scans: dict[str, ScanOutcome]) -> Parsed:
+    def parse(self, staged: Staged, scans: dict[str, ScanOutcome], ok: dict[str, bool] | None = None) -> Parsed:
+        """``ok``: attachment id -> usable, for the whole batch (built once by ``process``)."""
         status = staged.raw.get("status") if isinstance(staged.raw, dict) else None
         facts = {"txn_id": staged.txn_id, "version": staged.version, "updated_at": staged.updated_at,
                  "status": str(status)[:20] if status is not None else None,
@@ -127,7 +128,8 @@ class Processor:
             status = staged.raw.get("status")
             self._raw_facts(staged.raw, facts)
             return Parsed(staged, Candidate(staged.txn_id, staged.version, status, staged.content_hash, validated), facts)
-        ok = {a: s.ok for a, s in scans.items()}
+        if ok is None:
+            ok = {a: s.ok for a, s in scans.items()}
         validated = validate(txn, self.context, ok, staged.content_hash)
         self._facts(txn, validated, facts)
         return Parsed(staged, Candidate(txn.txn_id, txn.version, txn.status, staged.content_hash, validated), facts)
@@ -163,7 +165,8 @@ class Processor:
         and is planned again on a fresh view.
         """
         with self.tally.timed("validate"):
-            parsed = [self.parse(s, scans) for s in batch]
+            ok = {a: s.ok for a, s in scans.items()}
+            parsed = [self.parse(s, scans, ok) for s in batch]
         for attempt in range(1, MAX_REPLANS + 1):
             try:
                 decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)
@@ -241,5 +244,6 @@ class Processor:
         for p, d in zip(parsed, decisions):
             ywlsh = written.get(p.staged.txn_id) or getattr(d, "ywlsh", None)
             writer.record(p.facts, d, ledger.get(p.staged.txn_id), ywlsh)
+        writer.flush()
         if scope is not None and position is not None:
             cp.write(conn, scope, cp.Checkpoint(updated_at=position), now)

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from config.catalogue import text
 from connectors.internal import schema as it
@@ -140,18 +140,6 @@ def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
     return todo, waiting
 
 
-def _record(parts: Parts, key: str, values: dict[str, Any]) -> None:
-    with parts.state.begin() as conn:
-        if values.get("status") == "sent":
-            audit.append(conn, parts.clock(), "pension-bridge", "writeback", values.get("txn_id") or key[:16],
-                         {"key": key})
-        if conn.execute(select(t.writeback.c.attempts).where(t.writeback.c.idempotency_key == key)).first() is None:
-            first = {k: v for k, v in values.items() if k != "attempts"}
-            conn.execute(t.writeback.insert().values(idempotency_key=key, attempts=0, created_at=parts.clock(), **first))
-        else:
-            conn.execute(update(t.writeback).where(t.writeback.c.idempotency_key == key).values(**values))
-
-
 def unfinished(parts: Parts, txn_ids: list[str]) -> dict[tuple[str, str], tuple[str, str]]:
     """(txn_id, outcome) -> (key, body) of earlier attempts that may have reached the platform."""
     w = t.writeback.c
@@ -164,40 +152,87 @@ def unfinished(parts: Parts, txn_ids: list[str]) -> dict[tuple[str, str], tuple[
     return out
 
 
-def send_one(parts: Parts, row: dict[str, Any], body: dict[str, Any], tally: WritebackTally,
-             earlier: tuple[str, str] | None = None) -> None:
+@dataclass
+class Attempt:
+    """One result to send: its key and exact body, fixed before anything is sent."""
+
+    txn_id: str
+    outcome: str
+    key: str
+    payload: dict[str, Any]
+    status: str = "sending"
+    answer: Any = None
+    error: str | None = None
+
+
+def prepare(row: dict[str, Any], body: dict[str, Any], earlier: tuple[str, str] | None) -> Attempt:
     # An attempt that may have reached the platform is repeated as it was: same key, same
     # body, even if the platform's echo has moved our version on since. The platform then
     # answers the first result again instead of recording a second one.
     if earlier:
-        key, payload = earlier[0], json.loads(earlier[1])
-    else:
-        key = idempotency_key(row["txn_id"], row["version"], body["outcome"])
-        payload = {"version": row["version"], **body}
-    common = {"txn_id": row["txn_id"], "outcome": body["outcome"], "version": payload["version"],
-              "body": json.dumps(payload, ensure_ascii=False)}
-    _record(parts, key, {**common, "status": "sending"})
+        return Attempt(row["txn_id"], body["outcome"], earlier[0], json.loads(earlier[1]))
+    return Attempt(row["txn_id"], body["outcome"], idempotency_key(row["txn_id"], row["version"], body["outcome"]),
+                   {"version": row["version"], **body})
+
+
+def _store(parts: Parts, attempts: list[Attempt]) -> None:
+    """Every body of a chunk stored (status ``sending``) before any of them is sent."""
+    w = t.writeback.c
+    now = parts.clock()
+    with parts.state.begin() as conn:
+        known: set[str] = set()
+        for part in chunks([a.key for a in attempts]):
+            known.update(r[0] for r in conn.execute(select(w.idempotency_key).where(w.idempotency_key.in_(part))))
+        new = [{"idempotency_key": a.key, "txn_id": a.txn_id, "outcome": a.outcome, "version": a.payload["version"],
+                "body": json.dumps(a.payload, ensure_ascii=False), "status": "sending", "attempts": 0,
+                "created_at": now} for a in attempts if a.key not in known]
+        if new:
+            conn.execute(t.writeback.insert(), new)
+        again = [a.key for a in attempts if a.key in known]
+        for part in chunks(again):
+            conn.execute(update(t.writeback).where(w.idempotency_key.in_(part)).values(status="sending"))
+
+
+def _post(parts: Parts, attempt: Attempt) -> None:
     try:
-        answer = parts.client.post_result(row["txn_id"], payload, key)
+        attempt.answer = parts.client.post_result(attempt.txn_id, attempt.payload, attempt.key)
+        attempt.status = "sent"
         faultpoints.reached("after_writeback_post")
     except ConflictError as err:
-        _record(parts, key, {"status": "superseded", "last_error": str(err), "attempts": t.writeback.c.attempts + 1})
-        tally.count("superseded")
-        take_in(parts, row["txn_id"])
-        return
+        attempt.status, attempt.error = "superseded", str(err)
     except RetryBudgetExhausted:
-        _record(parts, key, {"status": "failed", "last_error": "platform unreachable",
-                             "attempts": t.writeback.c.attempts + 1})
-        tally.count("failed")
+        attempt.status, attempt.error = "failed", "platform unreachable"
         raise
     except PlatformError as err:
-        _record(parts, key, {"status": "failed", "last_error": str(err)[:1000], "attempts": t.writeback.c.attempts + 1})
-        tally.count("failed")
-        return
-    _record(parts, key, {"txn_id": row["txn_id"], "status": "sent", "sent_at": parts.clock(), "response": json.dumps(answer, ensure_ascii=False),
-                         "attempts": t.writeback.c.attempts + 1})
-    _follow(parts, row["txn_id"], answer)
-    tally.count("sent")
+        attempt.status, attempt.error = "failed", str(err)[:1000]
+
+
+def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> None:
+    """What the platform answered, for a whole chunk in one transaction (audit entries included).
+    A crash before this commit leaves them ``sending``: the next run repeats key and body."""
+    w = t.writeback.c
+    now = parts.clock()
+    done = [a for a in attempts if a.status != "sending"]
+    with parts.state.begin() as conn:
+        sent = [a for a in done if a.status == "sent"]
+        audit.append_many(conn, [(now, "pension-bridge", "writeback", a.txn_id, {"key": a.key}) for a in sent])
+        for a in done:
+            values: dict[str, Any] = {"status": a.status, "attempts": w.attempts + 1}
+            if a.status == "sent":
+                values.update(sent_at=now, response=json.dumps(a.answer, ensure_ascii=False))
+            else:
+                values["last_error"] = a.error
+            conn.execute(update(t.writeback).where(w.idempotency_key == a.key).values(**values))
+        bumps = [{"k": a.txn_id, "v": a.answer["version"], "s": a.answer.get("status")} for a in sent
+                 if isinstance(a.answer, dict) and isinstance(a.answer.get("version"), int)]
+        if bumps:  # the platform bumped the version: the next result answers that one
+            conn.execute(update(t.txn).where(t.txn.c.txn_id == bindparam("k"), t.txn.c.version < bindparam("v"))
+                         .values(version=bindparam("v"), status=bindparam("s")), bumps)
+    for a in done:
+        tally.count(a.status)
+    for a in done:
+        if a.status == "superseded":
+            take_in(parts, a.txn_id)
 
 
 def _follow(parts: Parts, txn_id: str, answer: Any) -> None:
@@ -221,27 +256,34 @@ def take_in(parts: Parts, txn_id: str) -> None:
         processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
 
 
-def write_back(parts: Parts, workers: int = 8) -> WritebackTally:
+def write_back(parts: Parts, workers: int = 8, chunk: int = 250) -> WritebackTally:
     """Send every result that is due, ``workers`` at a time (paced by the client's limiter).
 
+    A chunk's bodies are stored before it is sent and its answers recorded together after.
     Ends early, cleanly, when the platform stays down: what was not sent is due next run.
     """
     tally = WritebackTally()
     todo, tally.waiting = due(parts)
     earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
+    attempts = [prepare(row, body, earlier.get((row["txn_id"], body["outcome"]))) for row, body in todo]
     down = threading.Event()
 
-    def send(item: tuple[dict, dict]) -> None:
-        row, body = item
+    def send(attempt: Attempt) -> None:
         if down.is_set():
             return
         try:
-            send_one(parts, row, body, tally, earlier.get((row["txn_id"], body["outcome"])))
+            _post(parts, attempt)
         except RetryBudgetExhausted:
             down.set()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(send, todo))
+        for start in range(0, len(attempts), chunk):
+            part = attempts[start:start + chunk]
+            _store(parts, part)
+            list(pool.map(send, part))
+            _settle(parts, part, tally)
+            if down.is_set():
+                break
     if down.is_set():
         log.error("writeback_stopped", reason="platform unreachable")
         raise RetryBudgetExhausted("write-back: the platform stayed down")

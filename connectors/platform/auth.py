@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import string
 import time
 from collections.abc import Callable, Generator
 from email.utils import parsedate_to_datetime
@@ -13,7 +12,6 @@ from urllib.parse import parse_qsl, quote
 
 import httpx
 
-_NONCE_ALPHABET = string.ascii_letters + string.digits
 
 
 def canonical_query(pairs: list[tuple[str, str]]) -> str:
@@ -33,7 +31,8 @@ def signature(secret: str, canonical: str) -> str:
 
 
 def new_nonce() -> str:
-    return "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(24))
+    """32 hex characters (128 random bits), within the contract's ``[A-Za-z0-9]{16,64}``."""
+    return secrets.token_hex(16)
 
 
 class PlatformAuth(httpx.Auth):

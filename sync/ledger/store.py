@@ -80,6 +80,9 @@ def reasons_of(decision: Decision) -> tuple[str | None, str | None]:
     return None, None
 
 
+_TXN_COLUMNS = {c.name: None for c in t.txn.c}
+
+
 class LedgerWriter:
     """Writes one batch's ledger rows in the caller's transaction."""
 
@@ -88,6 +91,18 @@ class LedgerWriter:
         self.conn, self.run_id, self.now = conn, run_id, now
         self.actor, self.resolution = actor, resolution  # resolution: {"action", "reason"} of an operator
         self._open = open_conflicts(conn, [k for k, e in ledger.items() if e.state == "conflict"])
+        # New ledger rows and events go in one executemany each (``flush``), not one statement per row.
+        self._new_txns: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+
+    def flush(self) -> None:
+        """Write what is buffered; the caller does before its transaction commits."""
+        if self._new_txns:
+            self.conn.execute(t.txn.insert(), self._new_txns)
+            self._new_txns = []
+        if self._events:
+            self.conn.execute(t.txn_event.insert(), self._events)
+            self._events = []
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -119,14 +134,14 @@ class LedgerWriter:
 
     def _upsert(self, values: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is None:
-            self.conn.execute(t.txn.insert().values(**values, first_seen_at=self.now))
+            self._new_txns.append({**_TXN_COLUMNS, **values, "first_seen_at": self.now})
         else:
             self.conn.execute(update(t.txn).where(t.txn.c.txn_id == values["txn_id"]).values(**values))
 
     def _event(self, facts: dict[str, Any], before: str | None, after: str, detail: str | None) -> None:
-        self.conn.execute(t.txn_event.insert().values(txn_id=facts["txn_id"], version=facts["version"],
-                                                      from_state=before, to_state=after, detail=detail,
-                                                      run_id=self.run_id, at=self.now, actor=self.actor))
+        self._events.append({"txn_id": facts["txn_id"], "version": facts["version"], "from_state": before,
+                             "to_state": after, "detail": detail, "run_id": self.run_id, "at": self.now,
+                             "actor": self.actor})
 
     def _conflict(self, facts: dict[str, Any], decision: Decision) -> None:
         """One open conflict per transaction: updated by later versions, closed when settled."""

@@ -157,11 +157,12 @@ def test_crash_after_posting_resends_the_same_key_once(night, mocker):
     box, make = night(with_scans(txn))
     with box as server:
         n = make(server)
-        real = writeback._follow
-        mocker.patch.object(writeback, "_follow", side_effect=KeyboardInterrupt("killed after the platform answered"))
+        real = writeback._settle  # the answers of a chunk are recorded together, after it is sent
+        mocker.patch.object(writeback, "_settle", side_effect=KeyboardInterrupt("killed after the platform answered"))
         with pytest.raises(KeyboardInterrupt):
             n.run()
-        mocker.patch.object(writeback, "_follow", real)
+        assert len(n.results(txn["txn_id"])) == 1
+        mocker.patch.object(writeback, "_settle", real)
         n.run()
         assert len(n.results(txn["txn_id"])) == 1  # the retry hit the same key: no second effect
         sent = rows(n.parts.state, lt.writeback, txn_id=txn["txn_id"])
