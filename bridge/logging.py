@@ -60,6 +60,10 @@ def configure(log_file: Path | None = None, level: int = logging.INFO, stream: A
     root.handlers[:] = handlers
     root.setLevel(level)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-run chatter is not news
+    # One line per HTTP request (thousands a night) buries what matters and costs a stat() of the
+    # log file each; the client logs retries and failures itself.
+    for noisy in ("httpx", "httpcore", "procrastinate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(processors=shared + [structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
                         logger_factory=structlog.stdlib.LoggerFactory(), cache_logger_on_first_use=False)
 
