@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     internal_db: str | None = Field(default=None, description="SQLAlchemy URL of the internal database")
     state_db: str | None = Field(default=None, description="the bridge's own tables; default: internal_db")
     home: Path = Field(default_factory=default_home)
+    scan_dir: Path | None = Field(default=None, description="where scans are kept; default: home/scans "
+                                  "(workers on several machines may share one folder)")
     regions: str = Field(default="", description="comma-separated region code prefixes served")
     regions_file: Path | None = None
     rate_limit: float = Field(default=8.0, ge=0, description="requests/s to the platform; 0: unpaced")
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     def state_url(self) -> str:
         """The bridge's own tables; a collector without an internal database keeps them under home."""
         return self.state_db or self.internal_db or f"sqlite:///{self.home / 'state.db'}"
+
+    @property
+    def scans_path(self) -> Path:
+        return self.scan_dir or self.home / "scans"
 
     @property
     def queue_url(self) -> str:

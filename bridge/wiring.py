@@ -68,7 +68,7 @@ def build(settings: Settings, clock: Callable | None = None, shared_rate: bool =
     settings.need("platform_url", "app_key", "app_secret")
     parts = build_internal(settings, clock)
     parts.client = client_for(settings, parts.state if shared_rate else None)
-    parts.fetcher = ScanFetcher(parts.client, ScanStore(settings.home / "scans"), settings.scan_workers)
+    parts.fetcher = ScanFetcher(parts.client, ScanStore(settings.scans_path), settings.scan_workers)
     return parts
 
 
@@ -87,7 +87,8 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
                  overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
                  rules=Rules(window=timedelta(days=settings.match_window_days)),
                  signer=load_signer(settings.seal_key, settings.home, settings.seal_algorithm),
-                 receipts=settings.home / "receipts", reports=settings.report_dir or settings.home / "reports",
+                 scan_dir=settings.scans_path, receipts=settings.home / "receipts",
+                 reports=settings.report_dir or settings.home / "reports",
                  report_formats=tuple(f for f in settings.report_formats.split(",") if f))
 
 
@@ -128,7 +129,7 @@ def build_collector(settings: Settings, clock: Callable | None = None):
     prepare_state(state, settings)
     client = client_for(settings)
     return CollectorParts(client=client, state=state,
-                          fetcher=ScanFetcher(client, ScanStore(settings.home / "scans"), settings.scan_workers),
+                          fetcher=ScanFetcher(client, ScanStore(settings.scans_path), settings.scan_workers),
                           folders=ferry_folders(settings), signer=ferry_signer(settings),
                           sender=ferry_sender(settings, "collector"), scopes=settings.region_prefixes or (None,),
                           overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock)

@@ -168,7 +168,8 @@ class Console:
         wanted = next((a for a in self._attachments(found) if a.get("attachment_id") == request.path_params["aid"]), None)
         if wanted is None or not wanted["ok"]:
             return self.refuse(user, 404)
-        path = ScanStore(Path(self.parts.home) / "scans").path(str(wanted["sha256"]).lower())
+        store = ScanStore(Path(self.parts.scan_dir or Path(self.parts.home) / "scans"))
+        path = store.path(str(wanted["sha256"]).lower())
         return FileResponse(path, media_type=wanted.get("content_type") or "application/octet-stream")
 
     async def confirm(self, request: Request) -> Response:

@@ -63,6 +63,7 @@ class Parts:
     page_size: int
     clock: Callable[[], datetime]
     rules: Rules = Rules()
+    scan_dir: Any = None      # where scans are kept (default: home/scans)
     signer: Any = None        # sync.sealing.signer.Signer
     receipts: Any = None      # folder of sealed receipts
     reports: Any = None       # folder of the daily reports

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -91,11 +92,16 @@ def outcome_of(ledger: dict[str, Any], business: dict[str, Any] | None, seal: di
     return body
 
 
-def _ledger_rows(parts: Parts) -> list[dict[str, Any]]:
+def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Ledger rows that may owe a result, in txn_id order from after ``after`` (keyset pages)."""
     x = t.txn.c
     query = (select(x.txn_id, x.state, x.version, x.status, x.ywlsh, x.reasons, x.state_at)
              .where(x.state.in_(STATES), x.txn_id.notlike("UNIDENTIFIED-%"),
-                    (x.status.is_(None)) | (x.status != "withdrawn")))
+                    (x.status.is_(None)) | (x.status != "withdrawn")).order_by(x.txn_id))
+    if after is not None:
+        query = query.where(x.txn_id > after)
+    if limit is not None:
+        query = query.limit(limit)
     with parts.state.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
 
@@ -122,7 +128,25 @@ def _sent(parts: Parts, txn_ids: list[str]) -> set[tuple[str, str]]:
 
 def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
     """(ledger row, body) of every result not yet written back; and how many wait for a seal."""
-    ledger = _ledger_rows(parts)
+    todo, waiting = [], 0
+    for part, wait in due_in_pages(parts):
+        todo.extend(part)
+        waiting += wait
+    return todo, waiting
+
+
+def due_in_pages(parts: Parts, size: int = 2000) -> Iterator[tuple[list[tuple[dict, dict]], int]]:
+    """``due`` a page of the ledger at a time: memory stays flat however long the ledger."""
+    after = None
+    while True:
+        ledger = _ledger_rows(parts, after, size)
+        if not ledger:
+            return
+        yield _due_of(parts, ledger)
+        after = ledger[-1]["txn_id"]
+
+
+def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict, dict]], int]:
     y = it.ae_ywjl.c
     business = _by_key(parts.internal, it.ae_ywjl, y.ywlsh, [r["ywlsh"] for r in ledger if r["ywlsh"]],
                        y.ywlsh, y.aae016, y.aae013, y.aae015, y.aae036, y.aae011)
@@ -263,9 +287,6 @@ def write_back(parts: Parts, workers: int = 8, chunk: int = 250) -> WritebackTal
     Ends early, cleanly, when the platform stays down: what was not sent is due next run.
     """
     tally = WritebackTally()
-    todo, tally.waiting = due(parts)
-    earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
-    attempts = [prepare(row, body, earlier.get((row["txn_id"], body["outcome"]))) for row, body in todo]
     down = threading.Event()
 
     def send(attempt: Attempt) -> None:
@@ -277,11 +298,17 @@ def write_back(parts: Parts, workers: int = 8, chunk: int = 250) -> WritebackTal
             down.set()
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(attempts), chunk):
-            part = attempts[start:start + chunk]
-            _store(parts, part)
-            list(pool.map(send, part))
-            _settle(parts, part, tally)
+        for todo, waiting in due_in_pages(parts):
+            tally.waiting += waiting
+            earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
+            attempts = [prepare(row, body, earlier.get((row["txn_id"], body["outcome"]))) for row, body in todo]
+            for start in range(0, len(attempts), chunk):
+                part = attempts[start:start + chunk]
+                _store(parts, part)
+                list(pool.map(send, part))
+                _settle(parts, part, tally)
+                if down.is_set():
+                    break
             if down.is_set():
                 break
     if down.is_set():

@@ -66,7 +66,7 @@ class Loader:
         self.outbox = Outbox(parts.state, "results", sender, folders.outbox, folders.archive, signer, parts.clock)
         self.inbox = Inbox(parts.state, "feed", folders.inbox, folders.quarantine, folders.received, signer,
                            parts.clock)
-        self.store = ScanStore(parts.home / "scans")
+        self.store = ScanStore(parts.scan_dir or parts.home / "scans")
 
     def run(self, wait: bool = False, accept_gap: bool = False) -> LoadResult:
         p = self.parts
