@@ -280,14 +280,17 @@ def take_in(parts: Parts, txn_id: str) -> None:
         processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
 
 
-def write_back(parts: Parts, workers: int = 8, chunk: int = 250) -> WritebackTally:
+def write_back(parts: Parts, workers: int = 8, chunk: int | None = None) -> WritebackTally:
     """Send every result that is due, ``workers`` at a time (paced by the client's limiter).
 
-    A chunk's bodies are stored before it is sent and its answers recorded together after.
+    A chunk's bodies are stored before it is sent and its answers recorded together after. The
+    chunk stays small (4 rounds of the workers): a run killed again and again — a timeout every
+    night, say — still commits its progress a few dozen results at a time.
     Ends early, cleanly, when the platform stays down: what was not sent is due next run.
     """
     tally = WritebackTally()
     down = threading.Event()
+    chunk = chunk or max(16, 4 * workers)
 
     def send(attempt: Attempt) -> None:
         if down.is_set():

@@ -43,15 +43,21 @@ def pages(client: PlatformClient, committed: Callable[[], datetime | None], *, r
     """Pages from the committed checkpoint until ``has_more`` is false.
 
     Args:
-        committed: returns the checkpoint as committed *now*; read again after a 41001.
+        committed: returns the checkpoint as committed *now*; read again after a 41001. Gives up
+            after ``max_restarts`` expiries in a row without the checkpoint moving on.
     """
     restarts = 0
+    position = committed()
     while True:
         try:
-            yield from _walk(client, start_point(committed(), overlap), region_prefix, limit)
+            yield from _walk(client, start_point(position, overlap), region_prefix, limit)
             return
         except CursorExpired:
-            restarts += 1
+            # A long run meets many expiries; only ``max_restarts`` in a row without the committed
+            # checkpoint moving on means the feed cannot be read.
+            now = committed()
+            restarts = 1 if now != position else restarts + 1
+            position = now
             if restarts > max_restarts:
                 raise
             log.warning("feed_cursor_expired", restart=restarts)

@@ -112,7 +112,9 @@ def killed_until_done(tmp_path: Path, cycle: int, separate_state: bool, rng: ran
             process.wait()
             kills += 1
             if os.path.exists(folder / "state.db") or not separate_state:
-                points.add((cycle, *progress(state_url)))
+                # where the run was: ledger rows, write-back rows, seals — and results on the
+                # platform, which move one by one while the write-back's rows move a chunk at a time
+                points.add((cycle, *progress(state_url), len(server.state.results)))
         finish(env)
         same_end(folder, url, state_url, server, expected)
     return kills, points
