@@ -97,7 +97,7 @@ def worker(concurrency: int = typer.Option(1, help="partitions worked at once by
     wiring.build(current, shared_rate=True)  # fails early, naming a missing setting
     app = tasks.make_app(current.queue_url, current.worker_stalled_after)
     with app.open():
-        tasks.ensure_schema(app, engine_for(current.state_url))
+        tasks.ensure_schema(app, engine_for(current.state_url), current.home)
     console.print(text("status.worker_started", name=tasks.worker_name()))
     app.run_worker(queues=[tasks.QUEUE], concurrency=concurrency, name=tasks.worker_name(), wait=True,
                    update_heartbeat_interval=current.worker_heartbeat,

@@ -92,7 +92,7 @@ def run(parts: Parts, settings, wait: bool = True, timeout: float | None = None)
     structlog.contextvars.bind_contextvars(run_id=run_id)
     prefixes = partitions(parts.context.regions, settings.partition_level)
     with app.open():
-        tasks.ensure_schema(app, parts.state)
+        tasks.ensure_schema(app, parts.state, parts.home)
         enqueue(parts, app, run_id, prefixes)
     log.info("distributed_run_enqueued", partitions=prefixes)
     result = RunResult(run_id, "completed", engine.Tally())

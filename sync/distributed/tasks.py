@@ -68,10 +68,16 @@ async def retry_stalled(app: procrastinate.App, stalled_after: float) -> int:
     return len(stalled)
 
 
-def ensure_schema(app: procrastinate.App, state: Engine) -> None:
-    """procrastinate's tables, once (its own migrations apply to later versions: docs/operations.md)."""
-    if not inspect(state).has_table("procrastinate_jobs"):
-        app.schema_manager.apply_schema()
+def ensure_schema(app: procrastinate.App, state: Engine, home) -> None:
+    """procrastinate's tables, once (its own migrations apply to later versions: docs/operations.md).
+
+    Workers and the coordinator start together: one at a time checks and creates, under the
+    database's own lock, or two would create the same objects and one would fail."""
+    from sync.locks import run_lock
+
+    with run_lock(state, home, "queue-schema", wait=True, poll=0.2):
+        if not inspect(state).has_table("procrastinate_jobs"):
+            app.schema_manager.apply_schema()
 
 
 # --- in the worker process ------------------------------------------------------------------------

@@ -111,7 +111,9 @@ def test_three_workers_one_killed_end_as_one_process(internal_url, tmp_path, req
             victim = None
             deadline = time.monotonic() + 120
             while victim is None and time.monotonic() < deadline:  # a worker in the middle of a partition
-                time.sleep(0.3)
+                time.sleep(0.2)
+                assert coordinator.poll() is None, coordinator.communicate()[0]
+                assert all(w.poll() is None for w in workers.values()), "a worker stopped by itself"
                 with state.connect() as conn:
                     from sync.ledger import tables as lt
                     running = conn.execute(select(lt.partition.c.worker).where(lt.partition.c.status == "running")).all()
