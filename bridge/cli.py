@@ -35,6 +35,19 @@ app.add_typer(ferry_app, name="ferry")
 console = Console()
 
 
+def _run_locked(start, render) -> None:
+    """Run ``start()``; another run holding the lock exits 3 with one line; else render and exit."""
+    from sync.locks import LockBusy
+
+    try:
+        result = start()
+    except LockBusy as busy:
+        console.print(text("run.lock_busy", value=busy.scope))
+        raise typer.Exit(3) from None
+    render(result, console)
+    raise typer.Exit(result.exit_code)
+
+
 def _settings() -> settings_module.Settings:
     current = settings_module.load()
     bridge_logging.configure(current.home / "logs" / "bridge.log")
@@ -127,15 +140,9 @@ def collect(wait: bool = typer.Option(False, help="wait for another collector's 
     """External side: post the results the loader sent, then pull the feed and scans into batches."""
     from bridge import summary, wiring
     from sync.ferry.collector import Collector
-    from sync.locks import LockBusy
 
-    try:
-        result = Collector(wiring.build_collector(_settings())).run(wait=wait, accept_gap=accept_gap)
-    except LockBusy as busy:
-        console.print(text("run.lock_busy", value=busy.scope))
-        raise typer.Exit(3) from None
-    summary.render_collect(result, console)
-    raise typer.Exit(result.exit_code)
+    collector = Collector(wiring.build_collector(_settings()))
+    _run_locked(lambda: collector.run(wait=wait, accept_gap=accept_gap), summary.render_collect)
 
 
 @app.command()
@@ -144,15 +151,9 @@ def load(wait: bool = typer.Option(False, help="wait for another loader's lock i
          ) -> None:
     """Internal side: import the collector's batches as sync would, seal, and batch the results."""
     from bridge import summary, wiring
-    from sync.locks import LockBusy
 
-    try:
-        result = wiring.build_loader(_settings()).run(wait=wait, accept_gap=accept_gap)
-    except LockBusy as busy:
-        console.print(text("run.lock_busy", value=busy.scope))
-        raise typer.Exit(3) from None
-    summary.render_load(result, console)
-    raise typer.Exit(result.exit_code)
+    loader = wiring.build_loader(_settings())
+    _run_locked(lambda: loader.run(wait=wait, accept_gap=accept_gap), summary.render_load)
 
 
 @ferry_app.command("status")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from connectors.internal.view import PersonState
 from mapping.codes import CodeTables
 from mapping.records import BusinessRecord
-from decimal import Decimal
 from typing import Any
 
 from sync.planning.common import differs, enrol_ops, person_differences, yyyymm

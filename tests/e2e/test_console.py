@@ -7,7 +7,6 @@ import shutil
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from sync.ledger import tables as lt
 from tests.conftest import _fresh_url

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from sqlalchemy import select
 
 from bridge import wiring
 from connectors.internal import schema as it

@@ -20,7 +20,7 @@ from sync.process import stage
 from sync.verify import verify
 from tests.factories import codes, context, raw_txn
 from tests.integration.sandbox_fixtures import sandbox, settings
-from tests.integration.test_sync import CLOCK, with_scans
+from tests.integration.test_sync import CLOCK
 
 PATHS = [("txn_id",), ("version",), ("biz_type",), ("status",), ("created_at",), ("updated_at",), ("region_code",),
          ("agent",), ("agent", "agent_id"), ("agent", "name"), ("person",), ("person", "id_number"), ("person", "name"),

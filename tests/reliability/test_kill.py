@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 
 from bridge import wiring
 from bridge.demo import counter_staff_review
-from connectors.internal import schema as it
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
 from sandbox.faults import Faults
