@@ -17,10 +17,11 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from connectors.internal.reader import chunks
 from sync import audit, faultpoints, writeback
 from sync.engine import Parts
 from sync.ferry import batch as b
@@ -185,18 +186,25 @@ class Loader:
         self._mark(conn, contents.results, "ferried", seq)
 
     def _mark(self, conn: Connection, items: list[dict[str, Any]], status: str, seq: int | None) -> None:
+        """Record results as handed to the ferry (or held), a batch of statements, not one per result;
+        a result the platform already confirmed (``sent``) is left as it is."""
         w = t.writeback.c
         now = self.parts.clock()
-        for item in items:
-            values = {"txn_id": item["txn_id"], "outcome": item["outcome"], "version": item["body"]["version"],
-                      "body": json.dumps(item["body"], ensure_ascii=False), "status": status,
-                      "last_error": f"results batch {seq}" if seq else None}
-            if conn.execute(update(t.writeback).where(w.idempotency_key == item["idempotency_key"],
-                                                      w.status != "sent").values(**values)).rowcount == 0:
-                exists = conn.execute(select(w.status).where(w.idempotency_key == item["idempotency_key"])).first()
-                if exists is None:
-                    conn.execute(t.writeback.insert().values(idempotency_key=item["idempotency_key"], attempts=0,
-                                                             created_at=now, **values))
+        known: dict[str, str] = {}
+        for part in chunks([i["idempotency_key"] for i in items]):
+            known.update(conn.execute(select(w.idempotency_key, w.status).where(w.idempotency_key.in_(part))).all())
+        rows = [{"k": i["idempotency_key"], "txn_id": i["txn_id"], "outcome": i["outcome"],
+                 "version": i["body"]["version"], "body": json.dumps(i["body"], ensure_ascii=False), "status": status,
+                 "last_error": f"results batch {seq}" if seq else None} for i in items]
+        new = [{**{k: v for k, v in r.items() if k != "k"}, "idempotency_key": r["k"], "attempts": 0,
+                "created_at": now} for r in rows if r["k"] not in known]
+        again = [r for r in rows if known.get(r["k"]) not in (None, "sent")]
+        if new:
+            conn.execute(t.writeback.insert(), new)
+        if again:
+            conn.execute(update(t.writeback).where(w.idempotency_key == bindparam("k")).values(
+                txn_id=bindparam("txn_id"), outcome=bindparam("outcome"), version=bindparam("version"),
+                body=bindparam("body"), status=bindparam("status"), last_error=bindparam("last_error")), again)
 
     # --- the run's record -----------------------------------------------------------------------
 
