@@ -1,4 +1,4 @@
-"""Request signing of platform-api.md §1, as an ``httpx.Auth``."""
+"""Request signing of platform-api.md §1."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
-
-import httpx
-
 
 
 def canonical_query(pairs: list[tuple[str, str]]) -> str:
@@ -35,14 +32,12 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
-class PlatformAuth(httpx.Auth):
+class PlatformAuth:
     """Signs every request with a fresh timestamp and nonce.
 
-    A retry goes through ``auth_flow`` again, so a request re-sent after ``40102`` or
-    ``40103`` always carries a new timestamp and nonce.
+    The client signs each attempt anew, so a request re-sent after ``40102`` or ``40103``
+    always carries a new timestamp and nonce.
     """
-
-    requires_request_body = True
 
     def __init__(self, app_key: str, app_secret: str, clock: Callable[[], float] = time.time) -> None:
         self._key = app_key
@@ -60,13 +55,10 @@ class PlatformAuth(httpx.Auth):
             return
         self.offset = server - self._clock()
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def headers(self, method: str, path: str, query: str, body: bytes) -> dict[str, str]:
+        """The four signature headers for one request; ``query`` is the encoded query string."""
         timestamp = str(int((self._clock() + self.offset) * 1000))
         nonce = new_nonce()
-        query = request.url.query.decode("ascii")
-        canonical = canonical_string(request.method, request.url.path, query, timestamp, nonce, request.content)
-        request.headers["X-App-Key"] = self._key
-        request.headers["X-Timestamp"] = timestamp
-        request.headers["X-Nonce"] = nonce
-        request.headers["X-Signature"] = signature(self._secret, canonical)
-        yield request
+        canonical = canonical_string(method, path, query, timestamp, nonce, body)
+        return {"X-App-Key": self._key, "X-Timestamp": timestamp, "X-Nonce": nonce,
+                "X-Signature": signature(self._secret, canonical)}

@@ -1,4 +1,4 @@
-"""The platform client: one reused ``httpx.Client``, signing, pacing, classified retries."""
+"""The platform client: keep-alive connections, signing, pacing, classified retries."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import httpx
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -16,6 +16,7 @@ from connectors.platform import errors as e
 from connectors.platform.auth import PlatformAuth
 from connectors.platform.envelope import classify
 from connectors.platform.pacing import RateLimiter, RetryBudget
+from connectors.platform.transport import HttpTransport, Request, Response, TooLarge, Transport, TransportError
 
 log = structlog.get_logger(__name__)
 
@@ -69,12 +70,9 @@ class PlatformClient:
 
     def __init__(self, base_url: str, app_key: str, app_secret: str, *, limiter: RateLimiter,
                  budget: RetryBudget, timeout: float = 30.0, max_attempts: int = 8,
-                 transport: httpx.BaseTransport | None = None, max_connections: int = 16) -> None:
+                 transport: Transport | None = None, max_connections: int = 16) -> None:
         self._auth = PlatformAuth(app_key, app_secret)
-        self._http = httpx.Client(
-            base_url=base_url.rstrip("/"), auth=self._auth, transport=transport,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections))
+        self._http = transport or HttpTransport(base_url, timeout=timeout, max_connections=max_connections)
         self.limiter, self.budget, self.max_attempts = limiter, budget, max_attempts
         self.stats = ClientStats()
 
@@ -99,7 +97,7 @@ class PlatformClient:
             params["updated_after"] = updated_after.strftime(self.TIME_FORMAT)
         if region_prefix:
             params["region_prefix"] = region_prefix
-        data = self._send("GET", "/pension/transactions", params=params)
+        data = self._send("GET", "/pension/transactions", query=urlencode(params, quote_via=quote))
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             raise e.FatalError("the feed answered a page without an item list")
         return Page(data["items"], data.get("next_cursor"), bool(data.get("has_more")))
@@ -115,8 +113,7 @@ class PlatformClient:
             ScanRejected: too large, not JPEG/PNG/PDF, or not the declared bytes.
             NotFound: the platform has no such attachment.
         """
-        response = self._send("GET", f"/attachments/{attachment_id}", raw=True)
-        content = response.content
+        content = self._send("GET", f"/attachments/{attachment_id}", raw=True).content
         digest = hashlib.sha256(content).hexdigest()
         if declared_sha256 and digest != declared_sha256.lower():
             raise ScanRejected("sha256_mismatch")
@@ -129,27 +126,36 @@ class PlatformClient:
         """``POST /pension/transactions/{txn_id}/result`` (§6). Same key, same body: no second effect."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json; charset=utf-8"}
-        return self._send("POST", f"/pension/transactions/{txn_id}/result", content=content, headers=headers)
+        return self._send("POST", f"/pension/transactions/{txn_id}/result", body=content, headers=headers)
 
     # --- transport -----------------------------------------------------------------
 
-    def _send(self, method: str, path: str, raw: bool = False, **kw: Any) -> Any:
+    def _send(self, method: str, path: str, raw: bool = False, query: str = "", body: bytes = b"",
+              headers: dict[str, str] | None = None) -> Any:
         retrying = Retrying(retry=retry_if_exception_type(e.RetriableError), wait=self._wait,
                             stop=self._stop, reraise=True, before_sleep=self._before_sleep)
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._once(method, path, raw, **kw)
+                    return self._once(method, path, raw, query, body, headers)
         except e.RetriableError as err:
             raise e.RetryBudgetExhausted(f"{method} {path}: gave up after retries: {err}", err.code) from err
 
-    def _once(self, method: str, path: str, raw: bool, **kw: Any) -> Any:
+    def _once(self, method: str, path: str, raw: bool, query: str, body: bytes,
+              headers: dict[str, str] | None) -> Any:
         self.limiter.acquire()
         self.stats.requests += 1
+        full_path = self._http.base_path + path
+        signed = self._auth.headers(method, full_path, query, body)
+        if headers:
+            signed.update(headers)
         try:
-            response = self._read(method, path, raw, **kw)
-        except httpx.TransportError as err:
-            raise e.RetriableError(f"{type(err).__name__}: {err}") from err
+            response = self._http.send(Request(method, full_path, query, signed, body),
+                                       max_bytes=MAX_ATTACHMENT_BYTES if raw else None)
+        except TooLarge as err:
+            raise ScanRejected("too_large") from err
+        except TransportError as err:
+            raise e.RetriableError(str(err)) from err
         if raw and response.is_success and not response.headers.get("content-type", "").startswith("application/json"):
             self._check_transfer(response)
             self.limiter.on_success()
@@ -163,21 +169,8 @@ class PlatformClient:
         self.limiter.on_success()
         return data
 
-    def _read(self, method: str, path: str, raw: bool, **kw: Any) -> httpx.Response:
-        if not raw:
-            return self._http.request(method, path, **kw)
-        with self._http.stream(method, path, **kw) as response:
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > MAX_ATTACHMENT_BYTES:
-                    raise ScanRejected("too_large")
-                chunks.append(chunk)
-            response._content = b"".join(chunks)
-            return response
-
     @staticmethod
-    def _check_transfer(response: httpx.Response) -> None:
+    def _check_transfer(response: Response) -> None:
         sent = response.headers.get("X-Content-SHA256", "").lower()
         if sent and hashlib.sha256(response.content).hexdigest() != sent:
             # Bytes damaged on the way: fetch again rather than blame the agent.

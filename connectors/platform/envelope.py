@@ -7,16 +7,15 @@ from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
 from typing import Any
 
-import httpx
-
 from connectors.platform import errors as e
+from connectors.platform.transport import Response
 
 _RETRIABLE_CODES = {42901, 50001, 50301}
 _RESIGN_CODES = {40102, 40103}
 _FATAL_CODES = {40101: e.FatalError, 40001: e.FatalError, 40301: e.RegionForbidden}
 
 
-def retry_after(response: httpx.Response, data: Any = None) -> float | None:
+def retry_after(response: Response, data: Any = None) -> float | None:
     """Seconds to wait, from ``Retry-After`` (seconds or HTTP date) or ``data.retry_after``."""
     header = response.headers.get("Retry-After")
     if header:
@@ -33,7 +32,7 @@ def retry_after(response: httpx.Response, data: Any = None) -> float | None:
     return None
 
 
-def _body(response: httpx.Response) -> dict[str, Any]:
+def _body(response: Response) -> dict[str, Any]:
     try:
         body = json.loads(response.content)
     except ValueError:
@@ -44,7 +43,7 @@ def _body(response: httpx.Response) -> dict[str, Any]:
     raise e.RetriableError(f"unreadable answer, HTTP {response.status_code}", retry_after=retry_after(response))
 
 
-def classify(response: httpx.Response) -> Any:
+def classify(response: Response) -> Any:
     """The ``data`` of a successful envelope.
 
     Raises:

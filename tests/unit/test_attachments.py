@@ -2,19 +2,20 @@
 
 import hashlib
 
-import httpx
 import pytest
 
 from connectors.platform.client import MAX_ATTACHMENT_BYTES, PlatformClient, ScanRejected
 from connectors.platform.pacing import RetryBudget, Unlimited
+from connectors.platform.transport import Request, Response
+from tests.fake_transport import FakeTransport, headers
 
 
 def client_serving(content: bytes, content_type: str = "image/jpeg") -> PlatformClient:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, content=content, headers={"Content-Type": content_type,
-                                                             "X-Content-SHA256": hashlib.sha256(content).hexdigest()})
+    def handler(request: Request) -> Response:
+        return Response(200, headers(Content_Type=content_type, X_Content_SHA256=hashlib.sha256(content).hexdigest()),
+                        content)
     return PlatformClient("http://p/open/v1", "k", "s", limiter=Unlimited(), budget=RetryBudget(3, 3),
-                          transport=httpx.MockTransport(handler))
+                          transport=FakeTransport(handler))
 
 
 def test_a_scan_that_is_not_jpeg_png_or_pdf_is_refused():

@@ -2,10 +2,13 @@
 
 import hashlib
 import hmac
-
-import httpx
+from datetime import datetime
 
 from connectors.platform.auth import PlatformAuth, canonical_string
+from connectors.platform.client import PlatformClient
+from connectors.platform.pacing import RetryBudget, Unlimited
+from connectors.platform.transport import Request, Response
+from tests.fake_transport import FakeTransport, headers
 
 
 def independent_signature(secret: str, lines: list[str]) -> str:
@@ -36,20 +39,31 @@ def test_post_example_of_the_contract():
     assert ours == "\n".join(lines)
 
 
-def test_auth_signs_each_request_with_fresh_nonce(mocker):
-    auth = PlatformAuth("demo", "demo-secret", clock=lambda: 1764028800.0)
+def test_client_signs_each_request_with_fresh_nonce():
     seen = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: Request) -> Response:
         h = request.headers
-        lines = canonical_string(request.method, request.url.path, request.url.query.decode(), h["X-Timestamp"],
-                                 h["X-Nonce"], request.content).split("\n")
+        lines = canonical_string(request.method, request.path, request.query, h["X-Timestamp"], h["X-Nonce"],
+                                 request.body).split("\n")
         assert h["X-Signature"] == independent_signature("demo-secret", lines)
         seen.append(h["X-Nonce"])
-        return httpx.Response(200, json={"code": 0, "data": None})
+        return Response(200, headers(Content_Type="application/json"), b'{"code": 0, "data": {"items": []}}')
 
-    client = httpx.Client(auth=auth, transport=httpx.MockTransport(handler), base_url="http://p/open/v1")
-    client.get("/pension/transactions", params={"updated_after": "2026-11-25 08:00:00", "limit": 100})
-    client.post("/pension/transactions/X/result", content=b'{"a":1}')
+    transport = FakeTransport(handler)
+    client = PlatformClient("http://p/open/v1", "demo", "demo-secret", limiter=Unlimited(),
+                            budget=RetryBudget(3, 3), transport=transport)
+    client.changes_page(updated_after=datetime(2026, 11, 25, 8), region_prefix="5301")
+    client.post_result("X", {"a": 1}, "key-1")
+    first, second = transport.sent
+    assert first.path == "/open/v1/pension/transactions" and "updated_after=2026-11-25%2008%3A00%3A00" in first.query
+    assert second.path == "/open/v1/pension/transactions/X/result" and second.body == b'{"a":1}'
+    assert second.headers["Idempotency-Key"] == "key-1"
     assert len(set(seen)) == 2 and all(16 <= len(n) <= 64 and n.isalnum() for n in seen)
-    assert client.get("/x").request.headers["X-Timestamp"] == "1764028800000"
+
+
+def test_timestamp_follows_the_clock_and_the_learnt_offset():
+    auth = PlatformAuth("demo", "demo-secret", clock=lambda: 1764028800.0)
+    assert auth.headers("GET", "/x", "", b"")["X-Timestamp"] == "1764028800000"
+    auth.adjust_clock("Tue, 25 Nov 2025 00:00:10 GMT")
+    assert auth.headers("GET", "/x", "", b"")["X-Timestamp"] == "1764028810000"

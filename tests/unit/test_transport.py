@@ -1,0 +1,126 @@
+"""The keep-alive transport against a raw socket server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from connectors.platform.transport import HttpTransport, Request, TooLarge, TransportError
+
+Answer = Callable[[socket.socket, int], bool]
+"""Writes one answer on the connection for request number n; False closes the connection."""
+
+
+def reply(body: bytes, *, chunked: bool = False, close: bool = False) -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    if close:
+        head += b"Connection: close\r\n"
+    if chunked:
+        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
+        return head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+@contextmanager
+def raw_server(answer: Answer) -> Iterator[tuple[str, list[int]]]:
+    """A server that reads each request's head and lets ``answer`` write; counts connections."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections: list[int] = []
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            n = 0
+            while not stop.is_set():
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                n += 1
+                if not answer(conn, n):
+                    return
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(1)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/open/v1", connections
+    finally:
+        stop.set()
+        listener.close()
+
+
+GET = Request("GET", "/open/v1/x", "a=1", {"X-Test": "1"})
+
+
+def test_keeps_the_connection_alive_between_requests():
+    def answer(conn, n):
+        conn.sendall(reply(b'{"n": %d}' % n))
+        return True
+    with raw_server(answer) as (url, connections):
+        transport = HttpTransport(url)
+        assert [transport.send(GET).content for _ in range(3)] == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
+        assert len(connections) == 1
+        transport.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_once_silently():
+    def answer(conn, n):
+        conn.sendall(reply(b"{}"))
+        return False  # closes after every answer without saying so
+    with raw_server(answer) as (url, connections):
+        transport = HttpTransport(url)
+        for _ in range(3):
+            assert transport.send(GET).status_code == 200
+        assert len(connections) == 3
+
+
+def test_an_answer_over_the_cap_is_refused_whether_announced_or_chunked():
+    for chunked in (False, True):
+        def answer(conn, n, chunked=chunked):
+            conn.sendall(reply(b"x" * 5000, chunked=chunked))
+            return True
+        with raw_server(answer) as (url, _):
+            transport = HttpTransport(url)
+            with pytest.raises(TooLarge):
+                transport.send(GET, max_bytes=4096)
+            assert transport.send(GET, max_bytes=5000).content == b"x" * 5000
+
+
+def test_a_body_cut_short_is_a_transport_error():
+    def answer(conn, n):
+        conn.sendall(reply(b"x" * 100)[:-40])
+        conn.shutdown(socket.SHUT_WR)
+        return False
+    with raw_server(answer) as (url, _):
+        with pytest.raises(TransportError):
+            HttpTransport(url).send(GET)
+
+
+def test_a_silent_server_times_out_and_a_closed_port_is_refused():
+    with raw_server(lambda conn, n: (threading.Event().wait(2), True)[1]) as (url, _):
+        with pytest.raises(TransportError, match="timed out"):
+            HttpTransport(url, timeout=0.3).send(GET)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(TransportError, match="cannot connect"):
+        HttpTransport(f"http://127.0.0.1:{port}/open/v1").send(GET)
+
+
+def test_only_http_and_https_urls():
+    with pytest.raises(ValueError):
+        HttpTransport("ftp://example.org/open/v1")
