@@ -17,13 +17,15 @@ log = structlog.get_logger(__name__)
 
 def seal_and_write_back(parts: Parts, result: RunResult) -> None:
     """Seal what was approved inside, then write every due result back (platform permitting)."""
-    sealed = seal_approved(parts, parts.signer, parts.receipts)
+    with result.tally.timed("seal"):
+        sealed = seal_approved(parts, parts.signer, parts.receipts)
     result.after["seal"] = dataclasses.asdict(sealed)
     faultpoints.reached("after_seal")
     if result.status != "completed":
         return  # the platform did not answer the feed: results wait for the next run
     try:
-        result.after["writeback"] = dataclasses.asdict(write_back(parts, parts.fetcher.workers))
+        with result.tally.timed("writeback"):
+            result.after["writeback"] = dataclasses.asdict(write_back(parts, parts.fetcher.workers))
     except PlatformError as err:
         result.status = "incomplete"
         result.problems.append(f"write-back: {err}")
@@ -46,8 +48,7 @@ def daily_report(parts: Parts, result: RunResult) -> None:
 
 
 def after_feed(parts: Parts, result: RunResult) -> None:
-    with result.tally.timed("seal_writeback"):
-        seal_and_write_back(parts, result)
+    seal_and_write_back(parts, result)
     try:
         with result.tally.timed("report"):
             daily_report(parts, result)

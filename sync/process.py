@@ -29,7 +29,7 @@ from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger.store import LedgerWriter, entries
 from sync.planning.decisions import Apply, Decision, Invalid
 from sync.planning.ops import Stamp
-from sync.planning.planner import Candidate, Rules, core_hash, plan
+from sync.planning.planner import Candidate, LedgerEntry, Rules, core_hash, plan, settled
 from sync.scans import ScanOutcome
 
 log = structlog.get_logger(__name__)
@@ -98,6 +98,7 @@ class Parsed:
     staged: Staged
     candidate: Candidate
     facts: dict[str, Any]
+    brief: bool = False  # not parsed: the ledger had it settled (an echo), see ``Processor.brief``
 
 
 class Processor:
@@ -111,13 +112,34 @@ class Processor:
 
     # --- parse and validate ------------------------------------------------------------
 
+    @staticmethod
+    def _blank_facts(staged: Staged) -> dict[str, Any]:
+        status = staged.raw.get("status") if isinstance(staged.raw, dict) else None
+        return {"txn_id": staged.txn_id, "version": staged.version, "updated_at": staged.updated_at,
+                "status": str(status)[:20] if status is not None else None,
+                "content_hash": staged.content_hash, "core_hash": None, "biz_type": None, "region_code": None,
+                "agent_id": None, "agent_name": None, "id_number": None, "created_at": None}
+
+    def brief(self, staged: Staged, ledger: dict[str, LedgerEntry]) -> Parsed | None:
+        """A version the ledger has settled (``planner.settled``), without parsing or validating it.
+
+        After every write-back the platform shows each transaction again with a new version and
+        only its status changed: the next night's feed is mostly these echoes, and reading them
+        costs a hash and a dictionary lookup instead of the whole wire model and validation.
+        """
+        if not staged.identified or not isinstance(staged.raw, dict):
+            return None
+        status = staged.raw.get("status")
+        if settled(staged.version, status, staged.content_hash, ledger.get(staged.txn_id)) is None:
+            return None
+        facts = self._blank_facts(staged)
+        self._raw_facts(staged.raw, facts)
+        return Parsed(staged, Candidate(staged.txn_id, staged.version, status, staged.content_hash,
+                                        Validated(None, ())), facts, brief=True)
+
     def parse(self, staged: Staged, scans: dict[str, ScanOutcome], ok: dict[str, bool] | None = None) -> Parsed:
         """``ok``: attachment id -> usable, for the whole batch (built once by ``process``)."""
-        status = staged.raw.get("status") if isinstance(staged.raw, dict) else None
-        facts = {"txn_id": staged.txn_id, "version": staged.version, "updated_at": staged.updated_at,
-                 "status": str(status)[:20] if status is not None else None,
-                 "content_hash": staged.content_hash, "core_hash": None, "biz_type": None, "region_code": None,
-                 "agent_id": None, "agent_name": None, "id_number": None, "created_at": None}
+        facts = self._blank_facts(staged)
         if not staged.identified:
             problems = (Problem("txn_id", "missing_identity"),)
             return Parsed(staged, Candidate(staged.txn_id, 1, None, staged.content_hash, Validated(None, problems)), facts)
@@ -166,7 +188,9 @@ class Processor:
         """
         with self.tally.timed("validate"):
             ok = {a: s.ok for a, s in scans.items()}
-            parsed = [self.parse(s, scans, ok) for s in batch]
+            with self.state.connect() as conn:
+                known = entries(conn, [s.txn_id for s in batch])
+            parsed = [self.brief(s, known) or self.parse(s, scans, ok) for s in batch]
         for attempt in range(1, MAX_REPLANS + 1):
             try:
                 decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)
@@ -187,9 +211,13 @@ class Processor:
         with self.tally.timed("match"):
             with self.state.connect() as conn:
                 ledger = entries(conn, [p.staged.txn_id for p in parsed])
+            for i, p in enumerate(parsed):  # the ledger moved since the batch was read: read it whole
+                if p.brief and settled(p.staged.version, p.candidate.status, p.staged.content_hash,
+                                       ledger.get(p.staged.txn_id)) is None:
+                    parsed[i] = self.parse(p.staged, scans)
             ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
             with self.internal.connect() as conn:
-                view = load_view(conn, ids, [p.staged.txn_id for p in parsed], self.codes)
+                view = load_view(conn, ids, [p.staged.txn_id for p in parsed if not p.brief], self.codes)
             decisions = [self._plan(p, view, ledger, rules, decide) for p in parsed]
         with self.tally.timed("apply"):
             self._commit(parsed, decisions, ledger, scans, scope, position, audit)

@@ -240,13 +240,17 @@ def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> Non
     with parts.state.begin() as conn:
         sent = [a for a in done if a.status == "sent"]
         audit.append_many(conn, [(now, "pension-bridge", "writeback", a.txn_id, {"key": a.key}) for a in sent])
-        for a in done:
-            values: dict[str, Any] = {"status": a.status, "attempts": w.attempts + 1}
-            if a.status == "sent":
-                values.update(sent_at=now, response=json.dumps(a.answer, ensure_ascii=False))
-            else:
-                values["last_error"] = a.error
-            conn.execute(update(t.writeback).where(w.idempotency_key == a.key).values(**values))
+        # Two executemany statements, not one statement per result (the profile: half the
+        # write-back's CPU went into building and running those one by one).
+        by_key = w.idempotency_key == bindparam("k")
+        if sent:
+            conn.execute(update(t.writeback).where(by_key).values(
+                status="sent", attempts=w.attempts + 1, sent_at=now, response=bindparam("r")),
+                [{"k": a.key, "r": json.dumps(a.answer, ensure_ascii=False)} for a in sent])
+        others = [{"k": a.key, "s": a.status, "e": a.error} for a in done if a.status != "sent"]
+        if others:
+            conn.execute(update(t.writeback).where(by_key).values(
+                status=bindparam("s"), attempts=w.attempts + 1, last_error=bindparam("e")), others)
         bumps = [{"k": a.txn_id, "v": a.answer["version"], "s": a.answer.get("status")} for a in sent
                  if isinstance(a.answer, dict) and isinstance(a.answer.get("version"), int)]
         if bumps:  # the platform bumped the version: the next result answers that one

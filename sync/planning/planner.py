@@ -60,15 +60,27 @@ def core_hash(record: BusinessRecord) -> str:
     return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def settled(version: int, status: str | None, content_hash: str, ledger: LedgerEntry | None) -> Unchanged | None:
+    """A version the ledger has accounted for already, decided without reading the record.
+
+    Older than what the ledger holds; or only status fields changed, and not by the agent
+    withdrawing: the echo of our own write-back (or a repeat). Whatever the state, it changes
+    nothing inside. The sync decides a night's echoes with this alone (issue 9).
+    """
+    if ledger is None:
+        return None
+    if version <= ledger.version and ledger.state != "pending":
+        return Unchanged("older_version")
+    if status != "withdrawn" and ledger.content_hash == content_hash:
+        return Unchanged("same_content")
+    return None
+
+
 def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntry | None,
          rules: Rules = Rules()) -> Decision:
     """The decision for one version: apply, link, already applied, withdrawn, invalid, hold or unchanged."""
-    if ledger is not None and c.version <= ledger.version and ledger.state != "pending":
-        return Unchanged("older_version")
-    # Only status fields changed, and not by the agent withdrawing: the echo of our own
-    # write-back (or a repeat). Whatever the state, it changes nothing inside.
-    if ledger is not None and c.status != "withdrawn" and ledger.content_hash == c.content_hash:
-        return Unchanged("same_content")
+    if (done := settled(c.version, c.status, c.content_hash, ledger)) is not None:
+        return done
     written = view.applied.get(c.txn_id)
     if written is not None or (ledger is not None and ledger.state in APPLIED_STATES):
         return _after_apply(c, view, ledger, written)

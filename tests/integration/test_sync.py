@@ -125,6 +125,47 @@ def test_rerun_changes_nothing(internal_url, tmp_path):
     assert verify(parts.internal, parts.state, "2").ok
 
 
+def test_the_echoes_of_a_write_back_are_settled_without_reading_the_records(sqlite_internal_url, tmp_path, mocker):
+    """The night after a write-back the feed holds every transaction again, status changed only:
+    the ledger settles them (planner.settled) without the wire model, validation or the view."""
+    from sync import nightly
+    from sync.process import Processor
+
+    scenario = generate(60, seed=8, existing=30)
+    seed(wiring.engines(settings_stub(sqlite_internal_url, tmp_path))[0], scenario["internal"])
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        nightly.run(parts)
+        echoed = len(server.state.results)
+        before = snapshot(parts.internal)
+        parse = mocker.spy(Processor, "parse")
+        second = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(second)
+    assert echoed > 30 and result.tally.new_versions >= echoed
+    assert parse.call_count == 0
+    assert result.tally.by_state == {"unchanged": result.tally.new_versions}
+    assert snapshot(parts.internal) == before and verify(parts.internal, parts.state, "2").ok
+
+
+def test_a_brief_echo_is_read_whole_when_the_ledger_moved_meanwhile(sqlite_internal_url, tmp_path, mocker):
+    """Settled when the batch was read, not any more when it is planned (an operator put the
+    transaction back to pending): the processor parses it after all, and plans it in full."""
+    from sync.planning.planner import LedgerEntry
+    from sync.process import Processor, Tally, stage
+
+    txn = raw_txn(txn_id="T-ECHO", version=3)
+    with sandbox() as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, "r", CLOCK, Tally())
+    staged = stage({**txn, "version": 4, "status": "accepted"})
+    settled_entry = LedgerEntry(version=3, state="applied", content_hash=staged.content_hash)
+    assert processor.brief(staged, {"T-ECHO": settled_entry}) is not None
+    mocker.patch("sync.process.entries", side_effect=[{"T-ECHO": settled_entry}, {}, {}])
+    parse = mocker.spy(Processor, "parse")
+    processor.process([staged], {}, None, None)
+    assert parse.call_count == 1
+
+
 def test_interrupted_run_resumes_to_the_same_end(internal_url, tmp_path, mocker, backend):
     scenario = generate(150, seed=11, existing=60)
     reference = reference_run(scenario, tmp_path)
