@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from config.catalogue import has, text
@@ -134,7 +134,7 @@ class UnsyncedReport:
         x = t.txn.c
         query = self._ledger_where(select(x.txn_id, x.state, x.reason_kind, x.reasons, x.region_code, x.agent_id,
                                           x.agent_name, x.biz_type, x.id_number, x.created_at, x.first_seen_at)
-                                   .where(x.state.in_(("pending", "invalid", "conflict"))), f)
+                                   .where(x.state.in_(("pending", "invalid", "conflict"))), f).order_by(x.txn_id)
         for r in self._stream(self.state, query):
             since = _parse(r.created_at) or r.first_seen_at
             yield self._row(r.state, txn_id=r.txn_id, region_code=r.region_code, agent=_agent(r), biz_type=_biz(r.biz_type),
@@ -143,16 +143,19 @@ class UnsyncedReport:
 
     def _unwritten(self, f: Filters) -> Iterator[Row]:
         x, w = t.txn.c, t.writeback.c
-        sent = exists().where(w.txn_id == x.txn_id, w.status == "sent")
-        failing = exists().where(w.txn_id == x.txn_id, w.status == "failed")
+        # One pass over the write-backs, grouped, joined once: correlated EXISTS per ledger row
+        # turned into a nested loop of sequential scans when the statistics were stale (right
+        # after a night that wrote them), 12 s for 20,000 rows instead of 2 (issue 9).
         # Across the network gap: handed to the ferry and not yet answered, or held by a one-way gap.
-        ferried = exists().where(w.txn_id == x.txn_id, w.status == "ferried")
-        held = exists().where(w.txn_id == x.txn_id, w.status == "held")
-        query = self._ledger_where(select(x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type,
-                                          x.id_number, x.state_at, failing.label("failing"), ferried.label("ferried"),
-                                          held.label("held"))
-                                   .where(x.state.in_(("applied", "linked", "rejected")), ~sent,
-                                          or_(x.status.is_(None), x.status != "withdrawn")), f)
+        flags = {name: func.max(case((w.status == status, 1), else_=0)).label(name)
+                 for name, status in (("sent", "sent"), ("failing", "failed"), ("ferried", "ferried"), ("held", "held"))}
+        wb = select(w.txn_id, *flags.values()).group_by(w.txn_id).subquery("wb")
+        query = self._ledger_where(
+            select(x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number, x.state_at,
+                   wb.c.failing, wb.c.ferried, wb.c.held)
+            .select_from(t.txn.outerjoin(wb, wb.c.txn_id == x.txn_id))
+            .where(x.state.in_(("applied", "linked", "rejected")), or_(wb.c.sent.is_(None), wb.c.sent == 0),
+                   or_(x.status.is_(None), x.status != "withdrawn")), f).order_by(x.txn_id)
         for r in self._stream(self.state, query):
             kind = ("writeback_failing" if r.failing else "writeback_ferried" if r.ferried
                     else "writeback_held" if r.held else "writeback_pending")
@@ -170,7 +173,7 @@ class UnsyncedReport:
         query = self._people_query(y.wblsh.isnot(None), y.aae016 == "1", y.qzzt != "1")
         if f.region:
             query = query.where(p.aab301.startswith(f.region))
-        for r in self._stream(self.internal, query):
+        for r in self._stream(self.internal, query.order_by(y.ywlsh)):
             yield self._row("seal_missing", txn_id=r.wblsh, region_code=r.aab301, agent=r.aae011,
                             biz_type=self._ywlx(r.ywlx), person=masked(r.aac002), state=text(f"qzzt.{str(r.qzzt).strip()}"),
                             reason=text("report.kind.seal_missing"), reason_kind="seal_missing",
@@ -184,7 +187,7 @@ class UnsyncedReport:
                                    y.aae036 >= live_since.strftime("%Y%m%d%H%M%S"))
         if f.region:
             query = query.where(p.aab301.startswith(f.region))
-        for r in self._stream(self.internal, query):
+        for r in self._stream(self.internal, query.order_by(y.ywlsh)):
             yield self._row("hand_typed", txn_id=None, region_code=r.aab301, agent=r.aae011,
                             biz_type=self._ywlx(r.ywlx), person=masked(r.aac002), state=text("report.kind.hand_typed"),
                             reason=text("report.hand_typed_reason", ywlsh=r.ywlsh), reason_kind="hand_typed",

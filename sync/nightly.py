@@ -9,6 +9,7 @@ import structlog
 from connectors.platform import PlatformError
 from sync import engine, faultpoints
 from sync.engine import Parts, RunResult
+from sync.ledger import statistics
 from sync.sealing.service import seal_approved
 from sync.writeback import write_back
 
@@ -37,6 +38,7 @@ def daily_report(parts: Parts, result: RunResult) -> None:
     from reports.render import default_path, write
     from reports.unsynced import Filters, UnsyncedReport
 
+    statistics.refresh(parts.state)  # the night wrote many ledger rows: plan the report on fresh numbers
     report = UnsyncedReport(parts.internal, parts.state, parts.context.regions, parts.codes, parts.clock())
     paths = []
     for fmt in parts.report_formats:

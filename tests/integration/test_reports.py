@@ -153,3 +153,13 @@ def test_nightly_run_writes_the_days_report(internal_url, tmp_path):
         result = nightly.run(parts)
     assert sorted(p.name for p in (tmp_path / "daily").iterdir()) == ["unsynced-20261126.html", "unsynced-20261126.xlsx"]
     assert result.after["report"]["unsynced"] == 1  # the invalid enrolment
+
+
+def test_ledger_statistics_refresh_on_every_backend_and_change_no_answer(built, mocker):
+    from sync.ledger import statistics
+
+    before = [r.cells() for r in report_of(built).rows()]
+    warning = mocker.spy(statistics.log, "warning")
+    statistics.refresh(built.state)
+    assert warning.call_count == 0  # ANALYZE / PRAGMA optimize ran on this dialect
+    assert [r.cells() for r in report_of(built).rows()] == before and len(before) >= 4
