@@ -30,6 +30,7 @@ from connectors.platform.feed import pages
 from connectors.platform.pacing import RetryBudget, Unlimited
 from sandbox.evaluation import link_quality
 from sandbox.generator import generate
+from sandbox.population import populate, scenario_ids
 from sandbox.seed import seed
 from sync.ledger import tables as t
 
@@ -95,6 +96,39 @@ def _database(kind: str, home: Path) -> str:
     return f"{PG}?options=-csearch_path%3D{schema}"
 
 
+def _drop(url: str) -> None:
+    schema = url.rsplit("%3D", 1)[-1]
+    with create_engine(PG, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(text(f'drop schema if exists "{schema}" cascade'))
+
+
+def grow_ledger(engine, target: int) -> int:
+    """Copies of the run's own ledger and write-back rows under new transaction ids until the
+    ledger holds ``target`` rows: the unsynced report measured over a province's ledger
+    without syncing a million transactions first. PostgreSQL only (set-based INSERT … SELECT);
+    statistics refreshed afterwards, as every night's sync does."""
+    from sync.ledger import statistics
+
+    txn_cols = [c.name for c in t.txn.c]
+    wb_cols = [c.name for c in t.writeback.c]
+
+    def copy(table: str, cols: list[str], renamed: dict[str, str]) -> str:
+        values = ", ".join(renamed.get(c, c) for c in cols)
+        return f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {table} WHERE txn_id NOT LIKE '%~%'"
+
+    with engine.begin() as conn:
+        base = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+        rounds = max(0, -(-target // max(1, base)) - 1)
+        for k in range(1, rounds + 1):
+            suffix = f"'~{k}'"
+            conn.execute(text(copy("pb_txn", txn_cols, {"txn_id": f"txn_id || {suffix}"})))
+            conn.execute(text(copy("pb_writeback", wb_cols, {"txn_id": f"txn_id || {suffix}",
+                                                                   "idempotency_key": f"left(idempotency_key, 56) || {suffix}"})))
+        total = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+    statistics.refresh(engine)
+    return total
+
+
 def _peak_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as fh:
@@ -125,17 +159,32 @@ def _timed(args: list[str], env: dict[str, str]) -> dict[str, Any]:
             "peak_mb": peak / 1024, "exit": process.returncode}
 
 
-def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, console: Console) -> dict[str, Any]:
+def default_people(n: int) -> int | None:
+    """Enrolled people in the internal database before the run: a large county's million from
+    N = 100,000 on (issue 9); below that, the scenario's own."""
+    return 1_000_000 if n >= 100_000 else None
+
+
+def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, console: Console,
+              people: int | None = None, report_ledger: int | None = None) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(home / "bench-home", ignore_errors=True)  # no scan kept from an earlier run
-    scenario = generate(n, seed=9, existing=existing if existing is not None else max(1000, n // 2),
+    started = time.perf_counter()
+    scenario = generate(n, seed=9, existing=existing if existing is not None else min(50_000, max(1000, n // 2)),
                         days=max(30, n // 1500))
     data = home / "bench-scenario.json"
-    data.write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
+    with data.open("w", encoding="utf-8") as fh:  # what the platform serves; the internal rows stay here
+        json.dump({k: v for k, v in scenario.items() if k != "internal"}, fh, ensure_ascii=False)
     url = _database(db, home)
     engine = engine_for(url)
     create_contract_schema(engine)
     seed(engine, scenario["internal"])
+    people = people if people is not None else default_people(n)
+    enrolled = len(scenario["internal"].get("ac01", []))
+    if people and people > enrolled:
+        console.print(f"enrolling {people - enrolled:,} more people in the internal database …")
+        enrolled += populate(engine, people - enrolled, scenario_ids(scenario))
+    setup = time.perf_counter() - started
     port = _port()
     platform = _platform(data, port)
     base = f"http://127.0.0.1:{port}/open/v1"
@@ -149,20 +198,31 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
         rerun = _timed(["sync"], env)
         verify = _timed(["verify"], env)
         report = _timed(["report", "unsynced", "--format", "xlsx", "--output", str(home / "bench-report.xlsx")], env)
+        with engine.connect() as conn:
+            summaries = [json.loads(r[0]) for r in conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")
+                                                                .order_by(t.run.c.started_at))]
+            ledger_rows = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+        quality = link_quality(engine, scenario["labels"])
+        big_report = None
+        if report_ledger and report_ledger > ledger_rows:
+            console.print(f"growing the ledger to {report_ledger:,} rows for the report …")
+            grown = grow_ledger(engine, report_ledger)
+            big_report = {"ledger_rows": grown, **_timed(["report", "unsynced", "--format", "xlsx", "--output",
+                                                          str(home / "bench-report-big.xlsx")], env)}
     finally:
         platform.terminate()
         platform.wait()
-    with engine.connect() as conn:
-        summaries = [json.loads(r[0]) for r in conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")
-                                                            .order_by(t.run.c.started_at))]
+        if db != "sqlite":
+            _drop(url)
     phases = summaries[0].get("seconds", {})
-    quality = link_quality(engine, scenario["labels"])
     pulled = summaries[0]["pulled"]
     to_apply = sum(v for k, v in phases.items() if k in ("fetch", "scans", "validate", "match", "apply"))
     result = {
-        "n": n, "db": db, "workers": workers, "existing_people": len(scenario["internal"].get("ac01", [])),
+        "n": n, "db": db, "workers": workers, "existing_people": enrolled, "setup_seconds": round(setup, 1),
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
         "io_floor": floor, "sync": sync, "rerun": rerun, "verify": verify, "report": report, "phases": phases,
+        "ledger_rows": ledger_rows, "report_over_grown_ledger": big_report,
+        "rerun_feed_seconds": summaries[1].get("seconds", {}).get("fetch") if len(summaries) > 1 else None,
         "requests": summaries[0].get("requests"), "scans_fetched": summaries[0].get("scans_fetched"),
         "throughput": {"floor_per_s": floor["per_second"], "sync_to_apply_per_s": pulled / to_apply if to_apply else 0,
                        "sync_end_to_end_per_s": pulled / sync["seconds"]},
@@ -171,23 +231,29 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
                     "labelled": quality.labelled},
     }
     result["throughput"]["ratio_to_floor"] = result["throughput"]["sync_to_apply_per_s"] / floor["per_second"]
+    result["throughput"]["end_to_end_ratio_to_floor"] = result["throughput"]["sync_end_to_end_per_s"] / floor["per_second"]
     _print(result, console)
     return result
 
 
 def _print(r: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"pension-bridge bench — N={r['n']}, {r['db']}, {r['workers']} scan workers")
+    table = Table(title=f"pension-bridge bench — N={r['n']:,}, {r['db']}, {r['existing_people']:,} people enrolled, "
+                        f"{r['workers']} scan workers")
     table.add_column("measure")
     table.add_column("value", justify="right")
     rows = [("I/O floor (feed + scans), txn/s", f"{r['throughput']['floor_per_s']:.0f}"),
             ("sync, feed to applied, txn/s", f"{r['throughput']['sync_to_apply_per_s']:.0f}"),
             ("  ratio to the floor", f"{r['throughput']['ratio_to_floor']:.0%}"),
             ("sync end to end (with write-back), txn/s", f"{r['throughput']['sync_end_to_end_per_s']:.0f}"),
+            ("  ratio to the floor", f"{r['throughput']['end_to_end_ratio_to_floor']:.0%}"),
             ("sync CPU per transaction, ms", f"{r['cpu_ms_per_txn']:.2f}"),
             ("sync peak memory, MB", f"{r['sync']['peak_mb']:.0f}"),
             *[(f"  phase {k}, s", f"{v:.2f}") for k, v in sorted(r["phases"].items())],
             ("rerun with nothing new, s", f"{r['rerun']['seconds']:.2f}"),
+            ("  of which reading the feed, s", f"{r['rerun_feed_seconds'] or 0:.2f}"),
             ("verify, s", f"{r['verify']['seconds']:.2f}"), ("unsynced report (xlsx), s", f"{r['report']['seconds']:.2f}"),
+            *([(f"unsynced report over {r['report_over_grown_ledger']['ledger_rows']:,} ledger rows, s",
+                 f"{r['report_over_grown_ledger']['seconds']:.2f}")] if r.get("report_over_grown_ledger") else []),
             ("requests to the platform", str(r["requests"])), ("scans fetched", str(r["scans_fetched"])),
             ("linking precision / recall", f"{r['linking']['precision']:.3f} / {r['linking']['recall']:.3f}")]
     for name, value in rows:

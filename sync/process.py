@@ -29,7 +29,14 @@ from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger.store import LedgerWriter, entries
 from sync.planning.decisions import Apply, Decision, Invalid
 from sync.planning.ops import Stamp
-from sync.planning.planner import Candidate, LedgerEntry, Rules, core_hash, plan, settled
+from sync.planning.planner import (
+    Candidate,
+    LedgerEntry,
+    Rules,
+    core_hash,
+    plan,
+    settled,
+)
 from sync.scans import ScanOutcome
 
 log = structlog.get_logger(__name__)

@@ -2,8 +2,14 @@
 
 from connectors.platform.client import PlatformClient
 from connectors.platform.errors import (
-    ConflictError, CursorExpired, FatalError, NotFound, PlatformError, RegionForbidden,
-    RetryBudgetExhausted, RetriableError,
+    ConflictError,
+    CursorExpired,
+    FatalError,
+    NotFound,
+    PlatformError,
+    RegionForbidden,
+    RetriableError,
+    RetryBudgetExhausted,
 )
 
 __all__ = ["PlatformClient", "PlatformError", "RetriableError", "FatalError", "NotFound",

@@ -10,13 +10,25 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential_jitter,
+)
 
 from connectors.platform import errors as e
 from connectors.platform.auth import PlatformAuth
 from connectors.platform.envelope import classify
 from connectors.platform.pacing import RateLimiter, RetryBudget
-from connectors.platform.transport import HttpTransport, Request, Response, TooLarge, Transport, TransportError
+from connectors.platform.transport import (
+    HttpTransport,
+    Request,
+    Response,
+    TooLarge,
+    Transport,
+    TransportError,
+)
 
 log = structlog.get_logger(__name__)
 

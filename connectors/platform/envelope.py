@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from email.utils import parsedate_to_datetime
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from connectors.platform import errors as e

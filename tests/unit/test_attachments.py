@@ -4,7 +4,11 @@ import hashlib
 
 import pytest
 
-from connectors.platform.client import MAX_ATTACHMENT_BYTES, PlatformClient, ScanRejected
+from connectors.platform.client import (
+    MAX_ATTACHMENT_BYTES,
+    PlatformClient,
+    ScanRejected,
+)
 from connectors.platform.pacing import RetryBudget, Unlimited
 from connectors.platform.transport import Request, Response
 from tests.fake_transport import FakeTransport, headers

@@ -9,7 +9,12 @@ from contextlib import contextmanager
 
 import pytest
 
-from connectors.platform.transport import HttpTransport, Request, TooLarge, TransportError
+from connectors.platform.transport import (
+    HttpTransport,
+    Request,
+    TooLarge,
+    TransportError,
+)
 
 Answer = Callable[[socket.socket, int], bool]
 """Writes one answer on the connection for request number n; False closes the connection."""
