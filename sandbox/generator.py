@@ -61,8 +61,12 @@ class Generator:
         return people.make_person(self.rng, code, name, self.until.date())
 
     def _seed_existing(self) -> None:
+        ids: set[str] = set()
         for _ in range(self._existing):
             person = self._new_person()
+            while person.id_number in ids:  # AC01.AAC002 is unique: one person, one row
+                person = self._new_person()
+            ids.add(person.id_number)
             grade = self.rng.choice(GRADES)
             since = self.until.date() - timedelta(days=self.rng.randrange(60, 3000))
             self.internal.enrol(person, grade, since, paid_years=self._paid_years(person, since))

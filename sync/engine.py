@@ -164,7 +164,8 @@ def _finish(parts: Parts, result: RunResult) -> None:
                "problems": result.problems, "skipped_regions": result.skipped_regions,
                "requests": parts.client.stats.requests, "retries": parts.client.stats.retries,
                "scans_fetched": parts.fetcher.fetched,
-               "seconds": {k: round(v, 3) for k, v in result.tally.seconds.items()}, **result.after}
+               "seconds": {k: round(v, 3) for k, v in result.tally.seconds.items()},
+               "cpu_seconds": {k: round(v, 3) for k, v in result.tally.cpu.items()}, **result.after}
     with parts.state.begin() as conn:
         conn.execute(update(t.run).where(t.run.c.run_id == result.run_id).values(
             finished_at=parts.clock(), status=result.status, summary=json.dumps(summary, ensure_ascii=False)))

@@ -84,14 +84,16 @@ class Tally:
     by_type: Counter = field(default_factory=Counter)
     conflicts: Counter = field(default_factory=Counter)
     seconds: Counter = field(default_factory=Counter)  # wall time per phase
+    cpu: Counter = field(default_factory=Counter)  # CPU time of the whole process (all threads) per phase
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[phase] += time.perf_counter() - started
+            self.cpu[phase] += time.process_time() - cpu
 
     def add(self, biz_type: str | None, decision: Decision) -> None:
         self.by_state[decision.state] += 1
@@ -196,8 +198,10 @@ class Processor:
         with self.tally.timed("validate"):
             ok = {a: s.ok for a, s in scans.items()}
             with self.state.connect() as conn:
-                known = entries(conn, [s.txn_id for s in batch])
-            parsed = [self.brief(s, known) or self.parse(s, scans, ok) for s in batch]
+                known = entries(conn, [s.txn_id for s in batch]) if decide is None else {}
+            # An operator's resolution plans a version again by its own rules: never brief.
+            parsed = [(None if decide is not None or s.restaged else self.brief(s, known)) or self.parse(s, scans, ok)
+                      for s in batch]
         for attempt in range(1, MAX_REPLANS + 1):
             try:
                 decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 
 from config.catalogue import text
 from connectors.internal import schema as it
@@ -35,6 +35,7 @@ from sync.process import Processor, Tally, stage
 log = structlog.get_logger(__name__)
 STATES = ("applied", "linked", "rejected", "invalid")
 REVIEW = {"0": "accepted", "1": "completed", "2": "rejected"}  # AAE016 -> outcome
+FINAL = ("completed", "rejected")
 
 
 @dataclass
@@ -94,10 +95,15 @@ def outcome_of(ledger: dict[str, Any], business: dict[str, Any] | None, seal: di
 
 def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Ledger rows that may owe a result, in txn_id order from after ``after`` (keyset pages)."""
-    x = t.txn.c
+    x, w = t.txn.c, t.writeback.c
+    # A final result (completed, rejected) answering the ledger's latest version — or the one
+    # before it, whose echo the latest is — closes the transaction: the nightly scan reads only
+    # what is still open, not every row ever synced. A newer version from the agent reopens it.
+    closed = exists().where(w.txn_id == x.txn_id, w.status.in_(("sent", "ferried")), w.outcome.in_(FINAL),
+                            w.version + 1 >= x.version)
     query = (select(x.txn_id, x.state, x.version, x.status, x.ywlsh, x.reasons, x.state_at)
              .where(x.state.in_(STATES), x.txn_id.notlike("UNIDENTIFIED-%"),
-                    (x.status.is_(None)) | (x.status != "withdrawn")).order_by(x.txn_id))
+                    (x.status.is_(None)) | (x.status != "withdrawn"), ~closed).order_by(x.txn_id))
     if after is not None:
         query = query.where(x.txn_id > after)
     if limit is not None:

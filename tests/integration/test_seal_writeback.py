@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,29 @@ def test_invalid_record_is_rejected_naming_the_field(night):
         result = n.results(txn["txn_id"])[0]
         assert result["outcome"] == "rejected" and "缴费档次" in result["reason"] and "350" in result["reason"]
         assert "seal" not in result
+
+
+def test_a_closed_transaction_leaves_the_nightly_scan_until_a_new_version_reopens_it(night):
+    """A final result sent after the last decision closes the transaction for the write-back's
+    scan; the agent correcting a rejected record opens it again, and its new result flows."""
+    from sync.writeback import _ledger_rows
+
+    txn = raw_txn("CBDJ")
+    txn["payload"]["grade"] = "350.00"
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        assert [r["outcome"] for r in n.results(txn["txn_id"])] == ["rejected"]
+        assert _ledger_rows(n.parts) == []  # closed: not read again night after night
+        fixed = copy.deepcopy(server.state.txns[txn["txn_id"]])
+        later = datetime.strptime(fixed["updated_at"], "%Y-%m-%d %H:%M:%S") + timedelta(minutes=1)
+        fixed.update(version=fixed["version"] + 1, status="submitted", updated_at=f"{later:%Y-%m-%d %H:%M:%S}",
+                     payload=dict(fixed["payload"], grade="300.00"))
+        server.state.put(fixed, lag=0)
+        n.run()
+        assert [r["outcome"] for r in n.results(txn["txn_id"])] == ["rejected", "accepted"]
+        assert n.results(txn["txn_id"])[-1]["version"] == fixed["version"]
 
 
 def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
