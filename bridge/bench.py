@@ -48,7 +48,7 @@ def _platform(data: Path, port: int) -> subprocess.Popen:
     process = subprocess.Popen([sys.executable, "-m", "bridge", "sandbox", "platform", "--data", str(data), "--port",
                                 str(port), "--app-key", KEY, "--app-secret", SECRET],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
+    for _ in range(6000):  # a million transactions take minutes to load
         try:
             httpx.get(f"http://127.0.0.1:{port}/open/v1/pension/transactions", timeout=1)
             return process

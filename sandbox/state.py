@@ -15,6 +15,7 @@ import json
 import random
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,9 @@ class App:
     prefixes: tuple[str, ...] = ()  # regions the key may read; empty: all
 
 
+NONCE_WINDOW = 600.0  # seconds a nonce may not be used again
+
+
 @dataclass
 class PlatformState:
     """Everything the sandbox platform knows; thread-safe."""
@@ -57,7 +61,7 @@ class PlatformState:
     results: list[dict[str, Any]] = field(default_factory=list)
     _order: list[tuple[str, str]] = field(default_factory=list)
     _visible_at: dict[str, float] = field(default_factory=dict)
-    _nonces: dict[str, float] = field(default_factory=dict)
+    _nonces: OrderedDict[str, float] = field(default_factory=OrderedDict)  # arrival order: O(1) expiry
     _idem: dict[str, tuple[str, Any]] = field(default_factory=dict)
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     _cursor_key: bytes = b"sandbox-cursor-key"
@@ -104,12 +108,18 @@ class PlatformState:
     # --- authentication and pacing ----------------------------------------------------
 
     def check_nonce(self, nonce: str) -> None:
+        """A nonce seen in the last 600 s is refused. Nonces are kept in arrival order and the
+        expired ones dropped from the front, O(1) per request: rebuilding the whole dict whenever
+        it held 100,000 made every request past that O(n) — the 100,000-transaction benchmark
+        crawled at a hundred requests a second."""
         now = self.now()
         with self._lock:
-            if len(self._nonces) > 100_000:
-                self._nonces = {n: t for n, t in self._nonces.items() if now - t < 600}
-            seen = self._nonces.get(nonce)
-            if seen is not None and now - seen < 600:
+            while self._nonces:
+                oldest, seen = next(iter(self._nonces.items()))
+                if now - seen < NONCE_WINDOW:
+                    break
+                self._nonces.popitem(last=False)
+            if nonce in self._nonces:
                 raise ApiError(40103, 401, "nonce reused")
             self._nonces[nonce] = now
 
