@@ -102,11 +102,17 @@ def _drop(url: str) -> None:
         conn.execute(text(f'drop schema if exists "{schema}" cascade'))
 
 
+SYNCED = ("x.txn_id NOT LIKE '%~%' AND x.state IN ('applied', 'linked') AND EXISTS (SELECT 1 FROM pb_writeback s "
+          "WHERE s.txn_id = x.txn_id AND s.status = 'sent')")
+
+
 def grow_ledger(engine, target: int) -> int:
-    """Copies of the run's own ledger and write-back rows under new transaction ids until the
-    ledger holds ``target`` rows: the unsynced report measured over a province's ledger
-    without syncing a million transactions first. PostgreSQL only (set-based INSERT … SELECT);
-    statistics refreshed afterwards, as every night's sync does."""
+    """Copies of the run's synced transactions (ledger and write-back rows, under new ids) until
+    the ledger holds ``target`` rows: a province's history — months of business, long since
+    written back — under tonight's unsynced rows, which stay as the run left them. The unsynced
+    report is then measured over the whole ledger without syncing a million transactions first.
+    PostgreSQL only (set-based INSERT … SELECT); statistics refreshed afterwards, as every
+    night's sync does."""
     from sync.ledger import statistics
 
     txn_cols = [c.name for c in t.txn.c]
@@ -114,11 +120,14 @@ def grow_ledger(engine, target: int) -> int:
 
     def copy(table: str, cols: list[str], renamed: dict[str, str]) -> str:
         values = ", ".join(renamed.get(c, c) for c in cols)
-        return f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {table} WHERE txn_id NOT LIKE '%~%'"
+        synced = (f"src.txn_id IN (SELECT x.txn_id FROM pb_txn x WHERE {SYNCED})")
+        return (f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM {table} src "
+                f"WHERE {synced}")
 
     with engine.begin() as conn:
-        base = conn.execute(select(func.count()).select_from(t.txn)).scalar()
-        rounds = max(0, -(-target // max(1, base)) - 1)
+        total = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+        synced = conn.execute(text(f"SELECT count(*) FROM pb_txn x WHERE {SYNCED}")).scalar()
+        rounds = max(0, -(-(target - total) // max(1, synced)))
         for k in range(1, rounds + 1):
             suffix = f"'~{k}'"
             conn.execute(text(copy("pb_txn", txn_cols, {"txn_id": f"txn_id || {suffix}"})))
@@ -166,7 +175,7 @@ def default_people(n: int) -> int | None:
 
 
 def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, console: Console,
-              people: int | None = None, report_ledger: int | None = None) -> dict[str, Any]:
+              people: int | None = None, report_ledger: int | None = None, keep: bool = False) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(home / "bench-home", ignore_errors=True)  # no scan kept from an earlier run
     started = time.perf_counter()
@@ -212,7 +221,9 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     finally:
         platform.terminate()
         platform.wait()
-        if db != "sqlite":
+        if keep:
+            console.print(f"kept for inspection: BRIDGE_INTERNAL_DB={url}")
+        elif db != "sqlite":
             _drop(url)
     phases = summaries[0].get("seconds", {})
     pulled = summaries[0]["pulled"]
@@ -224,6 +235,8 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
         "phases_cpu": summaries[0].get("cpu_seconds", {}),
         "ledger_rows": ledger_rows, "report_over_grown_ledger": big_report,
         "rerun_feed_seconds": summaries[1].get("seconds", {}).get("fetch") if len(summaries) > 1 else None,
+        "rerun_phases": summaries[1].get("seconds", {}) if len(summaries) > 1 else {},
+        "rerun_phases_cpu": summaries[1].get("cpu_seconds", {}) if len(summaries) > 1 else {},
         "requests": summaries[0].get("requests"), "scans_fetched": summaries[0].get("scans_fetched"),
         "throughput": {"floor_per_s": floor["per_second"], "sync_to_apply_per_s": pulled / to_apply if to_apply else 0,
                        "sync_end_to_end_per_s": pulled / sync["seconds"]},

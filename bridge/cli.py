@@ -445,6 +445,7 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
                                                 "(default 1,000,000 for N >= 100,000)"),
           report_ledger: int = typer.Option(None, help="then time the unsynced report over a ledger grown to this "
                                                        "many rows (PostgreSQL; default 1,000,000 for N >= 100,000)"),
+          keep: bool = typer.Option(False, help="keep the benchmark's database for inspection"),
           home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None),
           scaling: bool = typer.Option(False, help="sync --distributed with 1, 2 and 4 worker processes (PostgreSQL)"),
           scan_delay: float = typer.Option(0.05, help="with --scaling: seconds each scan download takes")) -> None:
@@ -458,7 +459,7 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
         console.print(str(path))
         return
     result = run_bench(n, db, home.resolve(), workers, existing, console, people,
-                       report_ledger if report_ledger is not None else (1_000_000 if n >= 100_000 and db != "sqlite" else None))
+                       report_ledger if report_ledger is not None else (1_000_000 if n >= 100_000 and db != "sqlite" else None), keep)
     path = output or home / f"bench-{n}-{db}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(str(path))
