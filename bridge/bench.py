@@ -175,7 +175,8 @@ def default_people(n: int) -> int | None:
 
 
 def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, console: Console,
-              people: int | None = None, report_ledger: int | None = None, keep: bool = False) -> dict[str, Any]:
+              people: int | None = None, report_ledger: int | None = None, keep: bool = False,
+              internal_indexes: bool = True) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(home / "bench-home", ignore_errors=True)  # no scan kept from an earlier run
     started = time.perf_counter()
@@ -193,6 +194,9 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     if people and people > enrolled:
         console.print(f"enrolling {people - enrolled:,} more people in the internal database …")
         enrolled += populate(engine, people - enrolled, scenario_ids(scenario))
+    if internal_indexes:
+        from connectors.internal import indexes
+        indexes.create(engine, indexes.missing(engine))  # as `pension-bridge db internal-indexes --create`
     setup = time.perf_counter() - started
     port = _port()
     platform = _platform(data, port)
@@ -229,7 +233,8 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     pulled = summaries[0]["pulled"]
     to_apply = sum(v for k, v in phases.items() if k in ("fetch", "scans", "validate", "match", "apply"))
     result = {
-        "n": n, "db": db, "workers": workers, "existing_people": enrolled, "setup_seconds": round(setup, 1),
+        "n": n, "db": db, "workers": workers, "existing_people": enrolled, "internal_indexes": internal_indexes,
+        "setup_seconds": round(setup, 1),
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
         "io_floor": floor, "sync": sync, "rerun": rerun, "verify": verify, "report": report, "phases": phases,
         "phases_cpu": summaries[0].get("cpu_seconds", {}),

@@ -266,11 +266,11 @@ def report_unsynced(format: str = typer.Option("xlsx", help="xlsx|html|csv|json"
                     min_age_days: float = typer.Option(None)) -> None:
     """What has not made it across, and why: one row per record, with summaries."""
     from bridge import wiring
+    from connectors.internal.reader import load_codes
     from mapping import regions
+    from mapping.types import now_local
     from reports.render import FORMATS, default_path, write
     from reports.unsynced import Filters, UnsyncedReport
-    from connectors.internal.reader import load_codes
-    from mapping.types import now_local
 
     if format not in FORMATS:
         raise typer.BadParameter(f"one of {', '.join(FORMATS)}", param_hint="--format")
@@ -319,7 +319,6 @@ def verify() -> None:
 
 def _state_engine():
     from bridge import wiring
-
     from connectors.internal.db import engine_for
 
     current = _settings()
@@ -396,6 +395,26 @@ def db_upgrade() -> None:
     console.print("ok")
 
 
+@db_app.command("internal-indexes")
+def db_internal_indexes(create: bool = typer.Option(False, help="create the missing ones (with the DBA's consent)")
+                        ) -> None:
+    """Indexes the bridge's reads want on the internal database, beyond the contract's."""
+    from connectors.internal import indexes
+    from connectors.internal.db import engine_for
+
+    current = _settings()
+    current.need("internal_db")
+    engine = engine_for(current.internal_db)
+    wanted = indexes.missing(engine)
+    for want in wanted:
+        console.print(f"{want.ddl};")
+    if not wanted:
+        console.print(text("db.indexes_present"))
+    elif create:
+        indexes.create(engine, wanted)
+        console.print(text("db.indexes_created", value=len(wanted)))
+
+
 @sandbox_app.command("generate")
 def sandbox_generate(n: int = typer.Option(1000, "--n"), seed: int = typer.Option(1), out: Path = typer.Option(...),
                      messy: float = typer.Option(0.1), double: float = typer.Option(0.08),
@@ -446,6 +465,7 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
           report_ledger: int = typer.Option(None, help="then time the unsynced report over a ledger grown to this "
                                                        "many rows (PostgreSQL; default 1,000,000 for N >= 100,000)"),
           keep: bool = typer.Option(False, help="keep the benchmark's database for inspection"),
+          internal_indexes: bool = typer.Option(True, help="create the indexes `db internal-indexes` recommends"),
           home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None),
           scaling: bool = typer.Option(False, help="sync --distributed with 1, 2 and 4 worker processes (PostgreSQL)"),
           scan_delay: float = typer.Option(0.05, help="with --scaling: seconds each scan download takes")) -> None:
@@ -459,7 +479,8 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
         console.print(str(path))
         return
     result = run_bench(n, db, home.resolve(), workers, existing, console, people,
-                       report_ledger if report_ledger is not None else (1_000_000 if n >= 100_000 and db != "sqlite" else None), keep)
+                       report_ledger if report_ledger is not None else (1_000_000 if n >= 100_000 and db != "sqlite" else None), keep,
+                       internal_indexes)
     path = output or home / f"bench-{n}-{db}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(str(path))

@@ -17,10 +17,10 @@ from sqlalchemy import inspect, select, update
 from bridge import logging as bridge_logging
 from bridge import summary, wiring
 from bridge.settings import Settings
+from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
-from config.catalogue import text
 from sandbox.faults import Faults
 from sandbox.generator import generate
 from sandbox.seed import seed
@@ -89,9 +89,10 @@ DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 
 def _demo_user(parts) -> None:
     """A staff user for the console on the demo data (a demo password, printed on purpose)."""
+    from sqlalchemy import select as select_
+
     from console.auth import add_user
     from mapping.types import now_local
-    from sqlalchemy import select as select_
     from sync.ledger import tables as lt
 
     with parts.state.connect() as conn:

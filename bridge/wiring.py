@@ -18,11 +18,11 @@ from mapping import regions
 from mapping.types import now_local
 from mapping.validate import Context
 from sync.engine import Parts
-from sync.planning.planner import Rules
-from sync.sealing.signer import load_signer
 from sync.ledger.migrate import upgrade
 from sync.locks import run_lock
+from sync.planning.planner import Rules
 from sync.scans import ScanFetcher, ScanStore
+from sync.sealing.signer import load_signer
 
 
 def client_for(settings: Settings, shared_with: Engine | None = None) -> PlatformClient:

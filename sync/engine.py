@@ -11,8 +11,8 @@ from typing import Any
 
 import structlog
 from sqlalchemy import update
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.platform import PlatformClient, RegionForbidden, RetryBudgetExhausted
 from connectors.platform.errors import PlatformError

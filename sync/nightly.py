@@ -60,4 +60,9 @@ def after_feed(parts: Parts, result: RunResult) -> None:
 
 
 def run(parts: Parts, wait: bool = False) -> RunResult:
+    from config.catalogue import text
+    from connectors.internal import indexes
+
+    if wanted := indexes.advise(parts.internal):
+        log.warning("internal_indexes_missing", indexes=[w.ddl for w in wanted], advice=text("db.indexes_missing"))
     return engine.run(parts, wait=wait, after=after_feed)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from sqlalchemy import (BigInteger, Column, Integer, MetaData, Numeric, String, Table, Text)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.engine import Engine
 
 metadata = MetaData()

@@ -21,10 +21,10 @@ from typing import Any
 import structlog
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.platform import RegionForbidden, RetryBudgetExhausted
 from connectors.platform.errors import PlatformError
-from sqlalchemy.exc import SQLAlchemyError
 from sync import checkpoint as cp
 from sync import engine, nightly
 from sync.distributed import tasks

@@ -22,7 +22,13 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.internal.reader import chunks
-from connectors.platform import ConflictError, PlatformClient, PlatformError, RegionForbidden, RetryBudgetExhausted
+from connectors.platform import (
+    ConflictError,
+    PlatformClient,
+    PlatformError,
+    RegionForbidden,
+    RetryBudgetExhausted,
+)
 from connectors.platform.feed import pages
 from sync import checkpoint as cp
 from sync import faultpoints

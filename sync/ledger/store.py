@@ -13,7 +13,15 @@ from sqlalchemy.engine import Connection
 from connectors.internal.reader import chunks
 from sync import audit
 from sync.ledger import tables as t
-from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Rejected, Unchanged
+from sync.planning.decisions import (
+    AlreadyApplied,
+    Apply,
+    Decision,
+    Hold,
+    Invalid,
+    Rejected,
+    Unchanged,
+)
 from sync.planning.planner import LedgerEntry
 
 

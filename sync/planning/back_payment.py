@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from connectors.internal.view import PersonState
 from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.records import BusinessRecord
-from decimal import Decimal
-from typing import Any
-
 from sync.planning.common import differs, require_active
 from sync.planning.decisions import Hold, Invalid
 from sync.planning.ops import NewBusinessLog, NewPayments, Op

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from connectors.internal.view import PersonState
 from mapping.codes import CodeTables
 from mapping.records import BusinessRecord
-from typing import Any
-
 from sync.planning.common import differs, require_active, yyyymm
 from sync.planning.decisions import Hold
 from sync.planning.ops import NewBusinessLog, Op, UpdateEnrolment

@@ -9,7 +9,14 @@ from mapping.codes import CodeTables
 from mapping.records import BusinessRecord, PersonRecord
 from mapping.text import normalise_name
 from sync.planning.decisions import Hold
-from sync.planning.ops import NewEnrolment, NewPerson, Op, UpdateEnrolment, UpdatePerson, new_ref
+from sync.planning.ops import (
+    NewEnrolment,
+    NewPerson,
+    Op,
+    UpdateEnrolment,
+    UpdatePerson,
+    new_ref,
+)
 
 
 def person_columns(person: PersonRecord) -> dict[str, Any]:

@@ -12,8 +12,16 @@ from mapping.codes import CodeTables
 from mapping.records import BusinessRecord
 from mapping.validate import Validated
 from sync.planning import BUSINESSES
+from sync.planning.decisions import (
+    AlreadyApplied,
+    Apply,
+    Decision,
+    Hold,
+    Invalid,
+    Unchanged,
+    Withdrawn,
+)
 from sync.planning.matching import match
-from sync.planning.decisions import AlreadyApplied, Apply, Decision, Hold, Invalid, Unchanged, Withdrawn
 from sync.planning.ops import UpdatePerson
 
 APPLIED_STATES = frozenset({"applied", "linked"})

@@ -6,9 +6,9 @@ import os
 import subprocess
 import sys
 
+from tests.factories import raw_txn
 from tests.integration.sandbox_fixtures import KEY, SECRET, sandbox
 from tests.integration.test_sync import with_scans
-from tests.factories import raw_txn
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

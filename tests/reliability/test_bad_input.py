@@ -7,7 +7,9 @@ import copy
 import random
 from datetime import timedelta
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bridge import wiring

@@ -3,11 +3,10 @@ import json
 import logging
 
 import pytest
-
-from bridge import wiring
 import structlog
 
 from bridge import logging as bridge_logging
+from bridge import wiring
 from bridge.settings import SettingsError, load
 
 

@@ -4,7 +4,14 @@ from dataclasses import replace
 
 from connectors.internal.view import InternalView
 from sync.planning import ops as o
-from sync.planning.decisions import AlreadyApplied, Apply, Hold, Invalid, Unchanged, Withdrawn
+from sync.planning.decisions import (
+    AlreadyApplied,
+    Apply,
+    Hold,
+    Invalid,
+    Unchanged,
+    Withdrawn,
+)
 from sync.planning.planner import Candidate, LedgerEntry, core_hash, plan
 from tests.factories import ID, codes, enrolled, raw_txn, validated
 
