@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.internal.reader import load_view
+from connectors.internal.view import InternalView
 from mapping import idcard, wire
 from mapping.codes import CodeTables
 from mapping.problems import Problem
@@ -227,8 +228,12 @@ class Processor:
                                        ledger.get(p.staged.txn_id)) is None:
                     parsed[i] = self.parse(p.staged, scans)
             ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
-            with self.internal.connect() as conn:
-                view = load_view(conn, ids, [p.staged.txn_id for p in parsed if not p.brief], self.codes)
+            whole = [p.staged.txn_id for p in parsed if not p.brief]
+            if ids or whole:
+                with self.internal.connect() as conn:
+                    view = load_view(conn, ids, whole, self.codes)
+            else:  # a batch of echoes only: nothing to look up inside
+                view = InternalView()
             decisions = [self._plan(p, view, ledger, rules, decide) for p in parsed]
         with self.tally.timed("apply"):
             self._commit(parsed, decisions, ledger, scans, scope, position, audit)
