@@ -16,7 +16,7 @@ import uuid
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from connectors.platform.auth import canonical_string
 from sandbox.faults import Faults
@@ -126,7 +126,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, path: str, query: dict[str, str], body: bytes) -> None:
         if not path.startswith(BASE + "/"):
             raise ApiError(40401, 404, "no such path")
-        parts = path[len(BASE) + 1:].split("/")
+        parts = [unquote(p) for p in path[len(BASE) + 1:].split("/")]  # segments are percent-encoded
         state = self.server.state
         if parts == ["pension", "transactions"] and self.command == "GET":
             return self._ok(self._feed(query))

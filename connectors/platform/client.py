@@ -62,6 +62,12 @@ class ScanRejected(Exception):
         self.reason = reason
 
 
+def _segment(value: str) -> str:
+    """An id as one path segment, percent-encoded (RFC 3986): the path sent is the path signed,
+    and an id from messy data (a space, a slash, Chinese) cannot break the request line."""
+    return quote(str(value), safe="-_.~")
+
+
 def sniff(content: bytes) -> str | None:
     """The type a scan really is, from its first bytes: JPEG, PNG or PDF, else None."""
     return next((kind for magic, kind in _MAGIC.items() if content.startswith(magic)), None)
@@ -116,7 +122,7 @@ class PlatformClient:
 
     def transaction(self, txn_id: str) -> Any:
         """The latest version of one transaction (§5)."""
-        return self._send("GET", f"/pension/transactions/{txn_id}")
+        return self._send("GET", f"/pension/transactions/{_segment(txn_id)}")
 
     def attachment(self, attachment_id: str, declared_sha256: str | None) -> Scan:
         """The bytes of one scan, checked against ``X-Content-SHA256`` and the declared hash.
@@ -125,7 +131,7 @@ class PlatformClient:
             ScanRejected: too large, not JPEG/PNG/PDF, or not the declared bytes.
             NotFound: the platform has no such attachment.
         """
-        content = self._send("GET", f"/attachments/{attachment_id}", raw=True).content
+        content = self._send("GET", f"/attachments/{_segment(attachment_id)}", raw=True).content
         digest = hashlib.sha256(content).hexdigest()
         if declared_sha256 and digest != declared_sha256.lower():
             raise ScanRejected("sha256_mismatch")
@@ -138,7 +144,7 @@ class PlatformClient:
         """``POST /pension/transactions/{txn_id}/result`` (§6). Same key, same body: no second effect."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json; charset=utf-8"}
-        return self._send("POST", f"/pension/transactions/{txn_id}/result", body=content, headers=headers)
+        return self._send("POST", f"/pension/transactions/{_segment(txn_id)}/result", body=content, headers=headers)
 
     # --- transport -----------------------------------------------------------------
 

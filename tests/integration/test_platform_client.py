@@ -129,3 +129,17 @@ def test_write_back_is_idempotent_and_checks_versions():
     assert first == again and first["version"] == txn["version"] + 1
     assert err.value.current_version == txn["version"] + 1
     assert len(server.state.results) == 1
+
+
+def test_an_attachment_id_with_a_space_and_chinese_is_fetched_over_the_wire():
+    """The id goes as one percent-encoded path segment, signed as sent; the server decodes it."""
+    import hashlib as _hashlib
+
+    from tests.integration.sandbox_fixtures import client as _client
+    from tests.integration.sandbox_fixtures import sandbox as _sandbox
+
+    jpeg = b"\xff\xd8\xff\xe0" + b"odd" * 40
+    scenario = {"seed": 0, "transactions": [], "attachments": {"F 1/扫描": {"content": jpeg, "content_type": "image/jpeg"}}}
+    with _sandbox(scenario) as server:
+        scan = _client(server).attachment("F 1/扫描", _hashlib.sha256(jpeg).hexdigest())
+    assert scan.content == jpeg

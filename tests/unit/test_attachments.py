@@ -40,3 +40,10 @@ def test_a_real_pdf_passes():
     pdf = b"%PDF-1.4\n..."
     assert client_serving(pdf, "application/pdf").attachment("F1", hashlib.sha256(pdf).hexdigest()).content_type \
         == "application/pdf"
+
+
+def test_an_id_from_messy_data_is_sent_as_one_encoded_segment():
+    pdf = b"%PDF-1.4\n..."
+    client = client_serving(pdf, "application/pdf")
+    client.attachment("F 1/扫描", hashlib.sha256(pdf).hexdigest())
+    assert client._http.sent[-1].path == "/open/v1/attachments/F%201%2F%E6%89%AB%E6%8F%8F"
