@@ -2,8 +2,9 @@
 
 The contract (``internal-db.sql``) indexes ``AE_YWJL`` by ``YWLSH`` and ``WBLSH`` only. The
 bridge reads a batch's people's business by ``AAC001`` — to recognise what counter staff typed
-by hand — so on a county's database of a million people each batch scans the whole table (the
-match phase of the 100,000-transaction benchmark waited 129 s on it). The bridge never changes
+by hand — so on a county's database of a million people each batch scans the whole table:
+270 ms per batch of 500 against 10 ms with the index (PostgreSQL 15, a million rows), about 50 s
+over a night of 100,000 transactions. The bridge never changes
 the internal database's schema by itself: ``pension-bridge db internal-indexes`` says what is
 missing, and creates it only when told to (``--create``), for a DBA who agrees. The names start
 with ``pb_`` so that they are recognisably the bridge's.
