@@ -31,6 +31,13 @@ def upgrade(engine: Engine) -> None:
     from alembic import command
 
     with engine.begin() as conn:
+        if conn.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless one is opened by hand: a run
+            # killed half-way through the first migration left half the tables and no version,
+            # and every later run failed on "table already exists". Now all or nothing.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if current(engine) == HEAD:  # another process migrated while we waited for the lock
+                return
         command.upgrade(_config(conn), "head")
 
 
