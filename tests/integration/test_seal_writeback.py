@@ -104,9 +104,14 @@ def test_review_failed_is_rejected_with_its_reason(night):
         assert server.state.txns[txn["txn_id"]]["status"] == "rejected"
 
 
-def test_invalid_record_is_rejected_naming_the_field(night):
+def invalid_enrolment() -> dict:
     txn = raw_txn("CBDJ")
-    txn["payload"]["grade"] = "350.00"
+    txn["payload"]["grade"] = "350.00"  # not a grade of the code table
+    return txn
+
+
+def test_invalid_record_is_rejected_naming_the_field(night):
+    txn = invalid_enrolment()
     box, make = night(with_scans(txn))
     with box as server:
         n = make(server)
@@ -117,12 +122,12 @@ def test_invalid_record_is_rejected_naming_the_field(night):
 
 
 def test_a_closed_transaction_leaves_the_nightly_scan_until_a_new_version_reopens_it(night):
-    """A final result sent after the last decision closes the transaction for the write-back's
-    scan; the agent correcting a rejected record opens it again, and its new result flows."""
+    """A final result answering the latest version (or the one its echo replaced) closes the
+    transaction for the write-back's scan; the agent correcting a rejected record opens it
+    again, and its new result flows."""
     from sync.writeback import _ledger_rows
 
-    txn = raw_txn("CBDJ")
-    txn["payload"]["grade"] = "350.00"
+    txn = invalid_enrolment()
     box, make = night(with_scans(txn))
     with box as server:
         n = make(server)
