@@ -62,11 +62,17 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+# What a keep-alive connection that the server closed while it sat idle fails with on reuse.
+_CLOSED_WHILE_IDLE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+
 class HttpTransport:
     """A bounded pool of keep-alive connections to one ``http``/``https`` origin, safe across threads.
 
-    A connection that the server has closed while it sat idle fails on its next use; that
-    request is sent once more on a fresh connection before the failure counts. Every request
+    A connection that the server has closed while it sat idle fails on its next use (the peer
+    hung up, a reset, a broken pipe); that request is sent once more on a fresh connection
+    before the failure counts. A timeout is never resent here: the slow request may still be
+    running on the server. Every request
     to the platform may be sent twice: reads are safe, and a result carries its
     ``Idempotency-Key`` (platform-api.md §6).
     """
@@ -92,7 +98,9 @@ class HttpTransport:
                 return self._exchange(conn, request, target, max_bytes)
             except (OSError, http.client.HTTPException) as err:
                 conn.close()
-                if not reused:
+                if not (reused and isinstance(err, _CLOSED_WHILE_IDLE)):
+                    # A timeout or a body cut short is the server's doing now, not a stale
+                    # connection: it goes back to the client's paced, budgeted retries.
                     raise TransportError(f"{type(err).__name__}: {err}") from err
             conn = self._connect()  # the idle connection had been closed by the server
             try:

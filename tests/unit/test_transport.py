@@ -129,3 +129,18 @@ def test_a_silent_server_times_out_and_a_closed_port_is_refused():
 def test_only_http_and_https_urls():
     with pytest.raises(ValueError):
         HttpTransport("ftp://example.org/open/v1")
+
+
+def test_a_timeout_on_a_reused_connection_is_not_resent_behind_the_clients_back():
+    """The slow request may still run on the server: the client's paced retries decide."""
+    def answer(conn, n):
+        if n == 2:
+            threading.Event().wait(1.0)
+        conn.sendall(reply(b"{}"))
+        return True
+    with raw_server(answer) as (url, connections):
+        transport = HttpTransport(url, timeout=0.3)
+        transport.send(GET)
+        with pytest.raises(TransportError, match="timed out"):
+            transport.send(GET)
+        assert len(connections) == 1  # no second connection was opened to send it again
