@@ -181,3 +181,37 @@ def test_shared_rate_limit_keeps_all_clients_under_the_platform_limit(internal_u
     assert hammer(shared) == 0
     assert time.monotonic() - started >= (36 - 2) / 10 * 0.9  # 36 requests at 10/s, less the burst
     assert hammer([RateLimiter(10.0, 2) for _ in range(3)]) > 0
+
+
+def test_shared_rate_limit_many_first_users_race_without_error(internal_url):
+    """Eight limiters, each on its own connection, take their first slot of a key no one has used
+    at the same instant: the row is made once, no one deadlocks (InnoDB's gap locks did, on the
+    row that did not exist yet)."""
+    state = engine_for(internal_url)
+    upgrade(state)
+    key = f"race-{time.monotonic_ns()}"
+    limiters = [SharedRateLimiter(engine_for(internal_url), key, 1000.0, 1, sleep=lambda s: None)
+                for _ in range(8)]
+    start, errors, waits = threading.Barrier(len(limiters)), [], []
+
+    def first(limiter):
+        with limiter.engine.connect():
+            pass  # the connection is open before the race starts
+        start.wait()
+        try:
+            for _ in range(5):
+                waits.append(limiter._take())
+        except Exception as err:  # noqa: BLE001 - the test reports what any thread raised
+            errors.append(err)
+
+    threads = [threading.Thread(target=first, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(waits) == 40
+    from sync.ledger import tables as t
+    with state.connect() as conn:
+        rows = conn.execute(select(t.rate.c.tat).where(t.rate.c.app_key == key)).all()
+    assert len(rows) == 1
