@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,12 +71,27 @@ class Parts:
     report_formats: tuple[str, ...] = ("xlsx", "html")
 
 
+_PLAIN_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+
+
 def _position(items: list[Any]) -> datetime | None:
-    stamps = []
+    """The latest ``updated_at`` of a page. Stamps in the contract's own form sort as text, so
+    only the latest of those is parsed; any other form is parsed one by one."""
+    plain, stamps = [], []
     for item in items:
+        value = item.get("updated_at") if isinstance(item, dict) else None
+        if isinstance(value, str) and _PLAIN_STAMP.fullmatch(value):
+            plain.append(value)
+            continue
         try:
-            stamps.append(parse_local_datetime(item.get("updated_at")))
+            stamps.append(parse_local_datetime(value))
         except Exception:
+            continue
+    for value in sorted(plain, reverse=True):
+        try:
+            stamps.append(parse_local_datetime(value))
+            break
+        except Exception:  # 2026-13-40 …: not a time, however it sorts
             continue
     return max(stamps) if stamps else None
 
@@ -117,9 +133,12 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
             tally.pulled += len(page.items)
             batch = _new_versions(parts, page.items)
         tally.new_versions += len(batch)
-        with tally.timed("scans"):
-            scans = _scans(parts, batch)
-        processor.process(batch, scans, key, _position(page.items))
+        with tally.timed("validate"):
+            known = processor.known(batch)
+        with tally.timed("scans"):  # an echo of a settled version needs no scans: its content is unchanged
+            scans = _scans(parts, [s for s in batch if not processor.settles(s, known)])
+        processor.process(batch, scans, key, _position(page.items), known=known,
+                          more_scans=lambda staged: _scans(parts, staged))
         log.info("batch_committed", scope=key, items=len(page.items), new=len(batch))
         faultpoints.reached("after_batch")
 

@@ -137,15 +137,26 @@ class Processor:
         only its status changed: the next night's feed is mostly these echoes, and reading them
         costs a hash and a dictionary lookup instead of the whole wire model and validation.
         """
-        if not staged.identified or not isinstance(staged.raw, dict):
+        if not self.settles(staged, ledger):
             return None
         status = staged.raw.get("status")
-        if settled(staged.version, status, staged.content_hash, ledger.get(staged.txn_id)) is None:
-            return None
         facts = self._blank_facts(staged)
         self._raw_facts(staged.raw, facts)
         return Parsed(staged, Candidate(staged.txn_id, staged.version, status, staged.content_hash,
                                         Validated(None, ())), facts, brief=True)
+
+    @staticmethod
+    def settles(staged: Staged, ledger: dict[str, LedgerEntry]) -> bool:
+        """The ledger has settled this version already (an echo): no parsing, no scans needed."""
+        if staged.restaged or not staged.identified or not isinstance(staged.raw, dict):
+            return False
+        return settled(staged.version, staged.raw.get("status"), staged.content_hash,
+                       ledger.get(staged.txn_id)) is not None
+
+    def known(self, batch: list[Staged]) -> dict[str, LedgerEntry]:
+        """The ledger's entries for a batch, as ``process`` reads them."""
+        with self.state.connect() as conn:
+            return entries(conn, [s.txn_id for s in batch])
 
     def parse(self, staged: Staged, scans: dict[str, ScanOutcome], ok: dict[str, bool] | None = None) -> Parsed:
         """``ok``: attachment id -> usable, for the whole batch (built once by ``process``)."""
@@ -189,8 +200,13 @@ class Processor:
 
     def process(self, batch: list[Staged], scans: dict[str, ScanOutcome], scope: str | None,
                 position: datetime | None, rules: Rules | None = None, audit: dict | None = None,
-                decide: Callable | None = None) -> list[Decision]:
+                decide: Callable | None = None, known: dict[str, LedgerEntry] | None = None,
+                more_scans: Callable[[list[Staged]], dict[str, ScanOutcome]] | None = None) -> list[Decision]:
         """Plan and commit one batch with the checkpoint ``position`` of ``scope``.
+
+        ``known``: the batch's ledger entries when the caller read them already, to fetch scans
+        only for versions that are not echoes (``settles``); ``more_scans`` then fetches those of
+        an echo whose ledger entry moved before planning and so must be read in full after all.
 
         Counter staff write while the bridge runs: when the database changed under the
         batch's view (a row linked meanwhile, a person inserted twice), the batch rolls back
@@ -198,14 +214,17 @@ class Processor:
         """
         with self.tally.timed("validate"):
             ok = {a: s.ok for a, s in scans.items()}
-            with self.state.connect() as conn:
-                known = entries(conn, [s.txn_id for s in batch]) if decide is None else {}
+            if decide is not None:
+                known = {}
+            elif known is None:
+                known = self.known(batch)
             # An operator's resolution plans a version again by its own rules: never brief.
             parsed = [(None if decide is not None or s.restaged else self.brief(s, known)) or self.parse(s, scans, ok)
                       for s in batch]
         for attempt in range(1, MAX_REPLANS + 1):
             try:
-                decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide)
+                decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide,
+                                                  more_scans)
                 break
             except (ConcurrentChange, IntegrityError, OperationalError) as err:
                 # A duplicate key or a row changed by counter staff, a lock wait that timed out,
@@ -219,14 +238,15 @@ class Processor:
         return decisions
 
     def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,
-                         decide: Callable | None) -> list[Decision]:
+                         decide: Callable | None, more_scans: Callable | None = None) -> list[Decision]:
         with self.tally.timed("match"):
             with self.state.connect() as conn:
                 ledger = entries(conn, [p.staged.txn_id for p in parsed])
-            for i, p in enumerate(parsed):  # the ledger moved since the batch was read: read it whole
-                if p.brief and settled(p.staged.version, p.candidate.status, p.staged.content_hash,
-                                       ledger.get(p.staged.txn_id)) is None:
-                    parsed[i] = self.parse(p.staged, scans)
+            moved = [i for i, p in enumerate(parsed) if p.brief and not self.settles(p.staged, ledger)]
+            if moved and more_scans is not None:  # their scans were not fetched with the batch's
+                scans.update(more_scans([parsed[i].staged for i in moved]))
+            for i in moved:  # the ledger moved since the batch was read: read it whole
+                parsed[i] = self.parse(parsed[i].staged, scans)
             ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
             whole = [p.staged.txn_id for p in parsed if not p.brief]
             if ids or whole:

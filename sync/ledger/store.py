@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
-from connectors.internal.reader import chunks
+from connectors.internal.reader import chunks, within
 from sync import audit
 from sync.ledger import tables as t
 from sync.planning.decisions import (
@@ -29,7 +29,7 @@ def seen_versions(conn: Connection, txn_ids: Iterable[str]) -> set[tuple[str, in
     """(txn_id, version) pairs already staged, for the given transactions."""
     seen: set[tuple[str, int]] = set()
     for part in chunks(set(txn_ids)):
-        query = select(t.txn_version.c.txn_id, t.txn_version.c.version).where(t.txn_version.c.txn_id.in_(part))
+        query = select(t.txn_version.c.txn_id, t.txn_version.c.version).where(within(conn, t.txn_version.c.txn_id, part))
         seen.update((r[0], r[1]) for r in conn.execute(query))
     return seen
 
@@ -39,7 +39,7 @@ def entries(conn: Connection, txn_ids: Iterable[str]) -> dict[str, LedgerEntry]:
     c = t.txn.c
     for part in chunks(set(txn_ids)):
         query = (select(c.txn_id, c.state, c.version, c.applied_hash, c.core_hash, c.ywlsh, c.content_hash)
-                 .where(c.txn_id.in_(part)))
+                 .where(within(conn, c.txn_id, part)))
         for r in conn.execute(query):
             out[r.txn_id] = LedgerEntry(r.state, r.version, r.applied_hash, r.core_hash, r.ywlsh, r.content_hash)
     return out
@@ -48,7 +48,7 @@ def entries(conn: Connection, txn_ids: Iterable[str]) -> dict[str, LedgerEntry]:
 def attachment_status(conn: Connection, attachment_ids: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for part in chunks(set(attachment_ids)):
-        query = select(t.attachment.c.attachment_id, t.attachment.c.status).where(t.attachment.c.attachment_id.in_(part))
+        query = select(t.attachment.c.attachment_id, t.attachment.c.status).where(within(conn, t.attachment.c.attachment_id, part))
         out.update({r[0]: r[1] for r in conn.execute(query)})
     return out
 
@@ -71,7 +71,7 @@ def open_conflicts(conn: Connection, txn_ids: Iterable[str]) -> dict[str, int]:
     c = t.conflict.c
     out: dict[str, int] = {}
     for part in chunks(set(txn_ids)):
-        out.update({r.txn_id: r.id for r in conn.execute(select(c.txn_id, c.id).where(c.txn_id.in_(part),
+        out.update({r.txn_id: r.id for r in conn.execute(select(c.txn_id, c.id).where(within(conn, c.txn_id, part),
                                                                                        c.status == "open"))})
     return out
 
@@ -102,6 +102,7 @@ class LedgerWriter:
         # New ledger rows and events go in one executemany each (``flush``), not one statement per row.
         self._new_txns: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
+        self._touched: list[dict[str, Any]] = []
 
     def flush(self) -> None:
         """Write what is buffered; the caller does before its transaction commits."""
@@ -111,6 +112,13 @@ class LedgerWriter:
         if self._events:
             self.conn.execute(t.txn_event.insert(), self._events)
             self._events = []
+        if self._touched:  # the night's echoes: one executemany, not one statement each
+            c = t.txn.c
+            self.conn.execute(update(t.txn).where(c.txn_id == bindparam("k_txn_id"),
+                                                  c.version < bindparam("k_version")).values(
+                version=bindparam("k_version"), updated_at=bindparam("k_updated_at"), status=bindparam("k_status")),
+                self._touched)
+            self._touched = []
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -137,8 +145,8 @@ class LedgerWriter:
 
     def _touch(self, facts: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is not None and facts["version"] > before.version:
-            self.conn.execute(update(t.txn).where(t.txn.c.txn_id == facts["txn_id"]).values(
-                version=facts["version"], updated_at=facts["updated_at"], status=facts["status"]))
+            self._touched.append({"k_txn_id": facts["txn_id"], "k_version": facts["version"],
+                                  "k_updated_at": facts["updated_at"], "k_status": facts["status"]})
 
     def _upsert(self, values: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is None:

@@ -139,10 +139,12 @@ def test_the_echoes_of_a_write_back_are_settled_without_reading_the_records(sqli
         echoed = len(server.state.results)
         before = snapshot(parts.internal)
         parse = mocker.spy(Processor, "parse")
+        scans = mocker.spy(engine, "_scans")
         second = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
         result = engine.run(second)
     assert echoed > 30 and result.tally.new_versions >= echoed
     assert parse.call_count == 0
+    assert scans.call_count >= 1 and all(call.args[1] == [] for call in scans.call_args_list)  # no scan looked up
     assert result.tally.by_state == {"unchanged": result.tally.new_versions}
     assert snapshot(parts.internal) == before and verify(parts.internal, parts.state, "2").ok
 
@@ -164,6 +166,17 @@ def test_a_brief_echo_is_read_whole_when_the_ledger_moved_meanwhile(sqlite_inter
     parse = mocker.spy(Processor, "parse")
     processor.process([staged], {}, None, None)
     assert parse.call_count == 1
+
+    # As the engine calls it: ledger read first, scans fetched for non-echoes only; the echo
+    # that moved has its scans fetched before it is parsed.
+    later = stage({**txn, "txn_id": "T-ECHO2", "version": 5, "status": "accepted"})
+    known = {"T-ECHO2": LedgerEntry(version=4, state="applied", content_hash=later.content_hash)}
+    assert processor.settles(later, known)
+    mocker.patch("sync.process.entries", side_effect=[{}, {}])
+    more_scans = mocker.Mock(return_value={})
+    processor.process([later], {}, None, None, known=known, more_scans=more_scans)
+    more_scans.assert_called_once_with([later])
+    assert parse.call_count == 2
 
 
 def test_interrupted_run_resumes_to_the_same_end(internal_url, tmp_path, mocker, backend):
