@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, exists, select, update
 
 from config.catalogue import text
 from connectors.internal import schema as it
-from connectors.internal.reader import chunks
+from connectors.internal.reader import chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
 from sync import audit, faultpoints
 from sync.engine import Parts
@@ -58,10 +58,15 @@ def idempotency_key(txn_id: str, version: int, outcome: str) -> str:
 
 
 def _time(value: Any) -> str | None:
+    """yyyymmddhhmmss (the internal system's times) as the platform writes them."""
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
+    raw = str(value or "")
     try:
-        return datetime.strptime(str(value or ""), "%Y%m%d%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
+        if len(raw) == 14 and raw.isdigit():  # the common form, without strptime's cost (a tenth of the scan)
+            datetime(int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:]))
+            return f"{raw[:4]}-{raw[4:6]}-{raw[6:8]} {raw[8:10]}:{raw[10:12]}:{raw[12:]}"
+        return datetime.strptime(raw, "%Y%m%d%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
     except ValueError:
         return None
 
@@ -117,7 +122,7 @@ def _by_key(engine, table, column, values, *columns) -> dict[str, dict[str, Any]
     with engine.connect() as conn:
         for part in chunks(values):
             out.update({r._mapping[column.name]: dict(r._mapping) for r in
-                        conn.execute(select(*columns).where(column.in_(part)))})
+                        conn.execute(select(*columns).where(within(conn, column, part)))})
     return out
 
 
@@ -128,7 +133,7 @@ def _sent(parts: Parts, txn_ids: list[str]) -> set[tuple[str, str]]:
     with parts.state.connect() as conn:
         for part in chunks(txn_ids):
             out.update((r.txn_id, r.outcome) for r in conn.execute(
-                select(w.txn_id, w.outcome).where(w.txn_id.in_(part), w.status.in_(("sent", "ferried")))))
+                select(w.txn_id, w.outcome).where(within(conn, w.txn_id, part), w.status.in_(("sent", "ferried")))))
     return out
 
 
@@ -177,7 +182,7 @@ def unfinished(parts: Parts, txn_ids: list[str]) -> dict[tuple[str, str], tuple[
     with parts.state.connect() as conn:
         for part in chunks(txn_ids):
             query = (select(w.txn_id, w.outcome, w.idempotency_key, w.body)
-                     .where(w.txn_id.in_(part), w.status.in_(("sending", "failed"))).order_by(w.created_at))
+                     .where(within(conn, w.txn_id, part), w.status.in_(("sending", "failed"))).order_by(w.created_at))
             out.update({(r.txn_id, r.outcome): (r.idempotency_key, r.body) for r in conn.execute(query)})
     return out
 
@@ -212,7 +217,7 @@ def _store(parts: Parts, attempts: list[Attempt]) -> None:
     with parts.state.begin() as conn:
         known: set[str] = set()
         for part in chunks([a.key for a in attempts]):
-            known.update(r[0] for r in conn.execute(select(w.idempotency_key).where(w.idempotency_key.in_(part))))
+            known.update(r[0] for r in conn.execute(select(w.idempotency_key).where(within(conn, w.idempotency_key, part))))
         new = [{"idempotency_key": a.key, "txn_id": a.txn_id, "outcome": a.outcome, "version": a.payload["version"],
                 "body": json.dumps(a.payload, ensure_ascii=False), "status": "sending", "attempts": 0,
                 "created_at": now} for a in attempts if a.key not in known]
@@ -220,7 +225,7 @@ def _store(parts: Parts, attempts: list[Attempt]) -> None:
             conn.execute(t.writeback.insert(), new)
         again = [a.key for a in attempts if a.key in known]
         for part in chunks(again):
-            conn.execute(update(t.writeback).where(w.idempotency_key.in_(part)).values(status="sending"))
+            conn.execute(update(t.writeback).where(within(conn, w.idempotency_key, part)).values(status="sending"))
 
 
 def _post(parts: Parts, attempt: Attempt) -> None:

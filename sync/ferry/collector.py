@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
-from connectors.internal.reader import chunks
+from connectors.internal.reader import chunks, within
 from connectors.platform import (
     ConflictError,
     PlatformClient,
@@ -109,7 +109,7 @@ def _record_feed(conn: Connection, seq: int, contents: b.Contents, now: datetime
     f = t.ferry_sent.c
     known: set[tuple[str, int]] = set()
     for part in chunks(list({s.txn_id for s in staged})):
-        known.update((r.txn_id, r.version) for r in conn.execute(select(f.txn_id, f.version).where(f.txn_id.in_(part))))
+        known.update((r.txn_id, r.version) for r in conn.execute(select(f.txn_id, f.version).where(within(conn, f.txn_id, part))))
     rows = {(s.txn_id, s.version): {"txn_id": s.txn_id, "version": s.version, "seq": seq} for s in staged}
     new = [row for key, row in rows.items() if key not in known]
     if new:
@@ -117,7 +117,7 @@ def _record_feed(conn: Connection, seq: int, contents: b.Contents, now: datetime
     record_attachments(conn, [ScanOutcome(aid, o["status"], o.get("sha256"), o.get("kind"), o.get("content_type"),
                                           o.get("size")) for aid, o in contents.attachments.items()], now)
     for part in chunks([a["idempotency_key"] for a in contents.acks]):
-        conn.execute(update(t.ferry_ack).where(t.ferry_ack.c.idempotency_key.in_(part)).values(seq=seq))
+        conn.execute(update(t.ferry_ack).where(within(conn, t.ferry_ack.c.idempotency_key, part)).values(seq=seq))
     for scope, position in contents.positions.items():
         cp.write(conn, scope, cp.Checkpoint(updated_at=datetime.fromisoformat(position)), now)
 
@@ -184,7 +184,7 @@ class Collector:
         f = t.ferry_sent.c
         with self.parts.state.connect() as conn:
             sent = {(r.txn_id, r.version) for part in chunks(list({s.txn_id for s in staged}))
-                    for r in conn.execute(select(f.txn_id, f.version).where(f.txn_id.in_(part)))}
+                    for r in conn.execute(select(f.txn_id, f.version).where(within(conn, f.txn_id, part)))}
         fresh: dict[tuple[str, int], Staged] = {}
         for s in staged:
             if (s.txn_id, s.version) not in sent:

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.internal.reader import chunks
+from connectors.internal.reader import chunks, within
 from sync import audit, faultpoints, writeback
 from sync.engine import Parts
 from sync.ferry import batch as b
@@ -192,7 +192,7 @@ class Loader:
         now = self.parts.clock()
         known: dict[str, str] = {}
         for part in chunks([i["idempotency_key"] for i in items]):
-            known.update(conn.execute(select(w.idempotency_key, w.status).where(w.idempotency_key.in_(part))).all())
+            known.update(conn.execute(select(w.idempotency_key, w.status).where(within(conn, w.idempotency_key, part))).all())
         rows = [{"k": i["idempotency_key"], "txn_id": i["txn_id"], "outcome": i["outcome"],
                  "version": i["body"]["version"], "body": json.dumps(i["body"], ensure_ascii=False), "status": status,
                  "last_error": f"results batch {seq}" if seq else None} for i in items]

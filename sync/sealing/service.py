@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from config.catalogue import text
 from connectors.internal import schema as it
-from connectors.internal.reader import chunks
+from connectors.internal.reader import chunks, within
 from mapping.idcard import masked
 from sync import audit
 from sync.engine import Parts
@@ -63,7 +63,7 @@ def _approved(parts: Parts, ywlshs: list[str]) -> list[dict[str, Any]]:
         for part in chunks(ywlshs):
             query = (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aac002, p.aac003, p.aab301)
                      .select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001))
-                     .where(y.ywlsh.in_(part), y.aae016 == "1"))
+                     .where(within(conn, y.ywlsh, part), y.aae016 == "1"))
             out.extend(dict(r._mapping) for r in conn.execute(query))
     return out
 
