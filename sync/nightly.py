@@ -33,20 +33,32 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
         log.error("writeback_failed", error=str(err))
 
 
+def wrote(result: RunResult) -> bool:
+    """The run wrote ledger rows: new versions, seals or results sent."""
+    after = result.after
+    return bool(result.tally.new_versions or after.get("seal", {}).get("sealed")
+                or after.get("writeback", {}).get("sent") or after.get("writeback", {}).get("failed"))
+
+
 def daily_report(parts: Parts, result: RunResult) -> None:
     """The day's unsynced report in the configured folder, and one log line with its count."""
+    if wrote(result):  # the night wrote ledger rows: plan the report on fresh numbers
+        statistics.refresh(parts.state)
+    if not parts.report_formats:
+        result.after["report"] = {}
+        log.info("unsynced_report", count=0, paths=[])
+        return
     from reports.render import default_path, write
     from reports.unsynced import Filters, UnsyncedReport
 
-    statistics.refresh(parts.state)  # the night wrote many ledger rows: plan the report on fresh numbers
     report = UnsyncedReport(parts.internal, parts.state, parts.context.regions, parts.codes, parts.clock())
     paths = []
     for fmt in parts.report_formats:
         path = default_path(parts.reports, fmt, report.now)
         count, _ = write(report, Filters(), fmt, path)
         paths.append(str(path))
-    result.after["report"] = {"unsynced": count, "paths": paths} if paths else {}
-    log.info("unsynced_report", count=count if paths else 0, paths=paths)
+    result.after["report"] = {"unsynced": count, "paths": paths}
+    log.info("unsynced_report", count=count, paths=paths)
 
 
 def after_feed(parts: Parts, result: RunResult) -> None:

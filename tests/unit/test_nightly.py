@@ -1,0 +1,45 @@
+"""The nightly job's last step: statistics only after a night that wrote to the ledger."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from sync import nightly
+from sync.engine import RunResult
+from sync.process import Tally
+
+
+def result(new_versions: int = 0, **after) -> RunResult:
+    tally = Tally()
+    tally.new_versions = new_versions
+    return RunResult("r", "completed", tally, after=after)
+
+
+@pytest.mark.parametrize("run, refreshed", [
+    (result(), False),
+    (result(seal={"sealed": 0, "failed": 0}, writeback={"sent": 0, "failed": 0}), False),
+    (result(new_versions=3), True),
+    (result(seal={"sealed": 2, "failed": 0}), True),
+    (result(writeback={"sent": 0, "failed": 1}), True),
+])
+def test_statistics_are_refreshed_only_after_a_night_that_wrote(mocker, run, refreshed):
+    refresh = mocker.patch.object(nightly.statistics, "refresh")
+    nightly.daily_report(SimpleNamespace(state=object(), report_formats=()), run)
+    assert refresh.called is refreshed
+    assert run.after["report"] == {}
+
+
+def test_a_page_position_is_its_latest_time_whatever_the_form():
+    from datetime import datetime
+
+    from sync.engine import _position
+
+    items = [{"updated_at": "2026-11-25 08:00:00"}, {"updated_at": "2026-13-40 00:00:00"},
+             {"updated_at": "２０２６-11-25 09:30:00"}, {"updated_at": "2026-11-25 09:00:00"},
+             {"updated_at": None}, "not an object", {}]
+    assert _position(items) == datetime(2026, 11, 25, 9, 30)
+    assert _position(items[:2] + items[3:]) == datetime(2026, 11, 25, 9, 0)
+    assert _position([{"updated_at": "2026-13-40 00:00:00"}]) is None
+    assert _position([]) is None
