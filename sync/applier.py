@@ -48,22 +48,35 @@ def _count(work: list[Work], kind: type, weight=lambda op: 1) -> int:
 class Applier:
     """Writes the rows of a batch on one connection, inside the caller's transaction."""
 
-    # New rows wait in ``_pending`` and go in one executemany per table and shape, parents first;
-    # anything that reads or changes existing rows flushes them before it runs.
+    # New rows wait in ``_pending`` and go in one executemany per table and shape, parents first.
+    # An update runs at once; it flushes the pending rows first only when it targets one of them
+    # (a person enrolled and changed in the same batch). Flushing before every update gave
+    # executemany calls of three rows on average (profile: 4,951 calls for 16,656 AE_YWJL rows).
     ORDER = (t.ac01, t.ac02, t.ac_yhzh, t.ae_ywjl, t.ac_jfjl, t.ac_zyzr)
+    KEYS = {t.ac01: "aac001", t.ac02: "aaz159", t.ac_yhzh: "aac001", t.ae_ywjl: "ywlsh"}  # what updates target
 
     def __init__(self, conn: Connection, source: str) -> None:
         self.conn, self.source = conn, source  # source: SJLY of rows written by sync
         self.refs: dict[str, Any] = {}
         self._pending: dict[tuple[Any, frozenset], list[dict[str, Any]]] = {}
+        self._pending_keys: dict[Any, set[Any]] = {table: set() for table in self.KEYS}
 
     def _insert(self, table: Any, row: dict[str, Any]) -> None:
         self._pending.setdefault((table, frozenset(row)), []).append(row)
+        if table in self._pending_keys:
+            self._pending_keys[table].add(row.get(self.KEYS[table]))
 
     def flush(self) -> None:
         for table in self.ORDER:
             for key in [k for k in self._pending if k[0] is table]:
                 self.conn.execute(table.insert(), self._pending.pop(key))
+        for keys in self._pending_keys.values():
+            keys.clear()
+
+    def _before_update(self, table: Any, key: Any) -> None:
+        """Flush first when the row to update is still waiting to be inserted."""
+        if key in self._pending_keys[table]:
+            self.flush()
 
     def apply(self, work: list[Work]) -> dict[str, str]:
         """Execute every op; returns txn_id -> YWLSH of each business written."""
@@ -96,7 +109,7 @@ class Applier:
         self._insert(t.ac01, self._stamped({**op.values, "aac001": aac001, "aab301": op.region}, item.stamp))
 
     def _UpdatePerson(self, op: o.UpdatePerson, item: Work) -> None:
-        self.flush()
+        self._before_update(t.ac01, self._ref(op.ref))
         self.conn.execute(update(t.ac01).where(t.ac01.c.aac001 == self._ref(op.ref))
                           .values(self._stamped(op.values, item.stamp)))
 
@@ -107,7 +120,7 @@ class Applier:
         self._insert(t.ac02, self._stamped(values, item.stamp))
 
     def _UpdateEnrolment(self, op: o.UpdateEnrolment, item: Work) -> None:
-        self.flush()
+        self._before_update(t.ac02, self._ref(op.aaz159))
         self.conn.execute(update(t.ac02).where(t.ac02.c.aaz159 == self._ref(op.aaz159))
                           .values(self._stamped(op.values, item.stamp)))
 
@@ -115,7 +128,7 @@ class Applier:
         aac001 = self._ref(op.ref)
         values = self._stamped(op.values, item.stamp)
         if op.exists:
-            self.flush()
+            self._before_update(t.ac_yhzh, aac001)
             self.conn.execute(update(t.ac_yhzh).where(t.ac_yhzh.c.aac001 == aac001).values(values))
         else:
             self._insert(t.ac_yhzh, {**values, "aac001": aac001})
@@ -138,7 +151,7 @@ class Applier:
     def _LinkBusinessLog(self, op: o.LinkBusinessLog, item: Work) -> str:
         # Only a row still unlinked: if counter staff changed it since the view was read,
         # the batch rolls back and is planned again on a fresh view.
-        self.flush()
+        self._before_update(t.ae_ywjl, op.ywlsh)
         linked = self.conn.execute(update(t.ae_ywjl).where(t.ae_ywjl.c.ywlsh == op.ywlsh, t.ae_ywjl.c.wblsh.is_(None))
                                    .values(wblsh=op.txn_id)).rowcount
         if linked != 1:
