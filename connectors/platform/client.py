@@ -131,8 +131,10 @@ class PlatformClient:
             ScanRejected: too large, not JPEG/PNG/PDF, or not the declared bytes.
             NotFound: the platform has no such attachment.
         """
-        content = self._send("GET", f"/attachments/{_segment(attachment_id)}", raw=True).content
-        digest = hashlib.sha256(content).hexdigest()
+        answer = self._send("GET", f"/attachments/{_segment(attachment_id)}", raw=True)
+        if not isinstance(answer, tuple):  # a JSON envelope that says success, where bytes belong
+            raise ScanRejected("type_not_allowed")
+        content, digest = answer
         if declared_sha256 and digest != declared_sha256.lower():
             raise ScanRejected("sha256_mismatch")
         kind = sniff(content)
@@ -175,9 +177,9 @@ class PlatformClient:
         except TransportError as err:
             raise e.RetriableError(str(err)) from err
         if raw and response.is_success and not response.headers.get("content-type", "").startswith("application/json"):
-            self._check_transfer(response)
+            digest = self._check_transfer(response)
             self.limiter.on_success()
-            return response
+            return response.content, digest
         try:
             data = classify(response)
         except e.ResignError as err:
@@ -188,11 +190,14 @@ class PlatformClient:
         return data
 
     @staticmethod
-    def _check_transfer(response: Response) -> None:
+    def _check_transfer(response: Response) -> str:
+        """The bytes' SHA-256, hashed once for both checks (a real scan is hundreds of KB)."""
+        digest = hashlib.sha256(response.content).hexdigest()
         sent = response.headers.get("X-Content-SHA256", "").lower()
-        if sent and hashlib.sha256(response.content).hexdigest() != sent:
+        if sent and digest != sent:
             # Bytes damaged on the way: fetch again rather than blame the agent.
             raise e.RetriableError("attachment bytes do not match X-Content-SHA256")
+        return digest
 
     # --- retry policy --------------------------------------------------------------
 
