@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.message import Message
-
-from connectors.platform.transport import Request, Response, TooLarge
+from connectors.platform.transport import Headers, Request, Response, TooLarge
 
 
-def headers(**values: str) -> Message:
-    """Case-insensitive headers, as ``http.client`` gives them."""
-    message = Message()
-    for name, value in values.items():
-        message[name.replace("_", "-")] = value
-    return message
+def headers(**values: str) -> Headers:
+    """Case-insensitive headers, as the transport gives them."""
+    return Headers({name.replace("_", "-").lower(): value for name, value in values.items()})
 
 
 class FakeTransport:

@@ -144,3 +144,51 @@ def test_a_timeout_on_a_reused_connection_is_not_resent_behind_the_clients_back(
         with pytest.raises(TransportError, match="timed out"):
             transport.send(GET)
         assert len(connections) == 1  # no second connection was opened to send it again
+
+
+def test_answers_in_every_framing_http_allows():
+    """Content-Length, chunked with extensions and trailers, to the end of the connection (HTTP/1.0),
+    an interim 100 first; headers looked up in any case; Connection: close is honoured."""
+    answers = {
+        1: reply(b'{"a": 1}'),
+        2: b"HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: chunked\r\nX-Content-SHA256: abc\r\n\r\n"
+           b"3;ext=1\r\n{\"b\r\n5\r\n\": 2}\r\n0\r\nX-Trailer: t\r\n\r\n",
+        3: b"HTTP/1.1 100 Continue\r\n\r\n" + reply(b'{"c": 3}', close=True),
+        4: b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"d\": 4}",
+    }
+
+    def answer(conn, n):
+        conn.sendall(answers[n])
+        return n in (1, 2)  # the server hangs up after answers 3 and 4, as they announce
+    counter = iter(range(1, 5))
+    with raw_server(lambda conn, n: answer(conn, next(counter))) as (url, connections):
+        transport = HttpTransport(url)
+        first, second = transport.send(GET), transport.send(GET)
+        assert first.content == b'{"a": 1}' and first.headers.get("content-type") == "application/json"
+        assert second.content == b'{"b": 2}' and second.headers.get("x-content-sha256") == "abc"
+        assert "X-CONTENT-SHA256" in second.headers and second.headers["X-Content-Sha256"] == "abc"
+        assert transport.send(GET).content == b'{"c": 3}'
+        assert transport.send(GET).content == b'{"d": 4}'
+        assert len(connections) == 2  # a new connection after the one that said close; none resent
+
+
+@pytest.mark.parametrize("garbage", [
+    b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+])
+def test_what_is_not_http_is_a_transport_error(garbage):
+    def answer(conn, n):
+        conn.sendall(garbage)
+        conn.shutdown(socket.SHUT_WR)
+        return False
+    with raw_server(answer) as (url, _):
+        with pytest.raises(TransportError):
+            HttpTransport(url).send(GET)
+
+
+def test_a_header_that_would_split_the_request_is_refused():
+    with pytest.raises(ValueError):
+        HttpTransport("http://127.0.0.1:9/open/v1").send(Request("GET", "/open/v1/x", "", {"X-A": "1\r\nX-B: 2"}))
