@@ -17,6 +17,7 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
 _MONEY = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PLAIN_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
 
 def _error(code: str) -> PydanticCustomError:
@@ -28,6 +29,9 @@ def parse_local_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     try:
+        if isinstance(value, str) and _PLAIN_LOCAL.fullmatch(value):
+            # The contract's own form, as nearly every value comes: strptime costs ten times more.
+            return datetime.fromisoformat(value)
         return datetime.strptime(halfwidth(str(value)).strip(), LOCAL_FORMAT)
     except ValueError:
         raise _error("bad_datetime") from None

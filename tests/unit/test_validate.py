@@ -91,3 +91,25 @@ def test_echo_has_same_content_hash():
     echo = dict(raw, version=2, status="accepted", updated_at="2026-11-26 01:00:00")
     assert wire.content_hash(raw) == wire.content_hash(echo)
     assert wire.content_hash(raw) != wire.content_hash(dict(raw, remarks="x"))
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2026-11-25 08:00:00", "2026-11-25 08:00:00"),
+    (" 2026-11-25 08:00:00 ", "2026-11-25 08:00:00"),
+    ("２０２６-11-25 08:00:00", "2026-11-25 08:00:00"),  # full-width digits, as some agents type
+    ("2026-1-5 8:00:00", "2026-01-05 08:00:00"),
+    ("2026-02-30 08:00:00", None),
+    ("2026-11-25 24:00:00", None),
+    ("2026-11-25T08:00:00", None),  # not the contract's form
+    ("2026-11-25 08:00:00+08:00", None),
+])
+def test_local_times_in_the_contracts_form_and_what_agents_type(value, expected):
+    from pydantic_core import PydanticCustomError
+
+    from mapping.types import parse_local_datetime
+
+    if expected is None:
+        with pytest.raises(PydanticCustomError):
+            parse_local_datetime(value)
+    else:
+        assert str(parse_local_datetime(value)) == expected
