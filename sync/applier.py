@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.engine import Connection
 
+from connectors.bulk import insert_rows
 from connectors.internal import schema as t
 from connectors.internal.sequences import allocate
 from sync.planning import ops as o
@@ -69,7 +70,7 @@ class Applier:
     def flush(self) -> None:
         for table in self.ORDER:
             for key in [k for k in self._pending if k[0] is table]:
-                self.conn.execute(table.insert(), self._pending.pop(key))
+                insert_rows(self.conn, table, self._pending.pop(key))
         for keys in self._pending_keys.values():
             keys.clear()
 

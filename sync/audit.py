@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
+from connectors.bulk import insert_rows
 from sync.ledger import tables as t
 
 GENESIS = "0" * 64
@@ -56,7 +57,7 @@ def append_many(conn: Connection, entries: list[tuple[datetime, str, str, str | 
         rows.append({"at": at, "actor": actor[:60], "action": action, "subject": subject, "detail": text_detail,
                      "prev_hash": prev, "hash": digest})
         prev = digest
-    conn.execute(t.audit.insert(), rows)
+    insert_rows(conn, t.audit, rows)
     conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(last_hash=prev))
 
 

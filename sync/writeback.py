@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy import bindparam, exists, select, update
 
 from config.catalogue import text
+from connectors.bulk import insert_rows
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
@@ -222,7 +223,7 @@ def _store(parts: Parts, attempts: list[Attempt]) -> None:
                 "body": json.dumps(a.payload, ensure_ascii=False), "status": "sending", "attempts": 0,
                 "created_at": now} for a in attempts if a.key not in known]
         if new:
-            conn.execute(t.writeback.insert(), new)
+            insert_rows(conn, t.writeback, new)
         again = [a.key for a in attempts if a.key in known]
         for part in chunks(again):
             conn.execute(update(t.writeback).where(within(conn, w.idempotency_key, part)).values(status="sending"))

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from connectors.bulk import insert_rows
 from connectors.internal.reader import chunks, within
 from sync import audit
 from sync.ledger import tables as t
@@ -60,7 +61,7 @@ def record_attachments(conn: Connection, outcomes: Iterable[Any], now: datetime)
     existing = attachment_status(conn, [r["attachment_id"] for r in rows])
     new = [r for r in rows if r["attachment_id"] not in existing]
     if new:
-        conn.execute(t.attachment.insert(), new)
+        insert_rows(conn, t.attachment, new)
     for row in rows:  # a scan fetched after it was missing
         if existing.get(row["attachment_id"], row["status"]) != row["status"]:
             conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"]).values(row))
@@ -107,10 +108,10 @@ class LedgerWriter:
     def flush(self) -> None:
         """Write what is buffered; the caller does before its transaction commits."""
         if self._new_txns:
-            self.conn.execute(t.txn.insert(), self._new_txns)
+            insert_rows(self.conn, t.txn, self._new_txns)
             self._new_txns = []
         if self._events:
-            self.conn.execute(t.txn_event.insert(), self._events)
+            insert_rows(self.conn, t.txn_event, self._events)
             self._events = []
         if self._touched:  # the night's echoes: one executemany, not one statement each
             c = t.txn.c
@@ -122,7 +123,7 @@ class LedgerWriter:
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.conn.execute(t.txn_version.insert(), [{**r, "received_at": self.now, "run_id": self.run_id} for r in rows])
+            insert_rows(self.conn, t.txn_version, [{**r, "received_at": self.now, "run_id": self.run_id} for r in rows])
 
     def attachments(self, outcomes: Iterable[Any]) -> None:
         record_attachments(self.conn, outcomes, self.now)
