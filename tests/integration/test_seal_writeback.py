@@ -75,6 +75,24 @@ def test_enrolment_accepted_then_completed_and_sealed(night):
         assert verify(n.parts.internal, n.parts.state, "2").ok
 
 
+def test_a_quiet_night_reads_no_business_that_still_waits_for_review(night, mocker):
+    """'accepted' sent, the review not done: the write-back's scan asks AE_YWJL only for reviewed
+    rows, and reads no seal; once reviewed, the row is read and its result is due."""
+    from sync import writeback
+
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        by_key = mocker.spy(writeback, "_by_key")
+        assert writeback.due(n.parts) == ([], 0)
+        assert all(answer == {} for answer in by_key.spy_return_list)
+        n.review(txn["txn_id"], "1", qzzt="0")
+        todo, waiting = writeback.due(n.parts)
+        assert todo == [] and waiting == 1  # approved: read now, and it waits for its seal
+
+
 def test_change_approved_gets_the_missing_seal(night, internal_url):
     txn = raw_txn("XXBG")
     box, make = night({"seed": 0, "transactions": [txn], "attachments": {}})
