@@ -107,7 +107,10 @@ def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = Non
     # what is still open, not every row ever synced. A newer version from the agent reopens it.
     closed = exists().where(w.txn_id == x.txn_id, w.status.in_(("sent", "ferried")), w.outcome.in_(FINAL),
                             w.version + 1 >= x.version)
-    query = (select(x.txn_id, x.state, x.version, x.status, x.ywlsh, x.reasons, x.state_at)
+    # Whether "accepted" went out already: such business waits for review inside (``_due_of``).
+    accepted = exists().where(w.txn_id == x.txn_id, w.status.in_(("sent", "ferried")), w.outcome == "accepted")
+    query = (select(x.txn_id, x.state, x.version, x.status, x.ywlsh, x.reasons, x.state_at,
+                    accepted.label("accepted_sent"))
              .where(x.state.in_(STATES), x.txn_id.notlike("UNIDENTIFIED-%"),
                     (x.status.is_(None)) | (x.status != "withdrawn"), ~closed).order_by(x.txn_id))
     if after is not None:
@@ -115,7 +118,9 @@ def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = Non
     if limit is not None:
         query = query.limit(limit)
     with parts.state.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query)]
+        result = conn.execute(query)
+        keys = list(result.keys())
+        return [dict(zip(keys, r)) for r in result]
 
 
 def _by_key(engine, table, column, values, *columns, where=()) -> dict[str, dict[str, Any]]:
@@ -164,8 +169,7 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
     once reviewed (``AAE016`` no longer 0), and seals only for approved business, so a quiet
     night reads a few rows instead of every open one."""
     y = it.ae_ywjl.c
-    sent = _sent(parts, [r["txn_id"] for r in ledger])
-    waiting_review = {r["ywlsh"] for r in ledger if r["ywlsh"] and (r["txn_id"], "accepted") in sent}
+    waiting_review = {r["ywlsh"] for r in ledger if r["ywlsh"] and r["accepted_sent"]}
     columns = (y.ywlsh, y.aae016, y.aae013, y.aae015, y.aae036, y.aae011)
     business = _by_key(parts.internal, it.ae_ywjl, y.ywlsh,
                        [r["ywlsh"] for r in ledger if r["ywlsh"] and r["ywlsh"] not in waiting_review], *columns)
@@ -173,15 +177,16 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
                             where=(or_(y.aae016.is_(None), y.aae016 != "0"),)))
     approved = [k for k, b in business.items() if str(b["aae016"]).strip() == "1"]
     seals = _by_key(parts.state, t.seal, t.seal.c.ywlsh, approved, *[c for c in t.seal.c])
-    todo, waiting = [], 0
+    owed, waiting = [], 0
     for row in ledger:
         seal = seals.get(row["ywlsh"])
         body = outcome_of(row, business.get(row["ywlsh"]), seal if seal and seal["status"] == "sealed" else None)
         if body is None:
             waiting += row["ywlsh"] in business and str(business[row["ywlsh"]]["aae016"]).strip() == "1"
-        elif (row["txn_id"], body["outcome"]) not in sent:
-            todo.append((row, body))
-    return todo, waiting
+        else:
+            owed.append((row, body))
+    sent = _sent(parts, [row["txn_id"] for row, _ in owed])
+    return [(row, body) for row, body in owed if (row["txn_id"], body["outcome"]) not in sent], waiting
 
 
 def unfinished(parts: Parts, txn_ids: list[str]) -> dict[tuple[str, str], tuple[str, str]]:
