@@ -71,7 +71,7 @@ class Parts:
     report_formats: tuple[str, ...] = ("xlsx", "html")
 
 
-_PLAIN_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+_PLAIN_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")  # ASCII digits sort as text
 
 
 def _position(items: list[Any]) -> datetime | None:

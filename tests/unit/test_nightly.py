@@ -42,4 +42,7 @@ def test_a_page_position_is_its_latest_time_whatever_the_form():
     assert _position(items) == datetime(2026, 11, 25, 9, 30)
     assert _position(items[:2] + items[3:]) == datetime(2026, 11, 25, 9, 0)
     assert _position([{"updated_at": "2026-13-40 00:00:00"}]) is None
+    # full-width digits sort after ASCII ones as text: an earlier such stamp is not the latest
+    assert _position([{"updated_at": "２０２５-01-01 00:00:00"}, {"updated_at": "2026-11-25 09:00:00"}]) \
+        == datetime(2026, 11, 25, 9, 0)
     assert _position([]) is None
