@@ -21,12 +21,12 @@ COPY_FROM = 8  # rows; below this a COPY's round trip costs as much as the execu
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert ``rows`` (dicts with the same keys; columns left out take their defaults)."""
+    """Insert ``rows``, dicts normally of one shape; columns left out take their defaults."""
     if not rows:
         return
-    columns = list(rows[0])
-    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM or any(len(r) != len(columns) for r in rows):
-        conn.execute(table.insert(), list(rows))
+    columns, keys = list(rows[0]), rows[0].keys()
+    if conn.dialect.name != "postgresql" or len(rows) < COPY_FROM or any(r.keys() != keys for r in rows):
+        conn.execute(table.insert(), list(rows))  # rows of other shapes: SQLAlchemy's own checks and errors
         return
     import psycopg
 
@@ -39,7 +39,5 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
                 copy.write_row([row[c] for c in columns])
     except psycopg.Error as err:
         raise DBAPIError.instance(sql, None, err, psycopg.Error, dialect=conn.dialect) from err
-    except KeyError as err:  # a row without one of the first row's keys
-        raise ValueError(f"rows for {table.name} do not all have the same columns: {err}") from None
     finally:
         cursor.close()

@@ -42,3 +42,17 @@ def test_a_duplicate_key_is_sqlalchemys_integrity_error_and_nothing_stays(intern
             insert_rows(conn, t.txn_version, rows(2 * COPY_FROM, start=COPY_FROM))
     with engine.connect() as conn:
         assert len(conn.execute(select(t.txn_version.c.txn_id)).all()) == 2 * COPY_FROM
+
+
+def test_rows_of_different_shapes_still_go_in(internal_url):
+    """A row without an optional column: one executemany, the column left to its default."""
+    engine = engine_for(internal_url)
+    upgrade(engine)
+    given = rows(2 * COPY_FROM)
+    for row in given[::2]:
+        del row["status"]
+    with engine.begin() as conn:
+        insert_rows(conn, t.txn_version, given)
+    with engine.connect() as conn:
+        statuses = conn.execute(select(t.txn_version.c.status)).scalars().all()
+    assert len(statuses) == 2 * COPY_FROM and set(statuses) == {None}
