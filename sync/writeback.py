@@ -14,17 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, exists, or_, select, update
+from sqlalchemy import exists, or_, select, update
 
 from config.catalogue import text
-from connectors.bulk import insert_rows
+from connectors.bulk import insert_rows, update_rows
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
@@ -257,7 +258,7 @@ def _post(parts: Parts, attempt: Attempt) -> None:
 
 
 def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> None:
-    """What the platform answered, for a whole chunk in one transaction (audit entries included).
+    """What the platform answered, for finished chunks in one transaction (audit entries included).
     A crash before this commit leaves them ``sending``: the next run repeats key and body."""
     w = t.writeback.c
     now = parts.clock()
@@ -265,22 +266,20 @@ def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> Non
     with parts.state.begin() as conn:
         sent = [a for a in done if a.status == "sent"]
         audit.append_many(conn, [(now, "pension-bridge", "writeback", a.txn_id, {"key": a.key}) for a in sent])
-        # Two executemany statements, not one statement per result (the profile: half the
+        # One statement per kind of answer, not one per result (the profile: half the
         # write-back's CPU went into building and running those one by one).
-        by_key = w.idempotency_key == bindparam("k")
-        if sent:
-            conn.execute(update(t.writeback).where(by_key).values(
-                status="sent", attempts=w.attempts + 1, sent_at=now, response=bindparam("r")),
-                [{"k": a.key, "r": json.dumps(a.answer, ensure_ascii=False)} for a in sent])
-        others = [{"k": a.key, "s": a.status, "e": a.error} for a in done if a.status != "sent"]
-        if others:
-            conn.execute(update(t.writeback).where(by_key).values(
-                status=bindparam("s"), attempts=w.attempts + 1, last_error=bindparam("e")), others)
-        bumps = [{"k": a.txn_id, "v": a.answer["version"], "s": a.answer.get("status")} for a in sent
-                 if isinstance(a.answer, dict) and isinstance(a.answer.get("version"), int)]
-        if bumps:  # the platform bumped the version: the next result answers that one
-            conn.execute(update(t.txn).where(t.txn.c.txn_id == bindparam("k"), t.txn.c.version < bindparam("v"))
-                         .values(version=bindparam("v"), status=bindparam("s")), bumps)
+        update_rows(conn, t.writeback, "idempotency_key",
+                    [{"idempotency_key": a.key, "response": json.dumps(a.answer, ensure_ascii=False)} for a in sent],
+                    lambda v: {"status": "sent", "attempts": w.attempts + 1, "sent_at": now, "response": v["response"]})
+        update_rows(conn, t.writeback, "idempotency_key",
+                    [{"idempotency_key": a.key, "status": a.status, "last_error": a.error}
+                     for a in done if a.status != "sent"],
+                    lambda v: {"status": v["status"], "attempts": w.attempts + 1, "last_error": v["last_error"]})
+        # The platform bumped the version: the next result answers that one.
+        update_rows(conn, t.txn, "txn_id",
+                    [{"txn_id": a.txn_id, "version": a.answer["version"], "status": a.answer.get("status")}
+                     for a in sent if isinstance(a.answer, dict) and isinstance(a.answer.get("version"), int)],
+                    where=lambda v: [t.txn.c.version < v["version"]])
     for a in done:
         tally.count(a.status)
     for a in done:
@@ -309,17 +308,20 @@ def take_in(parts: Parts, txn_id: str) -> None:
         processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
 
 
-def write_back(parts: Parts, workers: int = 8, chunk: int | None = None) -> WritebackTally:
+def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: int = 3) -> WritebackTally:
     """Send every result that is due, ``workers`` at a time (paced by the client's limiter).
 
-    A chunk's bodies are stored before it is sent and its answers recorded together after. The
-    chunk stays small (4 rounds of the workers): a run killed again and again — a timeout every
-    night, say — still commits its progress a few dozen results at a time.
+    A chunk's bodies are stored before it is sent and its answers recorded after, those of
+    all chunks finished by then in one transaction. The chunk stays small (4 rounds of the
+    workers): a run killed again and again — a timeout every night, say — still commits its
+    progress a few dozen results at a time. Up to ``depth`` chunks are in flight, so the
+    workers keep sending while this thread stores the next chunk and records the last.
     Ends early, cleanly, when the platform stays down: what was not sent is due next run.
     """
     tally = WritebackTally()
     down = threading.Event()
     chunk = chunk or max(16, 4 * workers)
+    flight: deque[tuple[list[Attempt], list[Future]]] = deque()
 
     def send(attempt: Attempt) -> None:
         if down.is_set():
@@ -329,20 +331,35 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None) -> Writ
         except RetryBudgetExhausted:
             down.set()
 
+    def settle(wait: bool) -> None:
+        """Record the chunks finished at the head of the flight (waiting for the first if ``wait``)."""
+        finished: list[Attempt] = []
+        while flight and ((wait and not finished) or all(f.done() for f in flight[0][1])):
+            part, futures = flight.popleft()
+            for future in futures:
+                future.result()
+            finished.extend(part)
+        if finished:
+            _settle(parts, finished, tally)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for todo, waiting in due_in_pages(parts):
-            tally.waiting += waiting
-            earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
-            attempts = [prepare(row, body, earlier.get((row["txn_id"], body["outcome"]))) for row, body in todo]
-            for start in range(0, len(attempts), chunk):
-                part = attempts[start:start + chunk]
-                _store(parts, part)
-                list(pool.map(send, part))
-                _settle(parts, part, tally)
+        try:
+            for todo, waiting in due_in_pages(parts):
+                tally.waiting += waiting
+                earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
+                attempts = [prepare(row, body, earlier.get((row["txn_id"], body["outcome"]))) for row, body in todo]
+                for start in range(0, len(attempts), chunk):
+                    if down.is_set():
+                        break
+                    part = attempts[start:start + chunk]
+                    _store(parts, part)
+                    flight.append((part, [pool.submit(send, a) for a in part]))
+                    settle(wait=len(flight) > depth)
                 if down.is_set():
                     break
-            if down.is_set():
-                break
+        finally:
+            while flight:
+                settle(wait=True)
     if down.is_set():
         log.error("writeback_stopped", reason="platform unreachable")
         raise RetryBudgetExhausted("write-back: the platform stayed down")

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from connectors.bulk import insert_rows
+from connectors.bulk import insert_rows, update_rows
 from connectors.internal.reader import chunks, within
 from sync import audit
 from sync.ledger import tables as t
@@ -113,12 +113,8 @@ class LedgerWriter:
         if self._events:
             insert_rows(self.conn, t.txn_event, self._events)
             self._events = []
-        if self._touched:  # the night's echoes: one executemany, not one statement each
-            c = t.txn.c
-            self.conn.execute(update(t.txn).where(c.txn_id == bindparam("k_txn_id"),
-                                                  c.version < bindparam("k_version")).values(
-                version=bindparam("k_version"), updated_at=bindparam("k_updated_at"), status=bindparam("k_status")),
-                self._touched)
+        if self._touched:  # the night's echoes: one statement, not one each
+            update_rows(self.conn, t.txn, "txn_id", self._touched, where=lambda v: [t.txn.c.version < v["version"]])
             self._touched = []
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
@@ -146,8 +142,8 @@ class LedgerWriter:
 
     def _touch(self, facts: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is not None and facts["version"] > before.version:
-            self._touched.append({"k_txn_id": facts["txn_id"], "k_version": facts["version"],
-                                  "k_updated_at": facts["updated_at"], "k_status": facts["status"]})
+            self._touched.append({"txn_id": facts["txn_id"], "version": facts["version"],
+                                  "updated_at": facts["updated_at"], "status": facts["status"]})
 
     def _upsert(self, values: dict[str, Any], before: LedgerEntry | None) -> None:
         if before is None:

@@ -1,4 +1,4 @@
-"""connectors.bulk.insert_rows: COPY on PostgreSQL, executemany elsewhere, the same rows and errors."""
+"""connectors.bulk: COPY and UPDATE … FROM unnest on PostgreSQL, executemany elsewhere; the same rows and errors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from connectors.bulk import COPY_FROM, insert_rows
+from connectors.bulk import COPY_FROM, insert_rows, update_rows
 from connectors.internal.db import engine_for
 from sync.ledger import tables as t
 from sync.ledger.migrate import upgrade
@@ -56,3 +56,42 @@ def test_rows_of_different_shapes_still_go_in(internal_url):
     with engine.connect() as conn:
         statuses = conn.execute(select(t.txn_version.c.status)).scalars().all()
     assert len(statuses) == 2 * COPY_FROM and set(statuses) == {None}
+
+
+@pytest.mark.parametrize("n", [COPY_FROM - 1, 3 * COPY_FROM])
+def test_rows_change_by_key_as_given(internal_url, n):
+    """Every other column set by default; a computed value, a constant and an extra condition."""
+    engine = engine_for(internal_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        insert_rows(conn, t.txn_version, rows(n + 2))
+        assert update_rows(conn, t.txn_version, "txn_id", [
+            {"txn_id": f"T{i:05d}", "outcome": "linked", "status": "withdrawn" if i % 2 else None,
+             "received_at": datetime(2026, 11, 28, 1, 2, i), "raw": '{"名": "\\"引号\\" \\\\"}'} for i in range(n)]) == n
+        v = t.txn_version.c
+        changed = update_rows(conn, t.txn_version, "txn_id", [
+            {"txn_id": f"T{i:05d}", "version": 3 if i % 3 else 0} for i in range(n + 2)],
+            values=lambda new: {"version": v.version + new["version"], "run_id": "again"},
+            where=lambda new: [new["version"] > 0])
+    with engine.connect() as conn:
+        got = {r.txn_id: r for r in conn.execute(select(t.txn_version))}
+    assert changed == len([i for i in range(n + 2) if i % 3])
+    for i in range(n + 2):
+        row = got[f"T{i:05d}"]
+        assert row.outcome == ("linked" if i < n else "applied")
+        assert row.status == ("withdrawn" if i < n and i % 2 else None)
+        assert (row.version, row.run_id) == ((4, "again") if i % 3 else (1, "r"))
+        assert row.received_at == (datetime(2026, 11, 28, 1, 2, i) if i < n else datetime(2026, 11, 27, 9, 30, 5))
+        assert row.raw == ('{"名": "\\"引号\\" \\\\"}' if i < n else rows(1)[0]["raw"])
+
+
+def test_a_key_given_twice_takes_its_values_in_order(internal_url):
+    """Not one statement then (which row of the source would win is undefined): the last wins."""
+    engine = engine_for(internal_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        insert_rows(conn, t.txn_version, rows(2))
+        update_rows(conn, t.txn_version, "txn_id", [{"txn_id": "T00000", "run_id": str(k)} for k in range(2 * COPY_FROM)])
+    with engine.connect() as conn:
+        assert conn.execute(select(t.txn_version.c.run_id).where(t.txn_version.c.txn_id == "T00000")).scalar() == str(
+            2 * COPY_FROM - 1)

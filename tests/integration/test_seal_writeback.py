@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bridge import wiring
 from connectors.internal import schema as it
@@ -137,6 +137,37 @@ def test_invalid_record_is_rejected_naming_the_field(night):
         result = n.results(txn["txn_id"])[0]
         assert result["outcome"] == "rejected" and "缴费档次" in result["reason"] and "350" in result["reason"]
         assert "seal" not in result
+
+
+def test_chunks_overlap_yet_no_result_leaves_before_its_body_is_stored(night, mocker):
+    """The workers send one chunk while the next is stored and the last recorded; still every
+    POST carries a key and body already committed as ``sending``, and every answer is recorded."""
+    from connectors.platform import PlatformClient
+    from sync import writeback
+
+    txns = []
+    for i in range(70):
+        txn = invalid_enrolment()
+        txn["txn_id"] = f"RH530102202611250{i:03d}"
+        txns.append(txn)
+    box, make = night(with_scans(*txns))
+    real, stored_first = PlatformClient.post_result, []
+
+    def post(client, txn_id, payload, key):
+        with n.parts.state.connect() as conn:
+            status = conn.execute(select(lt.writeback.c.status).where(lt.writeback.c.idempotency_key == key)).scalar()
+        stored_first.append(status == "sending")
+        return real(client, txn_id, payload, key)
+
+    mocker.patch.object(PlatformClient, "post_result", autospec=True, side_effect=post)
+    settle = mocker.spy(writeback, "_settle")
+    with box as server:
+        n = make(server)
+        n.run(scan_workers=2)  # chunks of 16: five of them, up to three in flight
+        assert len(stored_first) == 70 and all(stored_first)
+        assert sorted(r["txn_id"] for r in server.state.results) == sorted(t["txn_id"] for t in txns)
+        assert {r["status"] for r in rows(n.parts.state, lt.writeback)} == {"sent"}
+        assert sum(len(c.args[1]) for c in settle.call_args_list) == 70
 
 
 def test_a_closed_transaction_leaves_the_nightly_scan_until_a_new_version_reopens_it(night):
