@@ -14,6 +14,12 @@ from connectors.internal.view import InternalView, PersonState
 from mapping.codes import CodeTables, grades_from_rows
 
 CHUNK = 500  # bind parameters per IN list; well below every dialect's limit
+ARRAY_CHUNK = 5000  # keys per array parameter (PostgreSQL): one round trip for what took ten
+
+
+def chunk_size(conn: Connection) -> int:
+    """Keys per query on ``conn``: many in one array parameter on PostgreSQL, else an IN list's."""
+    return ARRAY_CHUNK if conn.dialect.name == "postgresql" else CHUNK
 
 
 def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from config.catalogue import text
 from connectors.internal import schema as it
-from connectors.internal.reader import chunks, within
+from connectors.internal.reader import chunk_size, chunks, within
 from mapping.idcard import masked
 from sync import audit
 from sync.engine import Parts
@@ -48,24 +48,49 @@ def verify_code(ywlsh: str, txn_id: str, sealed_at: str, seal_code: str) -> str:
 
 def _unsealed(parts: Parts) -> list[tuple[str, str]]:
     """(txn_id, ywlsh) of business written or linked by the bridge and not yet sealed."""
-    x, s = t.txn.c, t.seal.c
-    done = select(s.ywlsh).where(s.status == "sealed")
-    query = select(x.txn_id, x.ywlsh).where(x.state.in_(("applied", "linked")), x.ywlsh.isnot(None),
-                                            x.ywlsh.notin_(done))
+    x = t.txn.c
+    query = select(x.txn_id, x.ywlsh).where(*_unsealed_where())
     with parts.state.connect() as conn:
         return [(r.txn_id, r.ywlsh) for r in conn.execute(query)]
+
+
+def _unsealed_where() -> tuple:
+    x, s = t.txn.c, t.seal.c
+    done = select(s.ywlsh).where(s.status == "sealed")
+    return x.state.in_(("applied", "linked")), x.ywlsh.isnot(None), x.ywlsh.notin_(done)
+
+
+_COLUMNS = (it.ae_ywjl.c.ywlsh, it.ae_ywjl.c.wblsh, it.ae_ywjl.c.ywlx, it.ae_ywjl.c.aae011, it.ae_ywjl.c.aae036,
+            it.ae_ywjl.c.aae015, it.ae_ywjl.c.qzzt, it.ac01.c.aac002, it.ac01.c.aac003, it.ac01.c.aab301)
 
 
 def _approved(parts: Parts, ywlshs: list[str]) -> list[dict[str, Any]]:
     y, p = it.ae_ywjl.c, it.ac01.c
     out = []
     with parts.internal.connect() as conn:
-        for part in chunks(ywlshs):
-            query = (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aac002, p.aac003, p.aab301)
-                     .select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001))
+        for part in chunks(ywlshs, chunk_size(conn)):
+            query = (select(*_COLUMNS).select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001))
                      .where(within(conn, y.ywlsh, part), y.aae016 == "1"))
             out.extend(dict(r._mapping) for r in conn.execute(query))
     return out
+
+
+def to_seal(parts: Parts) -> list[tuple[str, dict[str, Any]]]:
+    """(txn_id, business and person) of every approved business of the bridge's without a seal.
+
+    Where the ledger and the internal tables share a database, one join: the unsealed business
+    still waiting for review (on a quiet night, all of it) stays in the database. Otherwise the
+    ledger's unsealed keys are looked up inside, a chunk at a time."""
+    if parts.same_db:
+        x, y, p = t.txn.c, it.ae_ywjl.c, it.ac01.c
+        query = (select(x.txn_id, *_COLUMNS)
+                 .select_from(t.txn.join(it.ae_ywjl, y.ywlsh == x.ywlsh).join(it.ac01, y.aac001 == p.aac001))
+                 .where(*_unsealed_where(), y.aae016 == "1"))
+        with parts.state.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        return list({r["ywlsh"]: (r.pop("txn_id"), r) for r in rows}.values())
+    owners = dict((ywlsh, txn_id) for txn_id, ywlsh in _unsealed(parts))
+    return [(owners[row["ywlsh"]], row) for row in _approved(parts, list(owners))]
 
 
 def _facts(row: dict[str, Any], txn_id: str, parts: Parts, signer: Signer, sealed_at: str) -> ReceiptFacts:
@@ -134,9 +159,7 @@ def _store(parts: Parts, seal: dict[str, Any], qzzt: str) -> None:
 def seal_approved(parts: Parts, signer: Signer, folder: Path) -> SealTally:
     """Seal every approved business of the bridge's that has no seal yet."""
     tally = SealTally()
-    owners = dict((ywlsh, txn_id) for txn_id, ywlsh in _unsealed(parts))
-    for row in _approved(parts, list(owners)):
-        txn_id = owners[row["ywlsh"]]
+    for txn_id, row in to_seal(parts):
         try:
             seal = seal_one(row, txn_id, parts, signer, folder)
         except Exception as err:  # a signing service down, a disk full: recorded, retried next run

@@ -93,6 +93,40 @@ def test_a_quiet_night_reads_no_business_that_still_waits_for_review(night, mock
         assert todo == [] and waiting == 1  # approved: read now, and it waits for its seal
 
 
+def test_one_database_reads_by_join_what_two_read_by_keys(internal_url, tmp_path):
+    """Ledger and internal tables in one database: the nightly scans (results due, business to
+    seal) are joins that leave business waiting for review in the database. They find exactly
+    what the lookups by key of two databases find, over every state a night leaves."""
+    import dataclasses
+
+    from sandbox.generator import generate
+    from sandbox.seed import seed
+    from sync import writeback
+    from sync.sealing.service import to_seal
+    from tests.integration.test_sync import settings_stub
+
+    scenario = generate(120, seed=11, existing=60)
+    seed(wiring.engines(settings_stub(internal_url, tmp_path))[0], scenario["internal"])
+    with sandbox(scenario) as server:
+        n = Night(server, internal_url, tmp_path)
+        n.run()
+        applied = [r["txn_id"] for r in rows(n.parts.state, lt.txn) if r["state"] == "applied"]
+        for i, txn_id in enumerate(applied[:30]):  # approved, approved and sealed inside, failed, waiting
+            n.review(txn_id, ("1", "1", "2", "0")[i % 4], remark="材料不全" if i % 4 == 2 else None,
+                     qzzt="1" if i % 4 == 1 else None)
+        with n.parts.state.begin() as conn:  # and one withdrawn after apply
+            conn.execute(update(lt.txn).where(lt.txn.c.txn_id == applied[31]).values(status="withdrawn"))
+        apart = dataclasses.replace(n.parts, same_db=False)
+        assert n.parts.same_db
+        due = writeback.due(n.parts)
+        assert due == writeback.due(apart) and len(due[0]) > 0
+        sealable = to_seal(n.parts)
+        assert sorted(sealable, key=str) == sorted(to_seal(apart), key=str) and len(sealable) >= 14
+        n.run()  # sealed and written back: nothing left for either
+        assert writeback.due(n.parts) == writeback.due(apart) == ([], 0)
+        assert to_seal(n.parts) == to_seal(apart) == []
+
+
 def test_change_approved_gets_the_missing_seal(night, internal_url):
     txn = raw_txn("XXBG")
     box, make = night({"seed": 0, "transactions": [txn], "attachments": {}})
