@@ -113,16 +113,25 @@ def test_invalid_records_write_nothing_and_keep_reasons(internal_url, tmp_path):
 
 
 def test_rerun_changes_nothing(internal_url, tmp_path, mocker):
-    """… and stages nothing: versions seen before are known by (txn_id, version), unhashed."""
+    """… and stages nothing: versions seen before are known by (txn_id, version), unhashed; the
+    pages with nothing new commit their position once, at the end, where it was."""
+    from sync import checkpoint as cp
+    from sync.process import Processor
+
     scenario = generate(120, seed=5, existing=60)
     seed_engine = wiring.engines(settings_stub(internal_url, tmp_path))[0]
     seed(seed_engine, scenario["internal"])
     with sandbox(scenario) as server:
-        parts, first = run(server, internal_url, tmp_path)
+        parts, first = run(server, internal_url, tmp_path, page_size=20)
         before = snapshot(parts.internal)
-        hashed = mocker.spy(wire, "content_hash")
-        _, second = run(server, internal_url, tmp_path, feed_overlap=3650 * 86400)  # the whole feed again
+        with parts.state.connect() as conn:
+            position = cp.read(conn, cp.scope_of(None)).updated_at
+        hashed, batches = mocker.spy(wire, "content_hash"), mocker.spy(Processor, "process")
+        _, second = run(server, internal_url, tmp_path, page_size=20, feed_overlap=3650 * 86400)  # the whole feed
+        with parts.state.connect() as conn:
+            assert cp.read(conn, cp.scope_of(None)).updated_at == position
     assert second.tally.pulled == first.tally.pulled and hashed.call_count == 0
+    assert batches.call_count == 1 and batches.call_args.args[1] == []
     assert first.tally.new_versions == len(scenario["transactions"]) and second.tally.new_versions == 0
     assert snapshot(parts.internal) == before
     assert sum(first.tally.by_state.values()) == len(scenario["transactions"])
