@@ -7,21 +7,33 @@ bytes, and the same hash.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
-
-from reportlab.lib.colors import HexColor, black
-from reportlab.lib.pagesizes import A5
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfgen.canvas import Canvas
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from config.catalogue import text
 
 FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-RED = HexColor("#D0021B")
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
+
+
+@functools.cache
+def _pdf() -> SimpleNamespace:
+    """reportlab, loaded with its CID font on the first receipt: a night with nothing to seal
+    (most of them) starts without it."""
+    from reportlab.lib.colors import HexColor, black
+    from reportlab.lib.pagesizes import A5
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen.canvas import Canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+    return SimpleNamespace(Canvas=Canvas, A5=A5, black=black, red=HexColor("#D0021B"))
 
 
 @dataclass(frozen=True)
@@ -51,8 +63,8 @@ def _rows(f: ReceiptFacts) -> list[tuple[str, str]]:
 
 def _seal(c: Canvas, x: float, y: float, name: str, code: str) -> None:
     """The seal picture: a red ring, a star, the agency's name and the seal code."""
-    c.setStrokeColor(RED)
-    c.setFillColor(RED)
+    c.setStrokeColor(_pdf().red)
+    c.setFillColor(_pdf().red)
     c.setLineWidth(2.5)
     c.circle(x, y, 46)
     star = [(x + 16 * math.cos(math.radians(90 + i * 144)), y + 6 + 16 * math.sin(math.radians(90 + i * 144)))
@@ -73,20 +85,21 @@ def _seal(c: Canvas, x: float, y: float, name: str, code: str) -> None:
 
 def render(facts: ReceiptFacts) -> bytes:
     buffer = io.BytesIO()
-    c = Canvas(buffer, pagesize=A5, invariant=1)
-    width, height = A5
+    pdf = _pdf()
+    c = pdf.Canvas(buffer, pagesize=pdf.A5, invariant=1)
+    width, height = pdf.A5
     c.setTitle(text("receipt.title"))
     c.setFont(FONT, 16)
     c.drawCentredString(width / 2, height - 60, text("receipt.title"))
     c.setFont(FONT, 10.5)
     y = height - 100
     for label, value in _rows(facts):
-        c.setFillColor(black)
+        c.setFillColor(pdf.black)
         c.drawString(40, y, f"{label}：")
         c.drawString(140, y, value)
         y -= 24
     _seal(c, width - 95, y + 20, facts.seal_name, facts.seal_code)
-    c.setFillColor(black)
+    c.setFillColor(pdf.black)
     c.setFont(FONT, 9)
     c.drawString(40, 70, text("receipt.sealed", at=facts.sealed_at, algorithm=facts.algorithm))
     c.drawString(40, 54, text("receipt.verify", code=facts.verify_code))
