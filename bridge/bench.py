@@ -152,6 +152,32 @@ def grow_ledger(engine, target: int) -> int:
     return total
 
 
+# On ext4 without a journal (this machine's), creating a file scans past every inode freed in
+# the last 30-300 s ("recently_deleted" in find_inode_bit, seen with perf): 24,000 scans took
+# 3.5-9 s more system time when the previous run's 24,000 had just been deleted, 2 s five
+# minutes later. So the sync never starts within that window of a large removal.
+SETTLE_SECONDS, SETTLE_FILES = 300, 1000
+
+
+def _remove(folder: Path, home: Path) -> None:
+    files = sum(1 for _ in folder.rglob("*"))
+    shutil.rmtree(folder, ignore_errors=True)
+    if files >= SETTLE_FILES:
+        (home / "bench-removed.json").write_text(json.dumps({"at": time.time(), "files": files}))
+
+
+def _settle_after_removal(home: Path, console: Console) -> None:
+    try:
+        removed = json.loads((home / "bench-removed.json").read_text())
+    except (OSError, ValueError):
+        return
+    wait = SETTLE_SECONDS - (time.time() - removed["at"])
+    if wait > 0:
+        console.print(f"waiting {wait:.0f} s: {removed['files']:,} files were removed {SETTLE_SECONDS - wait:.0f} s ago, "
+                      "and new files cost more while their inodes are recent (ext4 without a journal)")
+        time.sleep(wait)
+
+
 def _peak_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as fh:
@@ -192,13 +218,10 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
               people: int | None = None, report_ledger: int | None = None, keep: bool = False,
               internal_indexes: bool = True) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
-    # A home of its own per run, so no scan is kept from an earlier one; removed at the end, not
-    # here. On ext4 without a journal, creating a file scans past every inode freed in the last
-    # 30-300 s ("recently_deleted", measured with perf): the 24,000 scans of N = 20,000 took
-    # 4-6 s more system time when the previous run's scans had just been deleted.
+    # A home of its own per run, so no scan is kept from an earlier one; removed at the end.
     bench_home = home / f"bench-home-{uuid.uuid4().hex[:8]}"
     for stale in home.glob("bench-home*"):  # a run that was killed before its clean-up
-        shutil.rmtree(stale, ignore_errors=True)
+        _remove(stale, home)
     started = time.perf_counter()
     scenario = generate(n, seed=9, existing=existing if existing is not None else min(50_000, max(1000, n // 2)),
                         days=max(30, n // 1500))
@@ -224,6 +247,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     base = f"http://127.0.0.1:{port}/open/v1"
     try:
         floor = io_floor(base, workers)
+        _settle_after_removal(home, console)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
                "BRIDGE_PLATFORM_URL": base, "BRIDGE_APP_KEY": KEY, "BRIDGE_APP_SECRET": SECRET,
                "BRIDGE_INTERNAL_DB": url, "BRIDGE_HOME": str(bench_home), "BRIDGE_RATE_LIMIT": "0",
@@ -247,7 +271,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     finally:
         platform.terminate()
         platform.wait()
-        shutil.rmtree(bench_home, ignore_errors=True)
+        _remove(bench_home, home)
         if keep:
             console.print(f"kept for inspection: BRIDGE_INTERNAL_DB={url}")
         elif db != "sqlite":
