@@ -173,7 +173,7 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
     once reviewed (``AAE016`` no longer 0), and seals only for approved business, so a quiet
     night reads a few rows instead of every open one."""
     y = it.ae_ywjl.c
-    # What went out already, for the page's rows by their keys. (As an EXISTS column of the
+    # What went out already, read by the page's range of txn_id. (As an EXISTS column of the
     # page's query, PostgreSQL hashed the whole of pb_writeback for every page: quadratic, 5 s
     # of a quiet night at N = 100,000.)
     sent = _sent(parts, ledger[0]["txn_id"], ledger[-1]["txn_id"])
