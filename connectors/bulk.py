@@ -78,8 +78,8 @@ def update_rows(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
         return 0
     columns = list(rows[0])
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM and len({r[key] for r in rows}) == len(rows):
-        text = json.dumps(rows, ensure_ascii=False, default=str, separators=(",", ":"))
-        source = func.json_to_recordset(cast(bindparam(None, text, type_=Text), JSON)).table_valued(
+        blob = json.dumps(rows, ensure_ascii=False, default=str, separators=(",", ":"))
+        source = func.json_to_recordset(cast(bindparam(None, blob, type_=Text), JSON)).table_valued(
             *[column(c, table.c[c].type) for c in columns]).render_derived(name="v", with_types=True)
         v: Values = {c: source.c[c] for c in columns}
         params = None
