@@ -17,11 +17,28 @@ LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
 _MONEY = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_PLAIN_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+# The contract's own form of a local time, in ASCII digits: such stamps also sort as text.
+PLAIN_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
+INTERNAL_FORMAT = "%Y%m%d%H%M%S"  # the internal system's times (AAE036, AAE015)
 
 
 def _error(code: str) -> PydanticCustomError:
     return PydanticCustomError(f"pb_{code}", code)
+
+
+def platform_time(value: Any) -> str | None:
+    """An internal time (yyyymmddhhmmss, or a datetime) as the platform writes times; None when
+    it is not one."""
+    if isinstance(value, datetime):
+        return value.strftime(LOCAL_FORMAT)
+    raw = str(value or "")
+    try:
+        if len(raw) == 14 and raw.isdigit():  # the common form, without strptime's cost (a tenth of the scan)
+            datetime(int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:]))
+            return f"{raw[:4]}-{raw[4:6]}-{raw[6:8]} {raw[8:10]}:{raw[10:12]}:{raw[12:]}"
+        return datetime.strptime(raw, INTERNAL_FORMAT).strftime(LOCAL_FORMAT)
+    except ValueError:
+        return None
 
 
 def parse_local_datetime(value: Any) -> datetime:
@@ -29,7 +46,7 @@ def parse_local_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value
     try:
-        if isinstance(value, str) and _PLAIN_LOCAL.fullmatch(value):
+        if isinstance(value, str) and PLAIN_LOCAL.fullmatch(value):
             # The contract's own form, as nearly every value comes: strptime costs ten times more.
             return datetime.fromisoformat(value)
         return datetime.strptime(halfwidth(str(value)).strip(), LOCAL_FORMAT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from connectors.platform.errors import PlatformError
 from connectors.platform.feed import pages
 from mapping import wire
 from mapping.codes import CodeTables
-from mapping.types import parse_local_datetime
+from mapping.types import PLAIN_LOCAL, parse_local_datetime
 from mapping.validate import Context
 from sync import checkpoint as cp
 from sync import faultpoints
@@ -74,7 +73,6 @@ class Parts:
 
 
 QUIET_COMMIT = 2.0  # seconds a quiet page's position may wait for the next commit
-_PLAIN_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")  # ASCII digits sort as text
 
 
 def _position(items: list[Any]) -> datetime | None:
@@ -83,7 +81,7 @@ def _position(items: list[Any]) -> datetime | None:
     plain, stamps = [], []
     for item in items:
         value = item.get("updated_at") if isinstance(item, dict) else None
-        if isinstance(value, str) and _PLAIN_STAMP.fullmatch(value):
+        if isinstance(value, str) and PLAIN_LOCAL.fullmatch(value):
             plain.append(value)
             continue
         try:

@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -29,6 +28,7 @@ from connectors.bulk import insert_rows, update_rows
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
+from mapping.types import platform_time
 from sync import audit, faultpoints
 from sync.engine import Parts
 from sync.ledger import tables as t
@@ -59,20 +59,6 @@ def idempotency_key(txn_id: str, version: int, outcome: str) -> str:
     return hashlib.sha256(f"{txn_id}|{version}|{outcome}".encode()).hexdigest()
 
 
-def _time(value: Any) -> str | None:
-    """yyyymmddhhmmss (the internal system's times) as the platform writes them."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    raw = str(value or "")
-    try:
-        if len(raw) == 14 and raw.isdigit():  # the common form, without strptime's cost (a tenth of the scan)
-            datetime(int(raw[:4]), int(raw[4:6]), int(raw[6:8]), int(raw[8:10]), int(raw[10:12]), int(raw[12:]))
-            return f"{raw[:4]}-{raw[4:6]}-{raw[6:8]} {raw[8:10]}:{raw[10:12]}:{raw[12:]}"
-        return datetime.strptime(raw, "%Y%m%d%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return None
-
-
 def _reason(ledger: dict[str, Any]) -> str:
     reasons = json.loads(ledger["reasons"] or "null")
     if ledger["state"] == "invalid":
@@ -84,13 +70,13 @@ def outcome_of(ledger: dict[str, Any], business: dict[str, Any] | None, seal: di
                ) -> dict[str, Any] | None:
     """The result body (without ``version``) a transaction's current state calls for, or None."""
     if ledger["state"] in ("rejected", "invalid"):
-        return {"outcome": "rejected", "reason": _reason(ledger), "processed_at": _time(ledger["state_at"]),
+        return {"outcome": "rejected", "reason": _reason(ledger), "processed_at": platform_time(ledger["state_at"]),
                 "handler": "pension-bridge"}
     if business is None:
         return None
     outcome = REVIEW.get(str(business["aae016"]).strip())
     body = {"outcome": outcome, "internal_ref": business["ywlsh"], "handler": business["aae011"],
-            "processed_at": _time(business["aae015"] if outcome != "accepted" else business["aae036"])}
+            "processed_at": platform_time(business["aae015"] if outcome != "accepted" else business["aae036"])}
     if outcome == "rejected":
         body["reason"] = business["aae013"] or text("writeback.review_failed")
     if outcome == "completed":
@@ -281,11 +267,7 @@ def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> Non
                     [{"idempotency_key": a.key, "status": a.status, "last_error": a.error}
                      for a in done if a.status != "sent"],
                     lambda v: {"status": v["status"], "attempts": w.attempts + 1, "last_error": v["last_error"]})
-        # The platform bumped the version: the next result answers that one.
-        update_rows(conn, t.txn, "txn_id",
-                    [{"txn_id": a.txn_id, "version": a.answer["version"], "status": a.answer.get("status")}
-                     for a in sent if isinstance(a.answer, dict) and isinstance(a.answer.get("version"), int)],
-                    where=lambda v: [t.txn.c.version < v["version"]])
+        _bump(conn, [(a.txn_id, a.answer) for a in sent])
     for a in done:
         tally.count(a.status)
     for a in done:
@@ -293,12 +275,19 @@ def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> Non
             take_in(parts, a.txn_id)
 
 
+def _bump(conn, answers: list[tuple[str, Any]]) -> None:
+    """The platform bumped the version in its answer: the next result answers that one, and
+    the echo is old news. ``answers``: (txn_id, the platform's answer)."""
+    update_rows(conn, t.txn, "txn_id",
+                [{"txn_id": txn_id, "version": answer["version"], "status": answer.get("status")}
+                 for txn_id, answer in answers if isinstance(answer, dict) and isinstance(answer.get("version"), int)],
+                where=lambda v: [t.txn.c.version < v["version"]])
+
+
 def _follow(parts: Parts, txn_id: str, answer: Any) -> None:
-    """The platform bumped the version: the next result answers that one, and the echo is old news."""
-    if isinstance(answer, dict) and isinstance(answer.get("version"), int):
-        with parts.state.begin() as conn:
-            conn.execute(update(t.txn).where(t.txn.c.txn_id == txn_id, t.txn.c.version < answer["version"])
-                         .values(version=answer["version"], status=answer.get("status")))
+    """One answer's version bump (the ferry's loader), in a transaction of its own."""
+    with parts.state.begin() as conn:
+        _bump(conn, [(txn_id, answer)])
 
 
 def take_in(parts: Parts, txn_id: str) -> None:

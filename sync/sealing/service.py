@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
 from mapping.idcard import masked
+from mapping.types import platform_time
 from sync import audit
 from sync.engine import Parts
 from sync.ledger import tables as t
@@ -35,11 +35,8 @@ class SealTally:
 
 
 def _stamp(value: str | None) -> str:
-    """yyyymmddhhmmss as the platform writes times."""
-    try:
-        return datetime.strptime(value or "", "%Y%m%d%H%M%S").strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return value or ""
+    """yyyymmddhhmmss as the platform writes times; anything else as it stands."""
+    return platform_time(value) or value or ""
 
 
 def verify_code(ywlsh: str, txn_id: str, sealed_at: str, seal_code: str) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from sync.writeback import _time
+from mapping.types import platform_time
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -20,4 +20,4 @@ from sync.writeback import _time
     (None, None),
 ])
 def test_internal_times_become_platform_times(value, expected):
-    assert _time(value) == expected
+    assert platform_time(value) == expected
