@@ -307,15 +307,19 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
     """Send every result that is due, ``workers`` at a time (paced by the client's limiter).
 
     A chunk's bodies are stored before it is sent and its answers recorded after, those of
-    all chunks finished by then in one transaction. The chunk stays small (4 rounds of the
-    workers): a run killed again and again — a timeout every night, say — still commits its
-    progress a few dozen results at a time. Up to ``depth`` chunks are in flight, so the
-    workers keep sending while this thread stores the next chunk and records the last.
+    all chunks finished by then in one transaction. A chunk is 16 rounds of the workers (128
+    results with 8): a run killed again and again — a timeout every night, say — still commits
+    its progress every fraction of a second, and what was sent but not yet recorded goes again
+    with the same key. Smaller chunks cost more than they save: each costs two transactions and
+    eight statements, done under the GIL among the sending workers (18,040 results: 13.7 s of CPU
+    in chunks of 32, 10.5 in 64, 10.0 in 128, 9.6 in 256). Up to ``depth`` chunks are in
+    flight, so the workers keep sending while this thread stores the next chunk and records
+    the last.
     Ends early, cleanly, when the platform stays down: what was not sent is due next run.
     """
     tally = WritebackTally()
     down = threading.Event()
-    chunk = chunk or max(16, 4 * workers)
+    chunk = chunk or max(32, 16 * workers)
     flight: deque[tuple[list[Attempt], list[Future]]] = deque()
 
     def send(attempt: Attempt) -> None:

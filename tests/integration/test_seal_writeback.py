@@ -197,7 +197,7 @@ def test_chunks_overlap_yet_no_result_leaves_before_its_body_is_stored(night, mo
     settle = mocker.spy(writeback, "_settle")
     with box as server:
         n = make(server)
-        n.run(scan_workers=2)  # chunks of 16: five of them, up to three in flight
+        n.run(scan_workers=2)  # chunks of 32: three of them, in flight together
         assert len(stored_first) == 70 and all(stored_first)
         assert sorted(r["txn_id"] for r in server.state.results) == sorted(t["txn_id"] for t in txns)
         assert {r["status"] for r in rows(n.parts.state, lt.writeback)} == {"sent"}
