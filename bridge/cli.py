@@ -61,12 +61,13 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
          timeout_minutes: float = typer.Option(None, help="with --distributed: stop waiting for the workers after this")
          ) -> None:
     """Run the nightly sync: pull, validate, plan, apply, account."""
-    from bridge import summary, wiring
+    from bridge import heap, summary, wiring
     from sync import nightly
     from sync.locks import LockBusy
 
     current = _settings()
     parts = wiring.build(current, shared_rate=distributed)
+    heap.freeze_wired()
     try:
         if distributed:
             from sync.distributed import coordinator
@@ -87,12 +88,13 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
 @app.command()
 def writeback() -> None:
     """Seal approved business and write every due result back to the platform (no feed)."""
-    from bridge import summary, wiring
+    from bridge import heap, summary, wiring
     from sync import nightly
     from sync.engine import RunResult
     from sync.process import Tally
 
     parts = wiring.build(_settings())
+    heap.freeze_wired()
     result = RunResult("writeback", "completed", Tally())
     nightly.seal_and_write_back(parts, result)
     summary.render_after(result, console)
@@ -102,7 +104,7 @@ def writeback() -> None:
 @app.command()
 def worker(concurrency: int = typer.Option(1, help="partitions worked at once by this process")) -> None:
     """Work partitions of distributed runs until stopped (SIGTERM finishes the job in hand)."""
-    from bridge import wiring
+    from bridge import heap, wiring
     from connectors.internal.db import engine_for
     from sync.distributed import tasks
 
@@ -111,6 +113,7 @@ def worker(concurrency: int = typer.Option(1, help="partitions worked at once by
     app = tasks.make_app(current.queue_url, current.worker_stalled_after)
     with app.open():
         tasks.ensure_schema(app, engine_for(current.state_url), current.home)
+    heap.freeze_wired()
     console.print(text("status.worker_started", name=tasks.worker_name()))
     app.run_worker(queues=[tasks.QUEUE], concurrency=concurrency, name=tasks.worker_name(), wait=True,
                    update_heartbeat_interval=current.worker_heartbeat,
@@ -138,10 +141,11 @@ def status(format: str = typer.Option("table", help="table|json|prometheus"),
 def collect(wait: bool = typer.Option(False, help="wait for another collector's lock instead of exiting"),
             accept_gap: bool = typer.Option(False, help="post result batches past a batch that never came")) -> None:
     """External side: post the results the loader sent, then pull the feed and scans into batches."""
-    from bridge import summary, wiring
+    from bridge import heap, summary, wiring
     from sync.ferry.collector import Collector
 
     collector = Collector(wiring.build_collector(_settings()))
+    heap.freeze_wired()
     _run_locked(lambda: collector.run(wait=wait, accept_gap=accept_gap), summary.render_collect)
 
 
@@ -150,9 +154,10 @@ def load(wait: bool = typer.Option(False, help="wait for another loader's lock i
          accept_gap: bool = typer.Option(False, help="import past a batch confirmed lost (it is imported if it comes)")
          ) -> None:
     """Internal side: import the collector's batches as sync would, seal, and batch the results."""
-    from bridge import summary, wiring
+    from bridge import heap, summary, wiring
 
     loader = wiring.build_loader(_settings())
+    heap.freeze_wired()
     _run_locked(lambda: loader.run(wait=wait, accept_gap=accept_gap), summary.render_load)
 
 
