@@ -34,6 +34,10 @@ class InternalRows:
         self.paid: dict[str, set[int]] = defaultdict(set)  # by ID number
         self.owner: dict[str, str] = {}  # aac001 -> ID number
         self.typed: set[tuple[str, str]] = set()
+        # aac001 -> its AC02 and AC_YHZH rows (the same dicts as in ``rows``): looked up for
+        # every change and cancellation, which a scan of the lists made quadratic in N.
+        self.enrolment_of: dict[str, dict[str, Any]] = {}
+        self.bank_of: dict[str, dict[str, Any]] = {}
 
     def _next(self, name: str) -> int:
         value = self.seq[name]
@@ -57,14 +61,18 @@ class InternalRows:
               when: datetime | None = None, name: str | None = None, bank: dict | None = None) -> dict[str, Any]:
         when = when or datetime.combine(since, datetime.min.time()).replace(hour=10)
         row = self.person_row(person, when, name)
-        self.rows["ac02"].append({
+        enrolment = {
             "aaz159": self._next("AAZ159"), "aac001": row["aac001"], "aae140": "170", "aac008": "1", "aac031": "1",
             "aac049": since.year * 100 + since.month, "aac066": "011", "aaz289": GRADE_IDS[grade],
-            "aae160": None, "aic301": None, "aae011": COUNTER, "aae036": stamp(when)})
+            "aae160": None, "aic301": None, "aae011": COUNTER, "aae036": stamp(when)}
+        self.rows["ac02"].append(enrolment)
+        self.enrolment_of.setdefault(row["aac001"], enrolment)
         bank = bank or {"bank_code": "102", "holder_name": row["aac003"],
                         "account_no": f"6222{self.rng.randrange(10**15):015d}"}
-        self.rows["ac_yhzh"].append({"aac001": row["aac001"], "aae008": bank["bank_code"], "aae009": bank["holder_name"],
-                                     "aae010": bank["account_no"], "aae011": COUNTER, "aae036": stamp(when)})
+        account = {"aac001": row["aac001"], "aae008": bank["bank_code"], "aae009": bank["holder_name"],
+                   "aae010": bank["account_no"], "aae011": COUNTER, "aae036": stamp(when)}
+        self.rows["ac_yhzh"].append(account)
+        self.bank_of.setdefault(row["aac001"], account)
         if paid_years:
             ywlsh = self.business(row["aac001"], "12", when)
             for year in paid_years:
@@ -96,11 +104,11 @@ class InternalRows:
         """A field's value as the internal system holds it, in the platform's form."""
         row = self.by_id.get(person.id_number)
         if field == "grade":
-            enrolment = next((r for r in self.rows["ac02"] if row and r["aac001"] == row["aac001"]), None)
+            enrolment = self.enrolment_of.get(row["aac001"]) if row else None
             amount = next((a for a, i in GRADE_IDS.items() if enrolment and i == enrolment["aaz289"]), None)
             return f"{amount:.2f}" if amount else None
         if field == "bank_account":
-            bank = next((r for r in self.rows["ac_yhzh"] if row and r["aac001"] == row["aac001"]), None)
+            bank = self.bank_of.get(row["aac001"]) if row else None
             return {"bank_code": bank["aae008"], "account_no": bank["aae010"], "holder_name": bank["aae009"]} if bank else None
         column = {"phone": "aae005", "address": "aae006", "name": "aac003"}[field]
         return row[column] if row else getattr(person, field)
@@ -184,7 +192,7 @@ class InternalRows:
 
     def _typed_cancellation(self, txn: dict, when: datetime, exact: bool) -> str | None:
         row = self.by_id.get(txn["person"]["id_number"])
-        enrolment = next((r for r in self.rows["ac02"] if row and r["aac001"] == row["aac001"]), None)
+        enrolment = self.enrolment_of.get(row["aac001"]) if row else None
         if enrolment is None:
             return None
         reason = txn["payload"]["reason"] if exact else ("death" if txn["payload"]["reason"] != "death" else "emigration")
