@@ -46,3 +46,26 @@ def test_updates_of_rows_inserted_in_the_same_batch_and_of_existing_rows(interna
     assert enrolled[people["530102199001010027"]] == "2" and enrolled[people["530102199001010035"]] == "1"
     assert banks[people["530102199001010027"]] == "6222000000000099"
     assert banks[people["530102199001010035"]] == "6222000000000001"
+
+
+def test_updates_wait_for_one_statement_yet_keep_their_order_per_row(internal_url):
+    """Updates go together at the end of the batch, one statement per table and columns; still,
+    the later of two updates of one row wins, whether their columns are the same or not."""
+    engine = engine_for(internal_url)
+    with engine.begin() as conn:
+        Applier(conn, "platform").apply([Work("T0", Apply(person("P0", "530102199001010011")), STAMP),
+                                         Work("T1", Apply(person("P1", "530102199001010027")), STAMP)])
+        first, second = (r.aac001 for r in conn.execute(select(it.ac01.c.aac001).order_by(it.ac01.c.aac002)))
+    work = [
+        Work("T2", Apply((o.UpdatePerson(ref=first, values={"aae005": "13800000001"}),)), STAMP),
+        Work("T3", Apply((o.UpdatePerson(ref=first, values={"aae005": "13800000002", "aae006": "新地址"}),)), STAMP),
+        Work("T4", Apply((o.UpdatePerson(ref=first, values={"aae005": "13800000003"}),)), STAMP),
+        Work("T5", Apply((o.UpdatePerson(ref=second, values={"aac003": "甲"}),)), STAMP),
+        Work("T6", Apply((o.UpdatePerson(ref=second, values={"aac003": "乙"}),)), STAMP),
+    ]
+    with engine.begin() as conn:
+        Applier(conn, "platform").apply(work)
+    with engine.connect() as conn:
+        rows = {r.aac001: r for r in conn.execute(select(it.ac01))}
+    assert (rows[first].aae005, rows[first].aae006) == ("13800000003", "新地址")
+    assert rows[second].aac003 == "乙"
