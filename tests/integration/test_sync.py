@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from bridge import wiring
 from connectors.internal import schema as it
-from sandbox.generator import generate
 from mapping import wire
+from sandbox.generator import generate
 from sandbox.seed import seed
 from sync import engine
 from sync.ledger import tables as lt
@@ -284,4 +284,36 @@ def test_crash_between_internal_and_state_commit_neither_loses_nor_doubles(sqlit
     assert result.tally.by_state == {"applied": 2}
     assert len(rows(parts.internal, it.ae_ywjl)) == 2 and len(rows(parts.internal, it.ac_jfjl)) == 2
     assert {r["ywlsh"] for r in rows(parts.state, lt.txn)} == {r["ywlsh"] for r in rows(parts.internal, it.ae_ywjl)}
+    assert verify(parts.internal, parts.state, "2").ok
+
+
+def test_two_versions_of_one_transaction_in_one_page_are_both_accounted(internal_url, tmp_path, mocker):
+    """The contract shows each transaction once, as its current snapshot; a platform that shows
+    an older version beside the newer in one page must not stop the feed at that page: the
+    versions go through one after the other, and the position is committed after the last."""
+    import copy
+
+    from connectors.platform import feed
+
+    scenario = generate(30, seed=3, existing=15)
+    seed(wiring.engines(settings_stub(internal_url, tmp_path))[0], scenario["internal"])
+    real, doubled = feed.pages, []
+
+    def pages_with_an_older_twin(*args, **kwargs):
+        for page in real(*args, **kwargs):
+            if not doubled:
+                newer = copy.deepcopy(page.items[0])
+                newer.update(version=newer["version"] + 1, status="submitted")
+                page.items.insert(1, newer)  # v2 right after v1, in the same page
+                doubled.append(newer["txn_id"])
+            yield page
+
+    mocker.patch.object(engine, "pages", pages_with_an_older_twin)
+    with sandbox(scenario) as server:
+        parts, result = run(server, internal_url, tmp_path, page_size=10)
+    assert result.status == "completed" and result.problems == []
+    staged = {(r["txn_id"], r["version"]) for r in rows(parts.state, lt.txn_version)}
+    txn = rows(parts.state, lt.txn, txn_id=doubled[0])[0]
+    assert {(doubled[0], txn["version"] - 1), (doubled[0], txn["version"])} <= staged
+    assert len(rows(parts.state, lt.txn)) == len({t["txn_id"] for t in scenario["transactions"]})
     assert verify(parts.internal, parts.state, "2").ok
