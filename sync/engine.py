@@ -28,7 +28,7 @@ from sync.ledger import tables as t
 from sync.ledger.store import attachment_status, seen_versions
 from sync.locks import run_lock
 from sync.planning.planner import Rules
-from sync.process import Processor, Staged, Tally, stage
+from sync.process import Processor, Staged, Tally, in_rounds, stage
 from sync.scans import ScanFetcher
 
 log = structlog.get_logger(__name__)
@@ -115,20 +115,6 @@ def _new_versions(parts: Parts, items: list[Any]) -> list[Staged]:
     return list(fresh.values())
 
 
-def _rounds(batch: list[Staged]) -> list[list[Staged]]:
-    """The batch as successive batches in which no transaction comes twice, its versions oldest
-    first. The contract shows a transaction once per page, as its current snapshot; a platform
-    that showed an older version beside the newer would otherwise have both planned against one
-    ledger view, and the batch rolled back again and again at the same page."""
-    versions: dict[str, list[int]] = {}
-    for s in batch:
-        versions.setdefault(s.txn_id, []).append(s.version)
-    if len(versions) == len(batch):
-        return [batch]
-    rank = {(txn_id, v): i for txn_id, vs in versions.items() for i, v in enumerate(sorted(vs))}
-    return [[s for s in batch if rank[(s.txn_id, s.version)] == i] for i in range(max(rank.values()) + 1)]
-
-
 def _scans(parts: Parts, batch: list[Staged]) -> dict:
     attachments = [a for s in batch if isinstance(s.raw, dict) and isinstance(s.raw.get("attachments"), list)
                    for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
@@ -168,7 +154,7 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
             known = processor.known(batch)
         with tally.timed("scans"):  # an echo of a settled version needs no scans: its content is unchanged
             scans = _scans(parts, [s for s in batch if not processor.settles(s, known)])
-        rounds = _rounds(batch)
+        rounds = in_rounds(batch)
         for i, part in enumerate(rounds):  # one round, but where the platform showed a transaction twice
             last = i == len(rounds) - 1
             processor.process(part, scans, key, max(filter(None, (quiet, position)), default=None) if last else None,

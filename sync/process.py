@@ -75,6 +75,20 @@ def stage(raw: Any, restaged: bool = False) -> Staged:
     return Staged(raw, ident[0], ident[1], updated, digest, True, restaged)
 
 
+def in_rounds(batch: list[Staged]) -> list[list[Staged]]:
+    """The batch as successive batches in which no transaction comes twice, its versions oldest
+    first. The contract shows a transaction once per page, as its current snapshot; a platform
+    that showed an older version beside the newer would otherwise have both planned against one
+    ledger view, and the batch rolled back again and again at the same page."""
+    versions: dict[str, list[int]] = {}
+    for s in batch:
+        versions.setdefault(s.txn_id, []).append(s.version)
+    if len(versions) == len(batch):
+        return [batch]
+    rank = {(txn_id, v): i for txn_id, vs in versions.items() for i, v in enumerate(sorted(vs))}
+    return [[s for s in batch if rank[(s.txn_id, s.version)] == i] for i in range(max(rank.values()) + 1)]
+
+
 @dataclass
 class Tally:
     """Counts of one run: versions pulled, decisions by business type and state."""

@@ -32,7 +32,7 @@ from sync.ferry.signing import BatchSigner
 from sync.ledger import tables as t
 from sync.ledger.store import seen_versions
 from sync.locks import run_lock
-from sync.process import Processor, Staged, Tally, stage
+from sync.process import Processor, Staged, Tally, in_rounds, stage
 from sync.scans import ScanOutcome, ScanStore
 from sync.sealing.service import seal_approved
 
@@ -123,8 +123,8 @@ class Loader:
                                         o.get("size") if isinstance(o.get("size"), int) else None)
         result.tally.pulled += len(raws)
         result.tally.new_versions += len(fresh)
-        if fresh:
-            processor.process(list(fresh.values()), outcomes, None, None)
+        for part in in_rounds(list(fresh.values())) if fresh else ():
+            processor.process(part, outcomes, None, None)
         acks = batch.items("acks")
         with p.state.begin() as conn:
             self._settle(conn, acks)
