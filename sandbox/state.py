@@ -171,7 +171,9 @@ class PlatformState:
         now = self.now()
         items: list[dict] = []
         keys: list[tuple[str, str]] = []
-        for key in self._order[bisect.bisect_right(self._order, after):]:
+        order = self._order
+        for i in range(bisect.bisect_right(order, after), len(order)):  # no copy of the rest for each page
+            key = order[i]
             txn = self.txns[key[1]]
             if str(txn.get("updated_at")) != key[0]:
                 continue  # an older place of a transaction that has moved on
