@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from sqlalchemy import create_engine, func, select, text
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
 from connectors.platform import PlatformClient
+from connectors.platform.crew import Crew
 from connectors.platform.feed import pages
 from connectors.platform.pacing import RetryBudget, Unlimited
 from sandbox.evaluation import link_quality
@@ -63,13 +63,17 @@ def io_floor(base_url: str, workers: int) -> dict[str, Any]:
                             max_connections=max(4, workers))
     started, cpu = time.perf_counter(), time.process_time()
     items, scans = 0, 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with Crew(_fetch(client), workers, "floor") as crew:  # the sync's scans go through a crew too
         for page in pages(client, lambda: None):
             items += len(page.items)
-            wanted = [a for i in page.items if isinstance(i, dict) for a in i.get("attachments") or []
-                      if isinstance(a, dict) and a.get("attachment_id")]
-            for outcome in pool.map(_fetch(client), wanted):
-                scans += outcome
+            for item in page.items:
+                for scan in (item.get("attachments") or []) if isinstance(item, dict) else []:
+                    if isinstance(scan, dict) and scan.get("attachment_id"):
+                        crew.put(scan)
+                        while crew.pending >= 4 * workers:
+                            scans += crew.get()[1]
+            while crew.pending:
+                scans += crew.get()[1]
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # this process does nothing else meanwhile
     client.close()
     return {"transactions": items, "scans": scans, "seconds": seconds, "per_second": items / seconds,

@@ -16,7 +16,6 @@ import json
 import threading
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from connectors.bulk import insert_rows, update_rows
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
+from connectors.platform.crew import Crew
 from mapping.types import platform_time
 from sync import audit, faultpoints
 from sync.engine import Parts
@@ -320,28 +320,38 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
     tally = WritebackTally()
     down = threading.Event()
     chunk = chunk or max(32, 16 * workers)
-    flight: deque[tuple[list[Attempt], list[Future]]] = deque()
+    flight: deque[list[Any]] = deque()  # [chunk's attempts, how many of them are still out]
 
-    def send(attempt: Attempt) -> None:
+    def send(item: tuple[list[Any], Attempt]) -> None:
         if down.is_set():
             return
         try:
-            _post(parts, attempt)
+            _post(parts, item[1])
         except RetryBudgetExhausted:
             down.set()
 
-    def settle(wait: bool) -> None:
+    def returned(outcome: tuple[tuple[list[Any], Attempt], Any, BaseException | None]) -> None:
+        (entry, _), _, error = outcome
+        entry[1] -= 1
+        if error is not None:
+            raise error
+
+    def settle(crew: Crew, wait: bool) -> None:
         """Record the chunks finished at the head of the flight (waiting for the first if ``wait``)."""
+        for outcome in crew.ready():
+            returned(outcome)
         finished: list[Attempt] = []
-        while flight and ((wait and not finished) or all(f.done() for f in flight[0][1])):
-            part, futures = flight.popleft()
-            for future in futures:
-                future.result()
-            finished.extend(part)
+        while flight:
+            if flight[0][1] == 0:
+                finished.extend(flight.popleft()[0])
+            elif wait and not finished:
+                returned(crew.get())
+            else:
+                break
         if finished:
             _settle(parts, finished, tally)
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with Crew(send, workers, "writeback") as crew:
         try:
             for todo, waiting in due_in_pages(parts):
                 tally.waiting += waiting
@@ -352,13 +362,16 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
                         break
                     part = attempts[start:start + chunk]
                     _store(parts, part)
-                    flight.append((part, [pool.submit(send, a) for a in part]))
-                    settle(wait=len(flight) > depth)
+                    entry = [part, len(part)]
+                    flight.append(entry)
+                    for attempt in part:
+                        crew.put((entry, attempt))
+                    settle(crew, wait=len(flight) > depth)
                 if down.is_set():
                     break
         finally:
             while flight:
-                settle(wait=True)
+                settle(crew, wait=True)
     if down.is_set():
         log.error("writeback_stopped", reason="platform unreachable")
         raise RetryBudgetExhausted("write-back: the platform stayed down")
