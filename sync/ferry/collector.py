@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from connectors.platform import (
     RegionForbidden,
     RetryBudgetExhausted,
 )
+from connectors.platform.crew import Crew
 from connectors.platform.feed import pages
 from sync import checkpoint as cp
 from sync import faultpoints
@@ -229,21 +229,25 @@ class Collector:
             with batch:
                 items = batch.items("results")
                 down = threading.Event()
-                lock = threading.Lock()
 
-                def post(item: dict[str, Any]) -> None:
+                def post(item: dict[str, Any]) -> str | None:
                     if down.is_set():
-                        return
+                        return None
                     try:
-                        status = self._post(item)
+                        return self._post(item)
                     except RetryBudgetExhausted:
                         down.set()
-                        return
-                    with lock:
-                        counts[status] = counts.get(status, 0) + 1
+                        return None
 
-                with ThreadPoolExecutor(max_workers=self.parts.fetcher.workers) as pool:
-                    list(pool.map(post, items))
+                with Crew(post, self.parts.fetcher.workers, "results") as crew:
+                    for item in items:
+                        crew.put(item)
+                    while crew.pending:
+                        _, status, error = crew.get()
+                        if error is not None:
+                            raise error
+                        if status is not None:
+                            counts[status] = counts.get(status, 0) + 1
                 if down.is_set():  # the platform stayed down: the batch is taken again next run
                     raise RetryBudgetExhausted("results: the platform stayed down")
                 with self.parts.state.begin() as conn:
