@@ -77,7 +77,7 @@ def io_floor(base_url: str, workers: int) -> dict[str, Any]:
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # this process does nothing else meanwhile
     client.close()
     return {"transactions": items, "scans": scans, "seconds": seconds, "per_second": items / seconds,
-            "cpu_ms_per_txn": 1000 * cpu / max(1, items)}
+            "cpu_seconds": cpu, "cpu_ms_per_txn": 1000 * cpu / max(1, items)}
 
 
 def _fetch(client: PlatformClient):
@@ -190,6 +190,88 @@ def _peak_kb(pid: int) -> int | None:
         return None
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """``/proc/<pid>/stat`` after the command name (which may hold spaces): field 4 is ``[1]``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _process_cpu(pid: int, children: bool = False) -> float:
+    """CPU seconds of a process (and of its children it has reaped, with ``children``)."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
+    return ticks / _TICK
+
+
+def _machine_busy() -> float | None:
+    """CPU seconds all cores spent on anything but idling and waiting since boot (steal left out)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fh.readline().split()[1:8])
+    except (OSError, ValueError):
+        return None
+    return (user + nice + system + irq + softirq) / _TICK
+
+
+def _postmaster(url: str) -> int | None:
+    """The local PostgreSQL server's main process: the parent of our backend, when /proc shows it."""
+    if not url.startswith("postgresql"):
+        return None
+    with create_engine(url).connect() as conn:
+        backend = conn.execute(text("select pg_backend_pid()")).scalar()
+    fields = _stat_fields(int(backend))
+    return int(fields[1]) if fields else None
+
+
+def _database_cpu(postmaster: int | None) -> float | None:
+    """CPU seconds of the database server: its backends alive now, and those ended (reaped)."""
+    if postmaster is None:
+        return None
+    total = _process_cpu(postmaster, children=True)
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = _stat_fields(int(entry.name))
+            if fields and fields[1] == str(postmaster):
+                total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+class CpuMeter:
+    """Who spent the two cores while a step ran: the platform's process, the database server and
+    the machine as a whole, read from /proc before and after (Linux; ``None`` where not read)."""
+
+    def __init__(self, platform: int, postmaster: int | None) -> None:
+        self.platform, self.postmaster = platform, postmaster
+
+    def read(self) -> dict[str, float | None]:
+        return {"platform": _process_cpu(self.platform), "database": _database_cpu(self.postmaster),
+                "machine": _machine_busy()}
+
+    @staticmethod
+    def spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
+        return {k: (after[k] - before[k]) if after[k] is not None and before[k] is not None else None
+                for k in before}
+
+
+def _per_txn(spent: dict[str, float | None], own_cpu: float, transactions: int, seconds: float) -> dict[str, Any]:
+    """CPU ms per transaction by process, and the rate this machine's cores would allow if they
+    did nothing but this step at its cost: cores / CPU per transaction."""
+    ms = {"bridge": own_cpu, **spent}
+    out: dict[str, Any] = {k: (1000 * v / max(1, transactions) if v is not None else None) for k, v in ms.items()}
+    machine = out.get("machine")
+    out["cores_busy"] = (spent["machine"] / seconds) if spent.get("machine") is not None and seconds else None
+    out["ceiling_per_s"] = (1000 * (os.cpu_count() or 1) / machine) if machine else None
+    return out
+
+
 def _timed(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run the command as a child; its wall time, CPU seconds and peak resident memory.
 
@@ -249,14 +331,20 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     port = _port()
     platform = _platform(data, port)
     base = f"http://127.0.0.1:{port}/open/v1"
+    meter = CpuMeter(platform.pid, _postmaster(url))
     try:
+        before = meter.read()
         floor = io_floor(base, workers)
+        floor["cpu_by_process"] = _per_txn(meter.spent(before, meter.read()), floor["cpu_seconds"],
+                                           floor["transactions"], floor["seconds"])
         _settle_after_removal(home, console)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
                "BRIDGE_PLATFORM_URL": base, "BRIDGE_APP_KEY": KEY, "BRIDGE_APP_SECRET": SECRET,
                "BRIDGE_INTERNAL_DB": url, "BRIDGE_HOME": str(bench_home), "BRIDGE_RATE_LIMIT": "0",
                "BRIDGE_SCAN_WORKERS": str(workers), "BRIDGE_REPORT_FORMATS": ""}
+        before = meter.read()
         sync = _timed(["sync"], env)
+        sync_spent = meter.spent(before, meter.read())
         rerun = _timed(["sync"], env)  # the night after: the feed holds the echoes of the write-back
         quiet = _timed(["sync"], env)  # and the night after that: nothing new at all
         verify = _timed(["verify"], env)
@@ -301,6 +389,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
         "throughput": {"floor_per_s": floor["per_second"], "sync_to_apply_per_s": pulled / to_apply if to_apply else 0,
                        "sync_end_to_end_per_s": pulled / sync["seconds"]},
         "cpu_ms_per_txn": 1000 * sync["cpu"] / max(1, pulled),
+        "sync_cpu_by_process": _per_txn(sync_spent, sync["cpu"], pulled, sync["seconds"]),
         "linking": {"precision": quality.precision, "recall": quality.recall, "linked": quality.linked,
                     "labelled": quality.labelled},
     }
@@ -308,6 +397,23 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
     result["throughput"]["end_to_end_ratio_to_floor"] = result["throughput"]["sync_end_to_end_per_s"] / floor["per_second"]
     _print(result, console)
     return result
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _cpu_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = []
+    for name, by in (("I/O floor", r["io_floor"].get("cpu_by_process")), ("sync", r.get("sync_cpu_by_process"))):
+        if not by:
+            continue
+        rows.append((f"{name}: CPU ms per txn, bridge / platform / database / whole machine",
+                     " / ".join(_ms(by.get(k)) for k in ("bridge", "platform", "database", "machine"))))
+        if by.get("ceiling_per_s"):
+            rows.append((f"  cores busy; the rate {r['machine']['cores']} cores allow at that cost, txn/s",
+                         f"{by['cores_busy']:.2f}; {by['ceiling_per_s']:.0f}"))
+    return rows
 
 
 def _print(r: dict[str, Any], console: Console) -> None:
@@ -322,6 +428,7 @@ def _print(r: dict[str, Any], console: Console) -> None:
             ("  ratio to the floor", f"{r['throughput']['end_to_end_ratio_to_floor']:.0%}"),
             ("sync CPU per transaction, ms", f"{r['cpu_ms_per_txn']:.2f}"),
             ("  the I/O floor's, ms", f"{r['io_floor']['cpu_ms_per_txn']:.2f}"),
+            *_cpu_rows(r),
             ("sync peak memory, MB", f"{r['sync']['peak_mb']:.0f}"),
             *[(f"  phase {k}, s (CPU s)", f"{v:.2f} ({r['phases_cpu'].get(k, 0):.2f})")
               for k, v in sorted(r["phases"].items())],

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+import os
+import time
 
-from bridge.bench import run_bench
+import pytest
+from rich.console import Console
+from sqlalchemy import create_engine, text
+
+from bridge.bench import CpuMeter, _postmaster, run_bench
+from tests.conftest import _fresh_url
 
 
 def test_bench_runs_the_floor_the_sync_and_both_reruns(tmp_path):
@@ -18,3 +24,25 @@ def test_bench_runs_the_floor_the_sync_and_both_reruns(tmp_path):
     assert result["cpu_ms_per_txn"] > 0 and result["sync"]["peak_mb"] > 0
     first, echoes, quiet = result["new_versions"]
     assert first == served and echoes > 0 and quiet == 0  # the night after holds the write-back's echoes only
+    floor, sync = result["io_floor"]["cpu_by_process"], result["sync_cpu_by_process"]
+    for by in (floor, sync):
+        assert by["bridge"] > 0 and by["platform"] > 0 and by["machine"] > 0
+        assert by["database"] is None  # SQLite runs inside the bridge's own process
+        assert by["ceiling_per_s"] == pytest.approx(1000 * os.cpu_count() / by["machine"])
+    assert sync["bridge"] == pytest.approx(result["cpu_ms_per_txn"])
+
+
+def test_the_meter_sees_the_database_servers_work(tmp_path):
+    """A query's CPU shows as the database's, whether its backend still runs or has ended."""
+    for url in _fresh_url("postgresql", tmp_path):  # skipped, or failed on CI, without PostgreSQL
+        postmaster = _postmaster(url)
+        assert postmaster is not None
+        meter = CpuMeter(os.getpid(), postmaster)
+        before = meter.read()
+        engine = create_engine(url)
+        with engine.connect() as conn:  # about half a second of the server's CPU, then the backend ends
+            conn.execute(text("select count(*) from generate_series(1, 3000000) a, generate_series(1, 1) b"))
+        engine.dispose()
+        time.sleep(0.2)  # the server reaps the ended backend
+        spent = meter.spent(before, meter.read())
+        assert spent["database"] > 0.1 and spent["machine"] >= spent["database"] * 0.8
