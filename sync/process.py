@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from connectors.internal import schema as it
 from connectors.internal.reader import load_view
 from connectors.internal.view import InternalView
 from mapping import idcard, wire
@@ -27,6 +28,8 @@ from mapping.validate import Context, Validated, validate
 from sync import checkpoint as cp
 from sync import faultpoints
 from sync.applier import Applier, ConcurrentChange, Work
+from sync.ledger import statistics
+from sync.ledger import tables as lt
 from sync.ledger.store import LedgerWriter, entries
 from sync.planning.decisions import Apply, Decision, Invalid
 from sync.planning.ops import Stamp
@@ -44,6 +47,7 @@ log = structlog.get_logger(__name__)
 BRIDGE_OPERATOR = "pension-bridge"
 MAX_REPLANS = 5
 REPLAN_PAUSE = 0.2
+WRITTEN_INSIDE = (it.ac01, it.ac02, it.ae_ywjl, it.ac_jfjl, it.ac_yhzh, it.ac_zyzr)  # the applier's tables
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,13 @@ class Processor:
         self.internal, self.state, self.same_db = internal, state, same_db
         self.codes, self.context, self.run_id, self.clock, self.tally = codes, context, run_id, clock, tally
         self.rules = rules
+        # A first run grows the ledger, and the people's tables inside, many times over: plan
+        # its later batches on statistics that know it (``statistics.Growth``).
+        self.growth = statistics.Growth(state, lt.txn, self._refresh_statistics)
+
+    def _refresh_statistics(self) -> None:
+        statistics.refresh(self.state)
+        statistics.refresh(self.internal, WRITTEN_INSIDE)
 
     # --- parse and validate ------------------------------------------------------------
 
@@ -249,6 +260,7 @@ class Processor:
                 time.sleep(REPLAN_PAUSE * attempt)
         for p, d in zip(parsed, decisions):
             self.tally.add(p.facts["biz_type"], d)
+        self.growth.grew(len(batch))
         return decisions
 
     def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,

@@ -31,6 +31,7 @@ from connectors.platform.crew import Crew
 from mapping.types import platform_time
 from sync import audit, faultpoints
 from sync.engine import Parts
+from sync.ledger import statistics
 from sync.ledger import tables as t
 from sync.process import Processor, Tally, stage
 
@@ -321,6 +322,9 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
     down = threading.Event()
     chunk = chunk or max(32, 16 * workers)
     flight: deque[list[Any]] = deque()  # [chunk's attempts, how many of them are still out]
+    # The first night's write-back grows pb_writeback from nothing to a row per transaction.
+    growth = statistics.Growth(parts.state, t.writeback,
+                               lambda: statistics.refresh(parts.state, (t.writeback, t.txn)))
 
     def send(item: tuple[list[Any], Attempt]) -> None:
         if down.is_set():
@@ -362,6 +366,7 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
                         break
                     part = attempts[start:start + chunk]
                     _store(parts, part)
+                    growth.grew(len(part))
                     entry = [part, len(part)]
                     flight.append(entry)
                     for attempt in part:
