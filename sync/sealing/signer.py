@@ -59,7 +59,7 @@ class Sm2Signer:
 
     def __init__(self, key: KeyFile) -> None:
         self.key, self.seal_code, self.seal_name, self.fingerprint = key, key.seal_code, key.seal_name, key.fingerprint
-        self._crypt = sm2.CryptSM2(private_key=key.private_key, public_key=key.public_key)
+        self._crypt = _crypt(key.private_key, key.public_key)
 
     def sign(self, digest: bytes) -> bytes:
         # A nonce derived from key and message: signing the same receipt again gives the same seal.
@@ -69,10 +69,20 @@ class Sm2Signer:
 
     def verify(self, digest: bytes, signature: bytes) -> bool:
         try:
-            return bool(sm2.CryptSM2(private_key=None, public_key=self.key.public_key)
-                        .verify_with_sm3(signature.hex(), digest))
-        except (ValueError, IndexError):
+            return bool(_crypt(None, self.key.public_key).verify_with_sm3(signature.hex(), digest))
+        except (ValueError, IndexError, TypeError):  # gmssl's point arithmetic gives None for a bad point
             return False
+
+
+def _crypt(private_key: str | None, public_key: str) -> sm2.CryptSM2:
+    """gmssl's SM2 with the public key as given. Its constructor drops a leading "04" with
+    ``lstrip("04")``, which strips every leading 0 and 4: one key in 256 has an x coordinate
+    that starts with "04", and lost its first digits — its seals failed to verify (a test's
+    random trial key hit it). The key is x || y, 128 hex digits, without the prefix."""
+    crypt = sm2.CryptSM2(private_key=private_key, public_key="")
+    key = public_key.lower()
+    crypt.public_key = key[2:] if len(key) == 130 and key.startswith("04") else key
+    return crypt
 
 
 class Ed25519Signer:

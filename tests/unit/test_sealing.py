@@ -60,3 +60,21 @@ def test_receipt_verification(tmp_path):
     path.write_bytes(document)
     stranger = s.Sm2Signer(s.new_key("SM2-SM3", "C9", "x"))
     assert verify_receipt(path, stranger).key == "receipt.verify_bad_signature"
+
+
+def test_an_sm2_key_whose_x_starts_with_04_seals_and_verifies():
+    """gmssl strips a leading "04" with lstrip("04"): this key lost its first digits, one in 256."""
+    from gmssl import sm2
+
+    from sync.sealing.signer import KeyFile, Sm2Signer
+
+    private = f"{11:064x}"
+    public = sm2.CryptSM2(private_key=private, public_key="")._kg(11, sm2.default_ecc_table["g"])
+    assert public.startswith("04b3")
+    digest = bytes(range(32))
+    for given in (public, "04" + public, ("04" + public).upper()):  # as x || y, or with its prefix
+        signer = Sm2Signer(KeyFile("SM2-SM3", given, private, "T-1", "试用"))
+        signature = signer.sign(digest)
+        assert signer.verify(digest, signature)
+        assert not signer.verify(bytes(32), signature)
+        assert not signer.verify(digest, bytes(64))  # a signature that is no point at all: False, no crash
