@@ -57,7 +57,6 @@ class Growth:
         self.added = 0
         self._next = first
         self._base: int | None = None  # the table's rows when its statistics were taken
-        self.refreshed = 0
 
     def grew(self, n: int) -> None:
         self.added += n
@@ -76,5 +75,4 @@ class Growth:
             log.info("statistics_refresh", table=self.counted.name, rows=total, since=self._base)
             self._refresh()
             self._base = total
-            self.refreshed += 1
         self._next = self.added + max(self.first, 2 * self._base - total)
