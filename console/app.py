@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -22,7 +24,8 @@ from config.catalogue import field_label, has, text
 from console import access
 from console.auth import LoginRefused, User, login, logout, session_user
 from reports.render import bars, write
-from reports.unsynced import BUCKETS, Filters as ReportFilters, Summary, UnsyncedReport, bucket, collect
+from reports.unsynced import BUCKETS, Summary, UnsyncedReport, bucket, collect
+from reports.unsynced import Filters as ReportFilters
 from sync import conflicts
 from sync.engine import Parts
 from sync.ledger import tables as t
@@ -220,8 +223,14 @@ class Console:
             return self.refuse(user, 404 if user else 403)
         folder = Path(tempfile.mkdtemp(prefix="pb-report-"))
         path = folder / f"unsynced-{self.clock():%Y%m%d}.{fmt}"
-        write(self._report(), ReportFilters(region=user.region_prefix), fmt, path)
-        return FileResponse(path, filename=path.name)
+        try:
+            write(self._report(), ReportFilters(region=user.region_prefix), fmt, path)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # Removed once sent: every download used to leave its file behind in the temp folder.
+        return FileResponse(path, filename=path.name,
+                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
 
     async def runs(self, request: Request) -> Response:
         user = self.user(request)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -159,8 +162,16 @@ def test_pages_for_reports_and_runs(browser, world):
     page = signed_in(browser, console, "staff")
     page.click("text=未同步报告")
     assert "合计" in page.inner_text("main")
+    before = set(Path(tempfile.gettempdir()).glob("pb-report-*"))
     with page.expect_download() as download:
         page.click("text=下载 Excel")
     assert download.value.suggested_filename.endswith(".xlsx")
+    assert download.value.path().stat().st_size > 0
+    for _ in range(50):  # the server removes its copy once sent
+        left = set(Path(tempfile.gettempdir()).glob("pb-report-*")) - before
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left, f"the download left {left} behind"
     page.click("text=运行记录")
     assert page.locator("tbody tr").count() == 2
