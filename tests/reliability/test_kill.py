@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,15 +47,21 @@ def fresh_db(path: Path) -> str:
 def reference(reviewed: bool = False) -> tuple[dict, list]:
     """The end state of runs that were never killed (with counter staff reviewing in between)."""
     folder = Path(tempfile.mkdtemp(prefix="pb-reference-"))
-    url = fresh_db(folder / "reference.db")
-    with sandbox(SCENARIO) as server:
-        parts = wiring.build(settings(server, url, folder / "home", page_size=10), clock=CLOCK)
-        nightly.run(parts)
-        if reviewed:
-            counter_staff_review(parts, Console(quiet=True))
+    try:
+        url = fresh_db(folder / "reference.db")
+        with sandbox(SCENARIO) as server:
+            parts = wiring.build(settings(server, url, folder / "home", page_size=10), clock=CLOCK)
             nightly.run(parts)
-        results = sorted((r["txn_id"], r["outcome"]) for r in server.state.results)
-    return snapshot(parts.internal), results
+            if reviewed:
+                counter_staff_review(parts, Console(quiet=True))
+                nightly.run(parts)
+            results = sorted((r["txn_id"], r["outcome"]) for r in server.state.results)
+        state = snapshot(parts.internal)
+        parts.internal.dispose()
+        parts.state.dispose()
+        return state, results
+    finally:  # the reference run's files are not needed once its end state is taken
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def env_for(server, url: str, home: Path, **extra: str) -> dict[str, str]:
