@@ -205,10 +205,12 @@ def _stat_fields(pid: int) -> list[str] | None:
 def _process_cpu(pid: int, children: bool = False) -> float:
     """CPU seconds of a process (and of its children it has reaped, with ``children``)."""
     fields = _stat_fields(pid)
-    if fields is None:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)
-    return ticks / _TICK
+    return _cpu_of(fields, children) if fields else 0.0
+
+
+def _cpu_of(fields: list[str], children: bool = False) -> float:
+    """utime + stime (+ cutime + cstime) of a ``_stat_fields`` list, in seconds."""
+    return (int(fields[11]) + int(fields[12]) + ((int(fields[13]) + int(fields[14])) if children else 0)) / _TICK
 
 
 def _machine_busy() -> float | None:
@@ -225,8 +227,10 @@ def _postmaster(url: str) -> int | None:
     """The local PostgreSQL server's main process: the parent of our backend, when /proc shows it."""
     if not url.startswith("postgresql"):
         return None
-    with create_engine(url).connect() as conn:
+    engine = create_engine(url)
+    with engine.connect() as conn:
         backend = conn.execute(text("select pg_backend_pid()")).scalar()
+    engine.dispose()
     fields = _stat_fields(int(backend))
     return int(fields[1]) if fields else None
 
@@ -240,7 +244,7 @@ def _database_cpu(postmaster: int | None) -> float | None:
         if entry.name.isdigit():
             fields = _stat_fields(int(entry.name))
             if fields and fields[1] == str(postmaster):
-                total += (int(fields[11]) + int(fields[12])) / _TICK
+                total += _cpu_of(fields)
     return total
 
 
