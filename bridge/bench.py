@@ -228,10 +228,9 @@ def _postmaster(url: str) -> int | None:
     if not url.startswith("postgresql"):
         return None
     engine = create_engine(url)
-    with engine.connect() as conn:
-        backend = conn.execute(text("select pg_backend_pid()")).scalar()
+    with engine.connect() as conn:  # read while the backend lives: once closed, it may be gone
+        fields = _stat_fields(int(conn.execute(text("select pg_backend_pid()")).scalar()))
     engine.dispose()
-    fields = _stat_fields(int(backend))
     return int(fields[1]) if fields else None
 
 

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     page_size: int = Field(default=500, ge=1, le=500)
     scan_workers: int = Field(default=8, ge=1, le=64)
     match_window_days: int = Field(default=7, ge=0)
+    full_sweep_days: float = Field(default=7.0, ge=0, description="days between nights whose seal and write-back "
+                                   "read the whole ledger (the others read what can have changed); 0: every night")
+    review_lookback_hours: float = Field(default=48.0, ge=0, description="how far before the last finished night "
+                                         "review times inside (AAE015) are read")
     report_dir: Path | None = Field(default=None, description="where each run writes the day's report")
     report_formats: str = Field(default="xlsx,html", pattern="^((xlsx|html|csv|json),?)*$")
     seal_key: Path | None = Field(default=None, description="the agency's seal key file (JSON)")

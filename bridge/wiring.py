@@ -89,7 +89,9 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
                  signer=load_signer(settings.seal_key, settings.home, settings.seal_algorithm),
                  scan_dir=settings.scans_path, receipts=settings.home / "receipts",
                  reports=settings.report_dir or settings.home / "reports",
-                 report_formats=tuple(f for f in settings.report_formats.split(",") if f))
+                 report_formats=tuple(f for f in settings.report_formats.split(",") if f),
+                 full_sweep_every=timedelta(days=settings.full_sweep_days) if settings.full_sweep_days else None,
+                 review_lookback=timedelta(hours=settings.review_lookback_hours))
 
 
 # --- across the network gap ----------------------------------------------------------------------

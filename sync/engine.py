@@ -70,6 +70,8 @@ class Parts:
     receipts: Any = None      # folder of sealed receipts
     reports: Any = None       # folder of the daily reports
     report_formats: tuple[str, ...] = ("xlsx", "html")
+    full_sweep_every: timedelta | None = timedelta(days=7)  # None: the seal and write-back read all
+    review_lookback: timedelta = timedelta(hours=48)        # how far review times are read back
 
 
 QUIET_COMMIT = 2.0  # seconds a quiet page's position may wait for the next commit

@@ -7,7 +7,7 @@ import dataclasses
 import structlog
 
 from connectors.platform import PlatformError
-from sync import engine, faultpoints
+from sync import engine, faultpoints, sweep
 from sync.engine import Parts, RunResult
 from sync.ledger import statistics
 from sync.sealing.service import seal_approved
@@ -17,20 +17,27 @@ log = structlog.get_logger(__name__)
 
 
 def seal_and_write_back(parts: Parts, result: RunResult) -> None:
-    """Seal what was approved inside, then write every due result back (platform permitting)."""
+    """Seal what was approved inside, then write every due result back (platform permitting).
+    Both read the rows tonight's sweep names (``sync.sweep``): what can owe something since the
+    last night that finished, or the whole ledger."""
     with result.tally.timed("seal"):
-        sealed = seal_approved(parts, parts.signer, parts.receipts)
+        swept = sweep.plan(parts, parts.full_sweep_every, parts.review_lookback)
+        sealed = seal_approved(parts, parts.signer, parts.receipts, swept.txn_ids)
     result.after["seal"] = dataclasses.asdict(sealed)
+    result.after["sweep"] = swept.summary()
     faultpoints.reached("after_seal")
     if result.status != "completed":
         return  # the platform did not answer the feed: results wait for the next run
     try:
         with result.tally.timed("writeback"):
-            result.after["writeback"] = dataclasses.asdict(write_back(parts, parts.fetcher.workers))
+            result.after["writeback"] = dataclasses.asdict(write_back(parts, parts.fetcher.workers,
+                                                                      only=swept.txn_ids))
     except PlatformError as err:
         result.status = "incomplete"
         result.problems.append(f"write-back: {err}")
         log.error("writeback_failed", error=str(err))
+        return
+    sweep.record(parts, swept)
 
 
 def wrote(result: RunResult) -> bool:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,8 +87,10 @@ def outcome_of(ledger: dict[str, Any], business: dict[str, Any] | None, seal: di
     return body
 
 
-def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """Ledger rows that may owe a result, in txn_id order from after ``after`` (keyset pages)."""
+def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = None,
+                 only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Ledger rows that may owe a result, in txn_id order from after ``after`` (keyset pages);
+    among ``only`` if given (a night's candidates, ``sync.sweep``)."""
     x, w = t.txn.c, t.writeback.c
     # A final result (completed, rejected) answering the ledger's latest version — or the one
     # before it, whose echo the latest is — closes the transaction: the nightly scan reads only
@@ -110,6 +112,8 @@ def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = Non
     if limit is not None:
         query = query.limit(limit)
     with parts.state.connect() as conn:
+        if only is not None:
+            query = query.where(within(conn, x.txn_id, only))
         result = conn.execute(query)
         keys = list(result.keys())
         return [dict(zip(keys, r)) for r in result]
@@ -143,8 +147,16 @@ def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
     return todo, waiting
 
 
-def due_in_pages(parts: Parts, size: int = 5000) -> Iterator[tuple[list[tuple[dict, dict]], int]]:
-    """``due`` a page of the ledger at a time: memory stays flat however long the ledger."""
+def due_in_pages(parts: Parts, size: int = 5000, only: Collection[str] | None = None
+                 ) -> Iterator[tuple[list[tuple[dict, dict]], int]]:
+    """``due`` a page of the ledger at a time: memory stays flat however long the ledger.
+    ``only``: among these txn_ids (a night's candidates), a page of them at a time."""
+    if only is not None:
+        for part in chunks(sorted(only), size):
+            ledger = _ledger_rows(parts, only=part)
+            if ledger:
+                yield _due_of(parts, ledger)
+        return
     after = None
     while True:
         ledger = _ledger_rows(parts, after, size)
@@ -268,12 +280,25 @@ def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> Non
                     [{"idempotency_key": a.key, "status": a.status, "last_error": a.error}
                      for a in done if a.status != "sent"],
                     lambda v: {"status": v["status"], "attempts": w.attempts + 1, "last_error": v["last_error"]})
+        answered(conn, [(a.txn_id, a.payload["version"]) for a in sent])
         _bump(conn, [(a.txn_id, a.answer) for a in sent])
     for a in done:
         tally.count(a.status)
     for a in done:
         if a.status == "superseded":
             take_in(parts, a.txn_id)
+
+
+def answered(conn, results: Iterable[tuple[str, int]]) -> None:
+    """The hint a quiet night reads (``sync.sweep``): the version each result answered, kept in
+    the transaction that records it sent (or ferried). Only ever raised. ``results``: (txn_id,
+    version answered)."""
+    x = t.txn.c
+    latest: dict[str, int] = {}
+    for txn_id, version in results:
+        latest[txn_id] = max(latest.get(txn_id, 0), version)
+    update_rows(conn, t.txn, "txn_id", [{"txn_id": k, "answered_version": v} for k, v in latest.items()],
+                where=lambda v: [or_(x.answered_version.is_(None), x.answered_version < v["answered_version"])])
 
 
 def _bump(conn, answers: list[tuple[str, Any]]) -> None:
@@ -304,8 +329,10 @@ def take_in(parts: Parts, txn_id: str) -> None:
         processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
 
 
-def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: int = 3) -> WritebackTally:
-    """Send every result that is due, ``workers`` at a time (paced by the client's limiter).
+def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: int = 3,
+               only: Collection[str] | None = None) -> WritebackTally:
+    """Send every result that is due, ``workers`` at a time (paced by the client's limiter);
+    ``only``: among these txn_ids, a night's candidates (``sync.sweep``).
 
     A chunk's bodies are stored before it is sent and its answers recorded after, those of
     all chunks finished by then in one transaction. A chunk is 16 rounds of the workers (128
@@ -357,7 +384,7 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
 
     with Crew(send, workers, "writeback") as crew:
         try:
-            for todo, waiting in due_in_pages(parts):
+            for todo, waiting in due_in_pages(parts, only=only):
                 tally.waiting += waiting
                 earlier = unfinished(parts, [row["txn_id"] for row, _ in todo])
                 attempts = [prepare(row, body, earlier.get((row["txn_id"], body["outcome"]))) for row, body in todo]

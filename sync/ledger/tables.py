@@ -6,12 +6,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
+    literal_column,
 )
 
 metadata = MetaData()
@@ -53,7 +55,21 @@ txn = Table(
     Column("state_at", DateTime, nullable=False),
     Column("content_hash", String(64)),   # of the latest version decided: an echo has the same
     Column("status", String(20)),         # the platform's status of the latest version seen
+    # The latest version a result went out for from the nightly write-back (or its echo's
+    # predecessor): a hint that lets a quiet night skip what is answered (``sync.sweep``).
+    Column("answered_version", Integer),
 )
+
+
+def unanswered():
+    """Ledger rows no result has gone out for since their latest version but one: the few a
+    night's write-back reads by a partial index, however long the ledger (``sync.sweep``)."""
+    x = txn.c
+    return (x.answered_version.is_(None)) | (x.answered_version + literal_column("1") < x.version)
+
+
+# Partial indexes (PostgreSQL, SQLite; MariaDB has none, and scans): the rows a night looks at.
+Index("ix_pb_txn_unanswered", txn.c.txn_id, postgresql_where=unanswered(), sqlite_where=unanswered())
 
 # The history of states: one row per transition, never updated.
 txn_event = Table(
@@ -148,6 +164,8 @@ seal = Table(
     Column("attempts", Integer, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
+_failed_seal = seal.c.status == "failed"
+Index("ix_pb_seal_failed", seal.c.txn_id, postgresql_where=_failed_seal, sqlite_where=_failed_seal)
 
 # Results written back to the platform: one row per idempotency key.
 writeback = Table(
@@ -164,6 +182,8 @@ writeback = Table(
     Column("sent_at", DateTime),
     Column("response", Text),
 )
+_retried = writeback.c.status.in_(("sending", "failed"))
+Index("ix_pb_writeback_retried", writeback.c.txn_id, postgresql_where=_retried, sqlite_where=_retried)
 
 # The audit trail: append-only, each entry carrying the hash of the one before it.
 audit = Table(

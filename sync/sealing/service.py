@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,21 @@ def verify_code(ywlsh: str, txn_id: str, sealed_at: str, seal_code: str) -> str:
     return hashlib.sha256(f"{ywlsh}|{txn_id}|{sealed_at}|{seal_code}".encode()).hexdigest()[:12].upper()
 
 
-def _unsealed(parts: Parts) -> list[tuple[str, str]]:
+def _unsealed(parts: Parts, only: Collection[str] | None = None) -> list[tuple[str, str]]:
     """(txn_id, ywlsh) of business written or linked by the bridge and not yet sealed."""
     x = t.txn.c
     query = select(x.txn_id, x.ywlsh).where(*_unsealed_where())
     with parts.state.connect() as conn:
-        return [(r.txn_id, r.ywlsh) for r in conn.execute(query)]
+        return [(r.txn_id, r.ywlsh) for q in _among(conn, query, only) for r in conn.execute(q)]
+
+
+def _among(conn, query, only: Collection[str] | None) -> Iterator[Any]:
+    """``query`` as it stands, or once per chunk of ``only`` (a night's candidates, ``sync.sweep``)."""
+    if only is None:
+        yield query
+        return
+    for part in chunks(sorted(only), chunk_size(conn)):
+        yield query.where(within(conn, t.txn.c.txn_id, part))
 
 
 def _unsealed_where() -> tuple:
@@ -74,8 +84,9 @@ def _approved(parts: Parts, ywlshs: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def to_seal(parts: Parts) -> list[tuple[str, dict[str, Any]]]:
-    """(txn_id, business and person) of every approved business of the bridge's without a seal.
+def to_seal(parts: Parts, only: Collection[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(txn_id, business and person) of every approved business of the bridge's without a seal;
+    among ``only`` if given.
 
     Where the ledger and the internal tables share a database, one join: the unsealed business
     still waiting for review (on a quiet night, all of it) stays in the database. Otherwise the
@@ -86,9 +97,9 @@ def to_seal(parts: Parts) -> list[tuple[str, dict[str, Any]]]:
                  .select_from(t.txn.join(it.ae_ywjl, y.ywlsh == x.ywlsh).join(it.ac01, y.aac001 == p.aac001))
                  .where(*_unsealed_where(), y.aae016 == "1"))
         with parts.state.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
+            rows = [dict(r._mapping) for q in _among(conn, query, only) for r in conn.execute(q)]
         return list({r["ywlsh"]: (r.pop("txn_id"), r) for r in rows}.values())
-    owners = dict((ywlsh, txn_id) for txn_id, ywlsh in _unsealed(parts))
+    owners = dict((ywlsh, txn_id) for txn_id, ywlsh in _unsealed(parts, only))
     return [(owners[row["ywlsh"]], row) for row in _approved(parts, list(owners))]
 
 
@@ -155,10 +166,10 @@ def _store(parts: Parts, seal: dict[str, Any], qzzt: str) -> None:
         state(conn)
 
 
-def seal_approved(parts: Parts, signer: Signer, folder: Path) -> SealTally:
-    """Seal every approved business of the bridge's that has no seal yet."""
+def seal_approved(parts: Parts, signer: Signer, folder: Path, only: Collection[str] | None = None) -> SealTally:
+    """Seal every approved business of the bridge's that has no seal yet (among ``only``)."""
     tally = SealTally()
-    for txn_id, row in to_seal(parts):
+    for txn_id, row in to_seal(parts, only):
         try:
             seal = seal_one(row, txn_id, parts, signer, folder)
         except Exception as err:  # a signing service down, a disk full: recorded, retried next run

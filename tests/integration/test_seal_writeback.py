@@ -234,9 +234,9 @@ def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
         n = make(server)
         real = nightly.write_back
 
-        def agent_withdraws_first(parts, workers=8):
+        def agent_withdraws_first(parts, workers=8, **kw):
             server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
-            return real(parts, workers)
+            return real(parts, workers, **kw)
 
         mocker.patch.object(nightly, "write_back", agent_withdraws_first)
         result = n.run()
@@ -319,3 +319,89 @@ def test_audit_trail_is_tamper_evident(night):
         conn.execute(update(lt.audit).where(lt.audit.c.id == entries[1]["id"]).values(subject=entries[1]["subject"]))
         conn.execute(lt.audit.delete().where(lt.audit.c.id == entries[0]["id"]))
     assert any("changed or removed" in p for p in verify(n.parts.internal, n.parts.state, "2").problems)
+
+
+def test_a_night_after_a_finished_one_reads_only_what_can_owe_something(night, mocker):
+    """The first night reads the whole ledger; the next ones only the rows that can owe a seal
+    or a result since: no result for their latest version, a review inside since, a failure."""
+    from sync import sweep, writeback
+
+    from mapping import idcard
+
+    waiting = raw_txn("CBDJ")
+    reviewed = raw_txn("CBDJ", txn_id="RH53010220261125CB02")
+    reviewed["person"] = dict(reviewed["person"], id_number=idcard.make("53010219900307125"), name="王五")
+    box, make = night(with_scans(waiting, reviewed))
+    with box as server:
+        n = make(server)
+        first = n.run()
+        assert first.after["sweep"]["full"] and first.after["sweep"]["reason"] == "first"
+        answered = {r["txn_id"]: r["answered_version"] for r in rows(n.parts.state, lt.txn)}
+        assert answered == {waiting["txn_id"]: 1, reviewed["txn_id"]: 1}  # 'accepted' went out for v1
+        n.review(reviewed["txn_id"], "1", qzzt="1")
+        read = mocker.spy(writeback, "_ledger_rows")
+        second = n.run()
+        assert second.after["sweep"] == {"full": False, "reason": "window", "candidates": 1,
+                                         "since": "2026-11-26 02:00:00"}
+        assert [call.kwargs["only"] for call in read.call_args_list] == [[reviewed["txn_id"]]]
+        assert [r["outcome"] for r in n.results(reviewed["txn_id"])] == ["accepted", "completed"]
+        assert [r["outcome"] for r in n.results(waiting["txn_id"])] == ["accepted"]
+        third = n.run()  # the echo of 'completed' came in: read again while its review is recent, owing nothing
+        assert third.after["sweep"]["candidates"] == 1 and third.after["writeback"]["sent"] == 0
+        assert sweep.candidates(n.parts, CLOCK() - timedelta(days=2)) == {reviewed["txn_id"]}
+        assert sweep.candidates(n.parts, CLOCK() + timedelta(hours=8)) == set()  # reviewed 09:30: before
+
+
+def test_a_review_the_window_cannot_see_waits_for_the_full_sweep(night, internal_url, tmp_path):
+    """A review time written far in the past is outside every window: the weekly full sweep
+    (here: a week later) finds it and its result goes out."""
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "1", qzzt="1")
+        with n.parts.internal.begin() as conn:
+            conn.execute(update(it.ae_ywjl).where(it.ae_ywjl.c.wblsh == txn["txn_id"]).values(aae015="20200101000000"))
+        window = n.run()
+        assert window.after["sweep"]["reason"] == "window" and len(n.results(txn["txn_id"])) == 1
+        week = wiring.build(settings(server, internal_url, tmp_path), clock=lambda: CLOCK() + timedelta(days=7))
+        full = nightly.run(week)
+        assert full.after["sweep"] == {"full": True, "reason": "due", "candidates": None, "since": None}
+        assert [r["outcome"] for r in n.results(txn["txn_id"])] == ["accepted", "completed"]
+
+
+def test_a_window_with_more_rows_than_a_full_read_costs_reads_in_full(night):
+    from sync import sweep
+
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "1", qzzt="1")
+        assert sweep.candidates(n.parts, CLOCK() - timedelta(days=2), most=1) == {txn["txn_id"]}
+        assert sweep.candidates(n.parts, CLOCK() - timedelta(days=2), most=0) is None
+        assert sweep.plan(n.parts, timedelta(days=7), timedelta(hours=48), most=0).reason == "many"
+        assert sweep.plan(n.parts, None, timedelta(hours=48)).reason == "always_full"
+        assert nightly.run(n.parts).after["sweep"]["candidates"] == 1
+
+
+def test_a_night_that_could_not_write_back_leaves_the_window_where_it_was(night, mocker):
+    """The platform down during the write-back: the next night's window still starts at the last
+    night that finished, so nothing reviewed in between is missed."""
+    from connectors.platform import RetryBudgetExhausted
+    from sync import checkpoint, sweep
+
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        with n.parts.state.connect() as conn:
+            before = checkpoint.read(conn, sweep.WINDOW).updated_at
+        mocker.patch.object(nightly, "write_back", side_effect=RetryBudgetExhausted("down"))
+        later = wiring.build(settings(server, n.url, n.home), clock=lambda: CLOCK() + timedelta(days=1))
+        assert nightly.run(later).status == "incomplete"
+        with n.parts.state.connect() as conn:
+            assert checkpoint.read(conn, sweep.WINDOW).updated_at == before

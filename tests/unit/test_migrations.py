@@ -59,3 +59,35 @@ def test_a_migration_that_fails_half_way_on_sqlite_leaves_nothing_behind(tmp_pat
     mocker.stop(patch)
     upgrade(engine)
     assert migrate.current(engine) == migrate.HEAD
+
+
+def test_a_ledger_from_before_0007_gets_the_answered_hints_of_what_was_sent(internal_url):
+    """A quiet night skips rows whose result went out; a ledger migrated from 0006 must know
+    which those are, or every night would read the whole ledger. Each backend's UPDATE … FROM."""
+    from datetime import datetime
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from connectors.internal.db import engine_for
+    from sync.ledger import migrate
+
+    engine = engine_for(internal_url)
+    with engine.begin() as conn:
+        command.upgrade(migrate._config(conn), "0006")
+    now = datetime(2026, 11, 26, 2, 0)
+    with engine.begin() as conn:
+        for txn_id, version in (("SENT", 2), ("FERRIED", 3), ("FAILED", 1), ("NONE", 1)):
+            conn.execute(text("INSERT INTO pb_txn (txn_id, version, state, first_seen_at, state_at) "
+                              "VALUES (:t, :v, 'applied', :n, :n)"), {"t": txn_id, "v": version, "n": now})
+        for key, txn_id, version, status in (("a", "SENT", 1, "sent"), ("b", "FERRIED", 1, "sent"),
+                                             ("c", "FERRIED", 2, "ferried"), ("d", "FAILED", 1, "failed")):
+            conn.execute(text("INSERT INTO pb_writeback (idempotency_key, txn_id, outcome, version, body, status, "
+                              "attempts, created_at) VALUES (:k, :t, 'accepted', :v, '{}', :s, 1, :n)"),
+                         {"k": key, "t": txn_id, "v": version, "s": status, "n": now})
+    upgrade(engine)
+    with engine.connect() as conn:
+        hints = dict(conn.execute(text("SELECT txn_id, answered_version FROM pb_txn")).all())
+        unanswered = {r[0] for r in conn.execute(t.txn.select().with_only_columns(t.txn.c.txn_id).where(t.unanswered()))}
+    assert hints == {"SENT": 1, "FERRIED": 2, "FAILED": None, "NONE": None}
+    assert unanswered == {"FAILED", "NONE"}  # SENT at v1 and its echo v2; FERRIED v2, echo v3
