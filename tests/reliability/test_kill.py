@@ -99,6 +99,25 @@ def same_end(tmp_path: Path, url: str, state_url: str, server, expected) -> None
     assert verify(internal, state, "2").ok
 
 
+FAULTS = dict(seed=2, slow=0.02, slow_seconds=0.3)  # a realistic pace: kills land all along
+
+
+@functools.cache
+def run_seconds() -> float:
+    """How long one uninterrupted sync process takes on this machine: kills are timed as shares
+    of it (fixed delays of 0.6-3 s let most runs finish first on a machine twice as fast)."""
+    folder = Path(tempfile.mkdtemp(prefix="pb-pace-"))
+    try:
+        url = fresh_db(folder / "internal.db")
+        with sandbox(SCENARIO) as server:
+            server.faults = Faults(**FAULTS)
+            started = time.perf_counter()
+            finish(env_for(server, url, folder / "home"))
+            return time.perf_counter() - started
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def killed_until_done(tmp_path: Path, cycle: int, separate_state: bool, rng: random.Random,
                       expected) -> tuple[int, set]:
     """One database and platform, the sync killed at random until a run completes; then compared."""
@@ -108,11 +127,11 @@ def killed_until_done(tmp_path: Path, cycle: int, separate_state: bool, rng: ran
     state_url = f"sqlite:///{folder / 'state.db'}" if separate_state else url
     kills, points = 0, set()
     with sandbox(SCENARIO) as server:
-        server.faults = Faults(seed=2, slow=0.02, slow_seconds=0.3)  # a realistic pace: kills land all along
+        server.faults = Faults(**FAULTS)
         env = env_for(server, url, folder / "home", **({"BRIDGE_STATE_DB": state_url} if separate_state else {}))
         while kills < 30:
             process = sync_process(env)
-            time.sleep(rng.uniform(0.6, 3.0))
+            time.sleep(rng.uniform(0.1, 0.8) * run_seconds())
             if process.poll() is not None:
                 break  # this run finished before it could be killed
             process.send_signal(signal.SIGKILL)
@@ -135,7 +154,7 @@ def test_random_kills_lose_nothing_and_double_nothing(tmp_path, separate_state):
     expected = reference()
     rng = random.Random(5 + separate_state)
     kills, points = 0, set()
-    for cycle in range(8):
+    for cycle in range(16):
         more, where = killed_until_done(tmp_path, cycle, separate_state, rng, expected)
         kills, points = kills + more, points | where
         if kills >= 22:
