@@ -31,6 +31,7 @@ def verify(internal: Engine, state: Engine, source: str, limit: int = 50) -> Rep
     report = Report()
     with state.connect() as conn:
         _every_version_has_a_state(conn, report, limit)
+        _answered_hints_hold(conn, report, limit)
         report.problems += audit.check(conn)[:limit]
         ledger = {r.txn_id: (r.state, r.ywlsh, r.applied_version) for r in
                   conn.execute(select(t.txn.c.txn_id, t.txn.c.state, t.txn.c.ywlsh, t.txn.c.applied_version))}
@@ -61,6 +62,19 @@ def _every_version_has_a_state(conn, report: Report, limit: int) -> None:
     orphans = conn.execute(orphan_versions(limit)).scalars().all()
     report.checked["versions"] = conn.execute(select(func.count()).select_from(t.txn_version)).scalar_one()
     report.problems += [f"{o}: versions staged but no current state" for o in orphans]
+
+
+def unfounded_hints(limit: int):
+    """Transactions whose hint says a result went out (``answered_version``, which lets a quiet
+    night skip them, ``sync.sweep``) with no result sent or ferried for that version."""
+    x, w = t.txn.c, t.writeback.c
+    sent = exists().where(w.txn_id == x.txn_id, w.version == x.answered_version, w.status.in_(("sent", "ferried")))
+    return select(x.txn_id).where(x.answered_version.isnot(None), ~sent).limit(limit)
+
+
+def _answered_hints_hold(conn, report: Report, limit: int) -> None:
+    report.problems += [f"{o}: marked answered, yet no result was sent for that version"
+                        for o in conn.execute(unfounded_hints(limit)).scalars()]
 
 
 def _rows_belong(rows, ledger, report: Report, limit: int) -> None:

@@ -13,7 +13,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     literal_column,
+    or_,
 )
 
 metadata = MetaData()
@@ -61,11 +63,16 @@ txn = Table(
 )
 
 
+OWING = ("applied", "linked", "rejected", "invalid")  # the states a result is written back for
+
+
 def unanswered():
-    """Ledger rows no result has gone out for since their latest version but one: the few a
-    night's write-back reads by a partial index, however long the ledger (``sync.sweep``)."""
+    """Ledger rows in a state that owes a result, and no result has gone out for since their
+    latest version but one: the few a night's write-back reads by a partial index, however long
+    the ledger (``sync.sweep``). Conflicts and withdrawals, never answered, stay out of it."""
     x = txn.c
-    return (x.answered_version.is_(None)) | (x.answered_version + literal_column("1") < x.version)
+    return and_(x.state.in_([literal_column(f"'{s}'") for s in OWING]),
+                or_(x.answered_version.is_(None), x.answered_version + literal_column("1") < x.version))
 
 
 # Partial indexes (PostgreSQL, SQLite; MariaDB has none, and scans): the rows a night looks at.

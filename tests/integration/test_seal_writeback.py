@@ -324,9 +324,8 @@ def test_audit_trail_is_tamper_evident(night):
 def test_a_night_after_a_finished_one_reads_only_what_can_owe_something(night, mocker):
     """The first night reads the whole ledger; the next ones only the rows that can owe a seal
     or a result since: no result for their latest version, a review inside since, a failure."""
-    from sync import sweep, writeback
-
     from mapping import idcard
+    from sync import sweep, writeback
 
     waiting = raw_txn("CBDJ")
     reviewed = raw_txn("CBDJ", txn_id="RH53010220261125CB02")
@@ -405,3 +404,17 @@ def test_a_night_that_could_not_write_back_leaves_the_window_where_it_was(night,
         assert nightly.run(later).status == "incomplete"
         with n.parts.state.connect() as conn:
             assert checkpoint.read(conn, sweep.WINDOW).updated_at == before
+
+
+def test_verify_names_a_transaction_marked_answered_without_a_result(night):
+    """The hint that lets a quiet night skip a row must stand on a result sent for that version."""
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        assert verify(n.parts.internal, n.parts.state, "2").ok
+        with n.parts.state.begin() as conn:
+            conn.execute(update(lt.txn).where(lt.txn.c.txn_id == txn["txn_id"]).values(answered_version=7))
+        problems = verify(n.parts.internal, n.parts.state, "2").problems
+        assert problems == [f"{txn['txn_id']}: marked answered, yet no result was sent for that version"]

@@ -12,7 +12,8 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-UNANSWERED = "answered_version IS NULL OR answered_version + 1 < version"
+UNANSWERED = ("state IN ('applied', 'linked', 'rejected', 'invalid') "
+              "AND (answered_version IS NULL OR answered_version + 1 < version)")
 
 
 def _partial(name: str, table: str, column: str, where: str) -> None:
