@@ -215,14 +215,20 @@ def test_interrupted_run_resumes_to_the_same_end(internal_url, tmp_path, mocker,
     assert verify(parts.internal, parts.state, "2").ok
 
 
-def test_verify_fails_on_a_corrupted_ledger(sqlite_internal_url, tmp_path):
+@pytest.mark.parametrize("apart", [False, True], ids=["one database", "two databases"])
+def test_verify_fails_on_a_corrupted_ledger(sqlite_internal_url, tmp_path, apart):
+    """One database: joins; two: a page of keys at a time. Both name the same records."""
     txn = raw_txn("CBDJ")
+    over = {"state_db": f"sqlite:///{tmp_path / 'state.db'}"} if apart else {}
     with sandbox(with_scans(txn)) as server:
-        parts, _ = run(server, sqlite_internal_url, tmp_path)
+        parts, _ = run(server, sqlite_internal_url, tmp_path, **over)
+    assert (parts.internal is parts.state) is not apart
+    assert verify(parts.internal, parts.state, "2").ok
     with parts.state.begin() as conn:
         conn.execute(update(lt.txn).values(ywlsh="YW000", state="applied"))
     report = verify(parts.internal, parts.state, "2")
     assert not report.ok and any(txn["txn_id"] in p for p in report.problems)
+    assert any(p.startswith("YW") and "not recorded as applied" in p for p in report.problems)
     with parts.state.begin() as conn:
         conn.execute(lt.txn.delete())
     assert any("no current state" in p for p in verify(parts.internal, parts.state, "2").problems)
