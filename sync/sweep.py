@@ -4,8 +4,8 @@ something since the last night that finished.
 Every night the seal looks for approved business without a seal, and the write-back for results
 not yet sent. Read in full, that is a scan of the whole ledger: most of it answered long ago, or
 waiting for review inside with its "accepted" sent. At a million ledger rows it cost 4.6 s of a
-night with nothing new (the write-back's query) and 1.0 s (the seal's), against 0.1 s for what
-such a night owes. So a night reads only the rows that can have changed since the last night
+night with nothing new (the write-back's query) and 1.0 s (the seal's); planning the few rows
+such a night can owe takes 0.01 s. So a night reads only the rows that can have changed since the last night
 whose seal and write-back finished (its *window*):
 
 - rows no result went out for since their latest version but one (``answered_version``, kept by
