@@ -36,7 +36,7 @@ from sync.ledger import tables as t
 from sync.process import Processor, Tally, stage
 
 log = structlog.get_logger(__name__)
-STATES = ("applied", "linked", "rejected", "invalid")
+STATES = t.OWING  # the states a result is written back for
 REVIEW = {"0": "accepted", "1": "completed", "2": "rejected"}  # AAE016 -> outcome
 FINAL = ("completed", "rejected")
 
