@@ -6,18 +6,14 @@ import csv
 import heapq
 import json
 import unicodedata
-from collections.abc import Callable, Iterator
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils import get_column_letter
 
 from config.catalogue import text
+from reports import xlsx
 from reports.unsynced import COLUMNS, Filters, Row, Summary, UnsyncedReport, collect
 
 FORMATS = ("xlsx", "html", "csv", "json")
@@ -36,45 +32,68 @@ def describe(f: Filters) -> str:
 
 def write(report: UnsyncedReport, f: Filters, fmt: str, path: Path) -> tuple[int, Summary]:
     """Write the report; returns the number of rows and the summary."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    stream = collect(report, f)
-    summary = {"xlsx": _xlsx, "html": _html, "csv": _csv, "json": _json}[fmt](stream, path, report, f)
+    return write_many(report, f, {fmt: path})
+
+
+def write_many(report: UnsyncedReport, f: Filters, paths: dict[str, Path]) -> tuple[int, Summary]:
+    """Write the report in several formats from one pass over the databases."""
+    writers = []
+    try:
+        for fmt, path in paths.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writers.append(_WRITERS[fmt](path, report, f))
+        summary = Summary()
+        for row, summary in collect(report, f):
+            cells = row.cells()
+            for writer in writers:
+                writer.add(row, cells)
+        for writer in writers:
+            writer.finish(summary)
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        raise
     return summary.total, summary
 
 
-def _rows(stream) -> tuple[Iterator[Row], Callable[[], Summary]]:
-    box: dict[str, Summary] = {"summary": Summary()}
+class _Csv:
+    def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
+        self.path = path
+        self.fh = path.open("w", encoding="utf-8-sig", newline="")  # the BOM lets Excel read UTF-8
+        self.writer = csv.writer(self.fh)
+        self.writer.writerow(headers())
 
-    def rows() -> Iterator[Row]:
-        for row, summary in stream:
-            box["summary"] = summary
-            yield row
-    return rows(), lambda: box["summary"]
+    def add(self, row: Row, cells: list[Any]) -> None:
+        self.writer.writerow(cells)
 
+    def finish(self, summary: Summary) -> None:
+        self.fh.close()
 
-def _csv(stream, path: Path, report, f) -> Summary:
-    rows, summary = _rows(stream)
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:  # the BOM lets Excel read UTF-8
-        writer = csv.writer(fh)
-        writer.writerow(headers())
-        for row in rows:
-            writer.writerow(row.cells())
-    return summary()
+    def discard(self) -> None:
+        self.fh.close()
 
 
-def _json(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
-    rows, summary = _rows(stream)
-    with path.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"title": text("report.title"), "generated_at": f"{report.now:%Y-%m-%d %H:%M:%S}",
-                             "filters": {k: str(v) for k, v in vars(f).items() if v is not None}},
-                            ensure_ascii=False)[:-1])
-        fh.write(', "rows": [')
-        for i, row in enumerate(rows):
-            record = {**row.__dict__, "since": row.since.isoformat(sep=" ") if row.since else None,
-                      "days": round(row.days, 2)}
-            fh.write(("," if i else "") + "\n" + json.dumps(record, ensure_ascii=False))
-        fh.write('\n], "summary": ' + json.dumps(summary().as_dict(), ensure_ascii=False) + "}\n")
-    return summary()
+class _Json:
+    def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
+        self.path, self.count = path, 0
+        self.fh = path.open("w", encoding="utf-8")
+        self.fh.write(json.dumps({"title": text("report.title"), "generated_at": f"{report.now:%Y-%m-%d %H:%M:%S}",
+                                  "filters": {k: str(v) for k, v in vars(f).items() if v is not None}},
+                                 ensure_ascii=False)[:-1])
+        self.fh.write(', "rows": [')
+
+    def add(self, row: Row, cells: list[Any]) -> None:
+        record = {**row.__dict__, "since": row.since.isoformat(sep=" ") if row.since else None,
+                  "days": round(row.days, 2)}
+        self.fh.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
+        self.count += 1
+
+    def finish(self, summary: Summary) -> None:
+        self.fh.write('\n], "summary": ' + json.dumps(summary.as_dict(), ensure_ascii=False) + "}\n")
+        self.fh.close()
+
+    def discard(self) -> None:
+        self.fh.close()
 
 
 def display_width(value: Any) -> int:
@@ -82,39 +101,70 @@ def display_width(value: Any) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(value))
 
 
-def _cell(value: Any) -> Any:
-    """What the platform sent is untrusted: control characters Excel refuses are dropped."""
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:32000] if isinstance(value, str) else value
+class _Xlsx:
+    """The summary sheet first, then every row, its header frozen and filtered.
 
+    The first rows are held back to size the columns; the rest stream into the sheet.
+    """
 
-def _xlsx(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
-    rows, summary = _rows(stream)
-    book = Workbook(write_only=True)
-    first, detail = book.create_sheet(text("report.summary_sheet")), book.create_sheet(text("report.rows_sheet"))
-    head = list(islice(rows, 200))
-    widths = [max([display_width(h)] + [display_width(r.cells()[i]) for r in head]) for i, h in enumerate(headers())]
-    for i, width in enumerate(widths, start=1):
-        detail.column_dimensions[get_column_letter(i)].width = min(60, width + 2)
-    detail.freeze_panes = "A2"
-    detail.append(headers())
-    count = 0
-    for row in [*head, *rows]:
-        detail.append([_cell(v) for v in row.cells()])
-        count += 1
-    detail.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{count + 1}"
-    done = summary()
-    first.column_dimensions["A"].width = 40
-    first.column_dimensions["B"].width = 12
-    first.append([text("report.title")])
-    first.append([text("report.generated", at=f"{report.now:%Y-%m-%d %H:%M}", filters=describe(f))])
-    first.append([text("report.total", count=done.total), done.total])
-    for title, items in done.groups():
-        first.append([])
-        first.append([title])
-        for label, n in items:
-            first.append([_cell(label), n])
-    book.save(path)
-    return done
+    SAMPLE = 200
+    ROWS = xlsx.MAX_ROWS  # of the rows sheet, its header included
+
+    def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
+        self.report, self.filters = report, f
+        self.names = (text("report.summary_sheet"), text("report.rows_sheet"))
+        self.book = xlsx.Book(path, self.names)
+        self.head: list[list[Any]] | None = []
+        self.detail: xlsx.Sheet | None = None
+        self.left_out = 0  # rows beyond what one sheet holds: counted, and said on the summary sheet
+
+    def _open(self) -> xlsx.Sheet:
+        names = headers()
+        widths = [max([display_width(h)] + [display_width(cells[i]) for cells in self.head or ()])
+                  for i, h in enumerate(names)]
+        detail = self.book.sheet(self.names[1], widths=[min(60, w + 2) for w in widths], frozen_rows=1)
+        detail.append(names, bold=True)
+        head, self.head, self.detail = self.head or [], None, detail
+        for cells in head:
+            self._put(cells)
+        return detail
+
+    def _put(self, cells: list[Any]) -> None:
+        if self.detail.rows >= self.ROWS:
+            self.left_out += 1
+        else:
+            self.detail.append(cells)
+
+    def add(self, row: Row, cells: list[Any]) -> None:
+        if self.head is not None:
+            self.head.append(cells)
+            if len(self.head) < self.SAMPLE:
+                return
+            self._open()
+            return
+        self._put(cells)
+
+    def finish(self, summary: Summary) -> None:
+        detail = self._open() if self.head is not None else self.detail
+        detail.autofilter()
+        detail.close()
+        with self.book.sheet(self.names[0], widths=[40, 12]) as first:
+            first.append([text("report.title")], bold=True)
+            first.append([text("report.generated", at=f"{self.report.now:%Y-%m-%d %H:%M}",
+                                filters=describe(self.filters))])
+            first.append([text("report.total", count=summary.total), summary.total])
+            if self.left_out:
+                first.append([text("report.xlsx_capped", shown=f"{summary.total - self.left_out:,}",
+                                   more=f"{self.left_out:,}")], bold=True)
+            for title, items in summary.groups():
+                first.append([])
+                first.append([title], bold=True)
+                for label, n in items:
+                    first.append([label, n])
+        self.book.close()
+
+    def discard(self) -> None:
+        self.book.discard()
 
 
 def bars(items: list[tuple[str, int]]) -> list[dict[str, Any]]:
@@ -122,17 +172,36 @@ def bars(items: list[tuple[str, int]]) -> list[dict[str, Any]]:
     return [{"label": label, "count": n, "width": round(100 * n / top, 1)} for label, n in items]
 
 
-def _html(stream, path: Path, report: UnsyncedReport, f: Filters) -> Summary:
-    rows, summary = _rows(stream)
-    oldest = heapq.nlargest(HTML_ROWS, rows, key=lambda r: r.days)  # only the shown rows are kept
-    done = summary()
-    page = _env.get_template("unsynced.html.j2").render(
-        t=text, title=text("report.title"), generated=text("report.generated", at=f"{report.now:%Y-%m-%d %H:%M}",
-                                                           filters=describe(f)),
-        total=done.total, groups=[(title, bars(items)) for title, items in done.groups()], headers=headers(),
-        rows=[r.cells() for r in oldest], capped=done.total > len(oldest), shown=len(oldest))
-    path.write_text(page, encoding="utf-8")
-    return done
+class _Html:
+    """The summary and the oldest rows (only the shown rows are kept)."""
+
+    def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
+        self.path, self.report, self.filters = path, report, f
+        self.oldest: list[tuple[float, int, list[Any]]] = []
+        self.seen = 0
+
+    def add(self, row: Row, cells: list[Any]) -> None:
+        self.seen += 1
+        item = (row.days, -self.seen, cells)  # the older first; among equals, the earlier
+        if len(self.oldest) < HTML_ROWS:
+            heapq.heappush(self.oldest, item)
+        elif item > self.oldest[0]:
+            heapq.heapreplace(self.oldest, item)
+
+    def finish(self, summary: Summary) -> None:
+        shown = [cells for _, _, cells in sorted(self.oldest, reverse=True)]
+        page = _env.get_template("unsynced.html.j2").render(
+            t=text, title=text("report.title"),
+            generated=text("report.generated", at=f"{self.report.now:%Y-%m-%d %H:%M}", filters=describe(self.filters)),
+            total=summary.total, groups=[(title, bars(items)) for title, items in summary.groups()],
+            headers=headers(), rows=shown, capped=summary.total > len(shown), shown=len(shown))
+        self.path.write_text(page, encoding="utf-8")
+
+    def discard(self) -> None:
+        pass
+
+
+_WRITERS = {"xlsx": _Xlsx, "html": _Html, "csv": _Csv, "json": _Json}
 
 
 def default_path(folder: Path, fmt: str, now: datetime) -> Path:

@@ -1,0 +1,123 @@
+"""The report's xlsx writer, read back by openpyxl and checked part by part as XML."""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from xml.etree import ElementTree
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openpyxl import load_workbook
+
+from reports import render, xlsx
+from reports.xlsx import Book, clean, column
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # openpyxl: "workbook contains no default style"
+
+
+def test_column_letters():
+    assert [column(i) for i in (1, 26, 27, 52, 53, 702, 703, 16384)] == \
+        ["A", "Z", "AA", "AZ", "BA", "ZZ", "AAA", "XFD"]
+
+
+def test_sheets_in_declared_order_with_widths_frozen_header_and_filter(tmp_path):
+    path = tmp_path / "r.xlsx"
+    with Book(path, ["汇总", "明细 & 'x'"]) as book:
+        with book.sheet("明细 & 'x'", widths=[12, 30.5], frozen_rows=1) as rows:  # written first, shown second
+            rows.append(["类别", "原因"], bold=True)
+            rows.append(["待处理", "身份证号 <校验位> 不对 & 其他"])
+            rows.append([None, 3.5])
+            rows.autofilter()
+        with book.sheet("汇总", widths=[40]) as first:
+            first.append(["共 2 条", 2])
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["汇总", "明细 & 'x'"]
+    detail = wb["明细 & 'x'"]
+    assert [list(r) for r in detail.values] == [["类别", "原因"], ["待处理", "身份证号 <校验位> 不对 & 其他"],
+                                                [None, 3.5]]
+    assert detail.freeze_panes == "A2" and detail.auto_filter.ref == "A1:B3"
+    assert detail.column_dimensions["A"].width == 12 and detail.column_dimensions["B"].width == 30.5
+    assert detail["A1"].font.b and not detail["A2"].font.b
+    assert list(wb["汇总"].values) == [("共 2 条", 2)] and wb["汇总"].freeze_panes is None
+    with zipfile.ZipFile(path) as z:  # every part is well-formed XML; the filter has Excel's hidden name
+        for name in z.namelist():
+            ElementTree.fromstring(z.read(name))
+        assert "'明细 &amp; ''x'''!$A$1:$B$3" in z.read("xl/workbook.xml").decode()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=40), st.integers(-2**53, 2**53), st.floats(allow_nan=True),
+                          st.none()), max_size=6))
+def test_any_value_round_trips_as_excel_can_hold_it(tmp_path_factory, values):
+    path = tmp_path_factory.mktemp("x") / "v.xlsx"
+    with Book(path, ["s"]) as book, book.sheet("s") as sheet:
+        sheet.append(values)
+    got = list(next(load_workbook(path)["s"].iter_rows(values_only=True), ()))
+    expected = [clean(v) if isinstance(v, str) else str(v) if isinstance(v, float) and not math.isfinite(v) else v
+                for v in values]
+    assert _trimmed(got) == _trimmed(expected)
+
+
+def _trimmed(cells: list) -> list:
+    """An empty text and no cell read alike; trailing empty cells are not written."""
+    cells = [None if c == "" else c for c in cells]
+    while cells and cells[-1] is None:
+        cells.pop()
+    return cells
+
+
+def test_control_characters_dropped_and_long_text_cut():
+    assert clean("a\x00b\x1fc\td\ne") == "abc\td\ne"
+    assert len(clean("字" * 40000)) == xlsx.MAX_TEXT
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path):
+    path = tmp_path / "r.xlsx"
+    with pytest.raises(RuntimeError), Book(path, ["s"]) as book, book.sheet("s") as sheet:
+        sheet.append(["x"])
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_sheet_is_refused_and_the_report_says_what_it_left_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 3)
+    with Book(tmp_path / "s.xlsx", ["s"]) as book, book.sheet("s") as sheet:
+        for _ in range(3):
+            sheet.append(["x"])
+        with pytest.raises(ValueError, match="full"):
+            sheet.append(["x"])
+
+
+def test_undeclared_or_repeated_sheets_are_refused(tmp_path):
+    with Book(tmp_path / "s.xlsx", ["a", "b"]) as book:
+        book.sheet("a").close()
+        with pytest.raises(ValueError):
+            book.sheet("a")
+        with pytest.raises(ValueError):
+            book.sheet("c")
+    assert load_workbook(tmp_path / "s.xlsx").sheetnames == ["a", "b"]  # b, never written, is empty
+    with pytest.raises(ValueError):
+        Book(tmp_path / "t.xlsx", ["a", "a"])
+
+
+def test_the_report_caps_its_rows_sheet_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(render._Xlsx, "ROWS", 4)  # the header and three rows
+
+    class Report:
+        now = render.datetime(2026, 11, 27, 12, 0)
+
+    writer = render._Xlsx(tmp_path / "r.xlsx", Report(), render.Filters())
+    summary = render.Summary()
+    from reports.unsynced import Row
+    for i in range(5):
+        row = Row("pending", f"T{i}", "530102001001", "", "", "", "", "", "", "pending", None, 1.0)
+        summary.add(row, "530102")
+        writer.add(row, row.cells())
+    writer.finish(summary)
+    wb = load_workbook(tmp_path / "r.xlsx")
+    assert wb["明细"].max_row == 4
+    said = [r[0] for r in wb["汇总"].values]
+    assert any("另有 2 条未列入" in (s or "") for s in said)
