@@ -49,21 +49,20 @@ def wrote(result: RunResult) -> bool:
 
 def daily_report(parts: Parts, result: RunResult) -> None:
     """The day's unsynced report in the configured folder, and one log line with its count."""
-    if wrote(result):  # the night wrote ledger rows: plan the report on fresh numbers
-        statistics.refresh(parts.state)
+    if wrote(result):  # the night wrote ledger rows: plan the report, and tomorrow, on fresh numbers
+        if vacuumed := statistics.tidy(parts.state):
+            result.after["vacuumed"] = vacuumed
     if not parts.report_formats:
         result.after["report"] = {}
         log.info("unsynced_report", count=0, paths=[])
         return
-    from reports.render import default_path, write
+    from reports.render import default_path, write_many
     from reports.unsynced import Filters, UnsyncedReport
 
     report = UnsyncedReport(parts.internal, parts.state, parts.context.regions, parts.codes, parts.clock())
-    paths = []
-    for fmt in parts.report_formats:
-        path = default_path(parts.reports, fmt, report.now)
-        count, _ = write(report, Filters(), fmt, path)
-        paths.append(str(path))
+    paths = {fmt: default_path(parts.reports, fmt, report.now) for fmt in parts.report_formats}
+    count, _ = write_many(report, Filters(), paths)  # one pass over the databases for every format
+    paths = [str(p) for p in paths.values()]
     result.after["report"] = {"unsynced": count, "paths": paths}
     log.info("unsynced_report", count=count, paths=paths)
 

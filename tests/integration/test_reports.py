@@ -161,5 +161,6 @@ def test_ledger_statistics_refresh_on_every_backend_and_change_no_answer(built, 
     before = [r.cells() for r in report_of(built).rows()]
     warning = mocker.spy(statistics.log, "warning")
     statistics.refresh(built.state)
-    assert warning.call_count == 0  # ANALYZE / PRAGMA optimize ran on this dialect
+    statistics.tidy(built.state)
+    assert warning.call_count == 0  # ANALYZE / PRAGMA optimize (and VACUUM) ran on this dialect
     assert [r.cells() for r in report_of(built).rows()] == before and len(before) >= 4

@@ -25,10 +25,10 @@ def result(new_versions: int = 0, **after) -> RunResult:
     (result(writeback={"sent": 0, "failed": 1}), True),
 ])
 def test_statistics_are_refreshed_only_after_a_night_that_wrote(mocker, run, refreshed):
-    refresh = mocker.patch.object(nightly.statistics, "refresh")
+    tidy = mocker.patch.object(nightly.statistics, "tidy", return_value=["pb_txn"])
     nightly.daily_report(SimpleNamespace(state=object(), report_formats=()), run)
-    assert refresh.called is refreshed
-    assert run.after["report"] == {}
+    assert tidy.called is refreshed
+    assert run.after["report"] == {} and run.after.get("vacuumed") == (["pb_txn"] if refreshed else None)
 
 
 def test_a_page_position_is_its_latest_time_whatever_the_form():
