@@ -6,6 +6,8 @@ Texts live in ``messages.zh.toml`` by dotted key (``problem.id_checksum``,
 
 from __future__ import annotations
 
+from functools import cache
+
 from config import load_toml
 
 
@@ -33,7 +35,13 @@ def text(key: str, **values: object) -> str:
     Raises:
         KeyError: the catalogue has no such key (a test keeps every used key present).
     """
-    return _TEXTS[key].format(**values)
+    return _TEXTS[key].format(**values) if values else _plain(key)
+
+
+@cache
+def _plain(key: str) -> str:
+    """A text without placeholders, formatted once: reports ask for the same labels per row."""
+    return _TEXTS[key].format()
 
 
 def field_label(field: str) -> str:

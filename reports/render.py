@@ -83,7 +83,7 @@ class _Json:
         self.fh.write(', "rows": [')
 
     def add(self, row: Row, cells: list[Any]) -> None:
-        record = {**row.__dict__, "since": row.since.isoformat(sep=" ") if row.since else None,
+        record = {**row.as_dict(), "since": row.since.isoformat(sep=" ") if row.since else None,
                   "days": round(row.days, 2)}
         self.fh.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
         self.count += 1

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.engine import Engine
 
 from config.catalogue import has, text
@@ -38,7 +39,7 @@ class Filters:
     min_age_days: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Row:
     kind: str
     txn_id: str | None
@@ -54,9 +55,14 @@ class Row:
     days: float
 
     def cells(self) -> list[Any]:
+        since = self.since
         return [text(f"report.kind.{self.kind}"), self.txn_id or "", self.region_code, self.region_name, self.agent,
                 self.biz_type, self.person, self.state, self.reason,
-                self.since.strftime("%Y-%m-%d %H:%M") if self.since else "", round(self.days, 1)]
+                since.isoformat(" ", "minutes") if since and since.tzinfo is None else
+                since.strftime("%Y-%m-%d %H:%M") if since else "", round(self.days, 1)]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 COLUMNS = ("kind", "txn_id", "region_code", "region_name", "agent", "biz_type", "person", "state", "reason",
@@ -64,44 +70,71 @@ COLUMNS = ("kind", "txn_id", "region_code", "region_name", "agent", "biz_type", 
 
 
 def bucket(days: float) -> str:
-    return next(name for limit, name in BUCKETS if limit is None or days < limit)
+    for limit, name in BUCKETS:
+        if limit is None or days < limit:
+            return name
+    raise AssertionError("the last bucket has no limit")
 
 
 @dataclass
 class Summary:
+    """Rows counted once each, by every dimension together; the counts by one dimension, labelled
+    in words, are added up when asked for (a report counts 150,000 rows, and reads these once)."""
+
     total: int = 0
-    by_kind: Counter = field(default_factory=Counter)
-    by_region: Counter = field(default_factory=Counter)
-    by_agent: Counter = field(default_factory=Counter)
-    by_type: Counter = field(default_factory=Counter)
-    by_reason: Counter = field(default_factory=Counter)
-    by_age: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)  # (kind, county, agent, biz_type, reason_kind, age) -> rows
 
     def add(self, row: Row, county: str) -> None:
         self.total += 1
-        self.by_kind[text(f"report.kind.{row.kind}")] += 1
-        self.by_region[county] += 1
-        self.by_agent[row.agent or "—"] += 1
-        self.by_type[row.biz_type or "—"] += 1
-        self.by_reason[_reason_label(row)] += 1
-        self.by_age[text(f"report.age.{bucket(row.days)}")] += 1
+        self.counts[(row.kind, county, row.agent, row.biz_type, row.reason_kind, bucket(row.days))] += 1
+
+    def _by(self, label: Callable[[tuple[str, ...]], str]) -> Counter:
+        out: Counter = Counter()
+        for key, n in self.counts.items():
+            out[label(key)] += n
+        return out
+
+    @property
+    def by_kind(self) -> Counter:
+        return self._by(lambda k: text(f"report.kind.{k[0]}"))
+
+    @property
+    def by_region(self) -> Counter:
+        return self._by(lambda k: k[1])
+
+    @property
+    def by_agent(self) -> Counter:
+        return self._by(lambda k: k[2] or "—")
+
+    @property
+    def by_type(self) -> Counter:
+        return self._by(lambda k: k[3] or "—")
+
+    @property
+    def by_reason(self) -> Counter:
+        return self._by(lambda k: _reason_label(k[0], k[4]))
+
+    @property
+    def by_age(self) -> Counter:
+        return self._by(lambda k: text(f"report.age.{k[5]}"))
 
     def groups(self) -> list[tuple[str, list[tuple[str, int]]]]:
         ages = [text(f"report.age.{name}") for _, name in BUCKETS]
+        by_age = self.by_age
         return [(text("report.by_kind"), self.by_kind.most_common()),
                 (text("report.by_region"), self.by_region.most_common()),
                 (text("report.by_agent"), self.by_agent.most_common(15)),
                 (text("report.by_type"), self.by_type.most_common()),
                 (text("report.by_reason"), self.by_reason.most_common(15)),
-                (text("report.by_age"), [(a, self.by_age.get(a, 0)) for a in ages])]
+                (text("report.by_age"), [(a, by_age.get(a, 0)) for a in ages])]
 
     def as_dict(self) -> dict[str, Any]:
         return {"total": self.total, **{title: dict(items) for title, items in self.groups()}}
 
 
-def _reason_label(row: Row) -> str:
-    key = f"conflict_kind.{row.reason_kind}"
-    return text(key) if has(key) else text(f"report.kind.{row.kind}")
+def _reason_label(kind: str, reason_kind: str) -> str:
+    key = f"conflict_kind.{reason_kind}"
+    return text(key) if has(key) else text(f"report.kind.{kind}")
 
 
 def _biz(code: str | None) -> str:
@@ -113,15 +146,23 @@ class UnsyncedReport:
 
     def __init__(self, internal: Engine, state: Engine, regions: Regions, codes, now: datetime) -> None:
         self.internal, self.state, self.regions, self.codes, self.now = internal, state, regions, codes, now
+        self._names: dict[str, str] = {}  # region names by code, as the rows ask for them
+        self._counties: dict[str, str] = {}
 
     def _days(self, since: datetime | None) -> float:
         return max(0.0, (self.now - since).total_seconds() / 86400) if since else 0.0
 
-    def _row(self, kind: str, **values: Any) -> Row:
-        region = values.pop("region_code") or ""
-        since = values.pop("since")
-        return Row(kind=kind, region_code=region, region_name=self.regions.name(region) if region else "",
-                   since=since, days=self._days(since), **values)
+    def _row(self, kind: str, txn_id: str | None, region_code: str | None, agent: str, biz_type: str, person: str,
+             state: str, reason: str, reason_kind: str, since: datetime | None) -> Row:
+        region = region_code or ""
+        return Row(kind, txn_id, region, self._name(region) if region else "", agent, biz_type, person, state, reason,
+                   reason_kind, since, self._days(since))
+
+    def _name(self, code: str) -> str:
+        name = self._names.get(code)
+        if name is None:
+            name = self._names[code] = self.regions.name(code)
+        return name
 
     # --- the parts -------------------------------------------------------------------------
 
@@ -136,32 +177,40 @@ class UnsyncedReport:
         query = self._ledger_where(select(x.txn_id, x.state, x.reason_kind, x.reasons, x.region_code, x.agent_id,
                                           x.agent_name, x.biz_type, x.id_number, x.created_at, x.first_seen_at)
                                    .where(x.state.in_(("pending", "invalid", "conflict"))), f).order_by(x.txn_id)
-        for r in self._stream(self.state, query):
-            since = _parse(r.created_at) or r.first_seen_at
-            yield self._row(r.state, txn_id=r.txn_id, region_code=r.region_code, agent=_agent(r), biz_type=_biz(r.biz_type),
-                            person=masked(r.id_number) if r.id_number else "", state=text(f"state.{r.state}"),
-                            reason=_ledger_reason(r), reason_kind=r.reason_kind or r.state, since=since)
+        for (txn_id, state, reason_kind, reasons, region_code, agent_id, agent_name, biz_type, id_number, created_at,
+             first_seen_at) in self._stream(self.state, query):
+            yield self._row(state, txn_id=txn_id, region_code=region_code, agent=_agent(agent_id, agent_name),
+                            biz_type=_biz(biz_type), person=masked(id_number) if id_number else "",
+                            state=text(f"state.{state}"), reason=_ledger_reason(state, reason_kind, reasons),
+                            reason_kind=reason_kind or state, since=_parse(created_at) or first_seen_at)
 
     def _unwritten(self, f: Filters) -> Iterator[Row]:
         x, w = t.txn.c, t.writeback.c
-        # An anti-join finds what has no result sent (1.3 s over a million ledger rows on
-        # PostgreSQL); what became of each of those few is then read by key, a chunk at a time.
-        # Asking the write-backs per ledger row inside the query made it depend on fresh
-        # statistics (12 s for 20,000 rows right after a night), grouping them all on the size
-        # of the whole table (6 s for a million).
-        sent = exists().where(w.txn_id == x.txn_id, w.status == "sent")
-        query = self._ledger_where(
-            select(x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number, x.state_at)
-            .where(x.state.in_(("applied", "linked", "rejected")), ~sent,
-                   or_(x.status.is_(None), x.status != "withdrawn")), f).order_by(x.txn_id)
+        # Not an anti-join over the whole ledger (2 s at a million rows on PostgreSQL, for none
+        # found), but two small sets of candidates:
+        # - rows no result has answered since their latest version but one: the partial index the
+        #   nightly sweep reads (``tables.unanswered``);
+        # - rows with a result that is not sent: handed to the ferry, held, failing, superseded.
+        # A row with no result sent is in one or the other: its hint is only raised in the
+        # transaction that records a result sent or ferried, and results are never deleted
+        # (``verify`` names any hint without its result). What became of each candidate is then
+        # read by key, a chunk at a time, and those with a result sent are left out.
+        columns = (x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number, x.state_at)
+        unsent = select(w.txn_id).where(w.status != "sent")
+        query = union(*[self._ledger_where(select(*columns).where(
+            x.state.in_(("applied", "linked", "rejected")), or_(x.status.is_(None), x.status != "withdrawn"),
+            candidates), f) for candidates in (t.unanswered(), x.txn_id.in_(unsent))]).order_by("txn_id")
         for part in chunks(self._stream(self.state, query)):
             statuses = self._writeback_statuses([r.txn_id for r in part])
             for r in part:
                 seen = statuses.get(r.txn_id, set())
+                if "sent" in seen:
+                    continue
                 # Across the network gap: handed to the ferry and not yet answered, or held by a one-way gap.
                 kind = ("writeback_failing" if "failed" in seen else "writeback_ferried" if "ferried" in seen
                         else "writeback_held" if "held" in seen else "writeback_pending")
-                yield self._row(kind, txn_id=r.txn_id, region_code=r.region_code, agent=_agent(r),
+                yield self._row(kind, txn_id=r.txn_id, region_code=r.region_code,
+                                agent=_agent(r.agent_id, r.agent_name),
                                 biz_type=_biz(r.biz_type), person=masked(r.id_number) if r.id_number else "",
                                 state=text(f"state.{r.state}"), reason=text(f"report.kind.{kind}"),
                                 reason_kind=kind, since=r.state_at)
@@ -186,7 +235,8 @@ class UnsyncedReport:
             query = query.where(p.aab301.startswith(f.region))
         for r in self._stream(self.internal, query.order_by(y.ywlsh)):
             yield self._row("seal_missing", txn_id=r.wblsh, region_code=r.aab301, agent=r.aae011,
-                            biz_type=self._ywlx(r.ywlx), person=masked(r.aac002), state=text(f"qzzt.{str(r.qzzt).strip()}"),
+                            biz_type=self._ywlx(r.ywlx), person=masked(r.aac002),
+                            state=text(f"qzzt.{str(r.qzzt).strip()}"),
                             reason=text("report.kind.seal_missing"), reason_kind="seal_missing",
                             since=_stamp(r.aae015) or _stamp(r.aae036))
 
@@ -220,6 +270,8 @@ class UnsyncedReport:
                 # A server-side cursor is planned for its first tenth by default (a nested loop of
                 # a million index probes: 10 s); the report reads every row: plan for all of them.
                 conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+                # and no JIT: it compiled for 50-120 ms per query, for estimates of rows never read
+                conn.exec_driver_sql("SET LOCAL jit = off")
             yield from conn.execution_options(stream_results=True, yield_per=STREAM).execute(query)
 
     # --- all of it ----------------------------------------------------------------------------
@@ -237,7 +289,10 @@ class UnsyncedReport:
 
     def county(self, row: Row) -> str:
         code = row.region_code[:6]
-        return f"{code} {self.regions.name(code)}".strip() if code else "—"
+        county = self._counties.get(code)
+        if county is None:
+            county = self._counties[code] = f"{code} {self._name(code)}".strip() if code else "—"
+        return county
 
 
 def _kept(row: Row, f: Filters) -> bool:
@@ -248,29 +303,35 @@ def _kept(row: Row, f: Filters) -> bool:
     return not (f.min_age_days is not None and row.days < f.min_age_days)
 
 
-def _agent(r: Any) -> str:
-    return f"{r.agent_name}({r.agent_id})" if r.agent_name else (r.agent_id or "")
+def _agent(agent_id: str | None, agent_name: str | None) -> str:
+    return f"{agent_name}({agent_id})" if agent_name else (agent_id or "")
 
 
-def _ledger_reason(r: Any) -> str:
-    data = json.loads(r.reasons) if r.reasons else None
-    if r.state == "invalid":
+@lru_cache(maxsize=8192)  # a night's invalid and held records share a few thousand reasons
+def _ledger_reason(state: str, reason_kind: str | None, reasons: str | None) -> str:
+    data = json.loads(reasons) if reasons else None
+    if state == "invalid":
         return "；".join(p["message"] for p in data or [])
-    if r.state == "conflict":
-        return sentence(r.reason_kind, (data or {}).get("detail"))
-    return text(f"state.{r.state}")
+    if state == "conflict":
+        return sentence(reason_kind, (data or {}).get("detail"))
+    return text(f"state.{state}")
 
 
 def _parse(value: str | None) -> datetime | None:
+    """The platform's ``YYYY-MM-DD HH:MM:SS``."""
     try:
-        return datetime.strptime(value or "", "%Y-%m-%d %H:%M:%S")
+        return datetime.fromisoformat(value) if value and len(value) == 19 and value[10] == " " else None
     except ValueError:
         return None
 
 
 def _stamp(value: str | None) -> datetime | None:
+    """The internal system's ``YYYYMMDDHHMMSS``."""
+    if not value or len(value) != 14 or not value.isdigit():
+        return None
     try:
-        return datetime.strptime(value or "", "%Y%m%d%H%M%S")
+        return datetime(int(value[:4]), int(value[4:6]), int(value[6:8]), int(value[8:10]), int(value[10:12]),
+                        int(value[12:]))
     except ValueError:
         return None
 

@@ -164,3 +164,34 @@ def test_ledger_statistics_refresh_on_every_backend_and_change_no_answer(built, 
     statistics.tidy(built.state)
     assert warning.call_count == 0  # ANALYZE / PRAGMA optimize (and VACUUM) ran on this dialect
     assert [r.cells() for r in report_of(built).rows()] == before and len(before) >= 4
+
+
+def test_results_not_sent_are_found_from_candidates_as_the_whole_ledger_would_find_them(built):
+    """The report reads two small sets of candidates, not the whole ledger; what it lists is
+    what an anti-join over the whole ledger lists, whatever became of the results."""
+    from sqlalchemy import exists, or_, select
+
+    from sync.ledger import tables as t
+
+    x, w = t.txn.c, t.writeback.c
+
+    def everywhere() -> list[str]:
+        sent = exists().where(w.txn_id == x.txn_id, w.status == "sent")
+        with built.state.connect() as conn:
+            return sorted(conn.execute(select(x.txn_id).where(
+                x.state.in_(("applied", "linked", "rejected")), ~sent,
+                or_(x.status.is_(None), x.status != "withdrawn"))).scalars())
+
+    def listed() -> list[str]:
+        return sorted(r.txn_id for r in report_of(built)._unwritten(Filters()))
+
+    assert listed() == everywhere() == ["RH530102202611250103", "RH530103202611250104"]
+    one = "RH530103202611250104"  # its result failed to send
+    with built.state.begin() as conn:  # handed to the ferry (the hint raised), then superseded: nothing sent
+        conn.execute(update(t.writeback).where(w.txn_id == one).values(status="superseded"))
+        conn.execute(update(t.txn).where(x.txn_id == one).values(answered_version=x.version))
+    assert listed() == everywhere() and one in listed()
+    with built.state.begin() as conn:  # sent, and two versions since: the sweep's candidate, synced here
+        conn.execute(update(t.writeback).where(w.txn_id == one).values(status="sent"))
+        conn.execute(update(t.txn).where(x.txn_id == one).values(version=x.version + 2, answered_version=x.version))
+    assert listed() == everywhere() and one not in listed()
