@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import heapq
 import json
+import os
 import unicodedata
 from datetime import datetime
 from pathlib import Path
@@ -56,10 +57,26 @@ def write_many(report: UnsyncedReport, f: Filters, paths: dict[str, Path]) -> tu
     return summary.total, summary
 
 
-class _Csv:
+class _File:
+    """A report file written beside its destination and moved into place when complete, so that
+    nobody opens half a report, and a report that failed leaves nothing behind."""
+
+    def __init__(self, path: Path, **how: Any) -> None:
+        self.path, self.partial = path, path.with_name(f".{path.name}.partial")
+        self.fh = self.partial.open("w", **how)
+
+    def done(self) -> None:
+        self.fh.close()
+        os.replace(self.partial, self.path)
+
+    def discard(self) -> None:
+        self.fh.close()
+        self.partial.unlink(missing_ok=True)
+
+
+class _Csv(_File):
     def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
-        self.path = path
-        self.fh = path.open("w", encoding="utf-8-sig", newline="")  # the BOM lets Excel read UTF-8
+        super().__init__(path, encoding="utf-8-sig", newline="")  # the BOM lets Excel read UTF-8
         self.writer = csv.writer(self.fh)
         self.writer.writerow(headers())
 
@@ -67,16 +84,13 @@ class _Csv:
         self.writer.writerow(cells)
 
     def finish(self, summary: Summary) -> None:
-        self.fh.close()
-
-    def discard(self) -> None:
-        self.fh.close()
+        self.done()
 
 
-class _Json:
+class _Json(_File):
     def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
-        self.path, self.count = path, 0
-        self.fh = path.open("w", encoding="utf-8")
+        super().__init__(path, encoding="utf-8")
+        self.count = 0
         self.fh.write(json.dumps({"title": text("report.title"), "generated_at": f"{report.now:%Y-%m-%d %H:%M:%S}",
                                   "filters": {k: str(v) for k, v in vars(f).items() if v is not None}},
                                  ensure_ascii=False)[:-1])
@@ -90,10 +104,7 @@ class _Json:
 
     def finish(self, summary: Summary) -> None:
         self.fh.write('\n], "summary": ' + json.dumps(summary.as_dict(), ensure_ascii=False) + "}\n")
-        self.fh.close()
-
-    def discard(self) -> None:
-        self.fh.close()
+        self.done()
 
 
 def display_width(value: Any) -> int:
@@ -195,10 +206,12 @@ class _Html:
             generated=text("report.generated", at=f"{self.report.now:%Y-%m-%d %H:%M}", filters=describe(self.filters)),
             total=summary.total, groups=[(title, bars(items)) for title, items in summary.groups()],
             headers=headers(), rows=shown, capped=summary.total > len(shown), shown=len(shown))
-        self.path.write_text(page, encoding="utf-8")
+        page_file = _File(self.path, encoding="utf-8")
+        page_file.fh.write(page)
+        page_file.done()
 
     def discard(self) -> None:
-        pass
+        pass  # nothing is written before the rows are all in
 
 
 _WRITERS = {"xlsx": _Xlsx, "html": _Html, "csv": _Csv, "json": _Json}
