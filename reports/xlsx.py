@@ -227,7 +227,18 @@ class Book:
         os.replace(self._partial, self.path)
 
     def discard(self) -> None:
-        self._zip.close()
+        """Give the file up, whatever state its sheet was in: nothing is left behind, no thread
+        keeps running. What went wrong is the caller's error; errors closing a file about to be
+        removed would only hide it."""
+        try:
+            if self._open is not None:
+                self._open.close()
+        except Exception:  # noqa: BLE001 - see above
+            pass
+        try:
+            self._zip.close()
+        except Exception:  # noqa: BLE001
+            pass
         self._partial.unlink(missing_ok=True)
 
     def _content_types(self) -> str:

@@ -123,20 +123,25 @@ def test_the_report_caps_its_rows_sheet_and_says_so(tmp_path, monkeypatch):
     assert any("另有 2 条未列入" in (s or "") for s in said)
 
 
-def test_a_report_that_fails_half_way_leaves_no_file_in_any_format(tmp_path):
+@pytest.mark.parametrize("before", [1, 500])  # in the rows held back to size the columns, and past them
+def test_a_report_that_fails_half_way_leaves_no_file_in_any_format(tmp_path, before):
+    import threading
+
     from reports.unsynced import Row
 
     class Failing:
         now = render.datetime(2026, 11, 27, 12, 0)
 
         def rows(self, f):
-            yield Row("pending", "T1", "530102001001", "", "", "", "", "", "", "pending", None, 1.0)
+            for i in range(before):
+                yield Row("pending", f"T{i}", "530102001001", "", "", "", "", "", "", "pending", None, 1.0)
             raise RuntimeError("the database went away")
 
         def county(self, row):
             return "530102"
 
     paths = {fmt: tmp_path / f"r.{fmt}" for fmt in render.FORMATS}
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="went away"):
         render.write_many(Failing(), render.Filters(), paths)
     assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "xlsx-deflate"]
