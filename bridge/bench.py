@@ -156,6 +156,30 @@ def grow_ledger(engine, target: int) -> int:
     return total
 
 
+WAITING = "x.state IN ('pending', 'invalid', 'conflict')"
+
+
+def grow_unsynced(engine, target: int) -> int:
+    """Copies of the night's pending, invalid and held transactions (under new ids) until
+    ``target`` wait in the ledger: the shape of a night of a million transactions (151,332
+    unsynced at N = 1,000,000), for timing the report without syncing a million first.
+    PostgreSQL only; returns how many wait."""
+    from sync.ledger import statistics
+
+    cols = [c.name for c in t.txn.c]
+    counted = text(f"SELECT count(*) FROM pb_txn x WHERE {WAITING}")
+    with engine.begin() as conn:
+        waiting, k = conn.execute(counted).scalar(), 0
+        while 0 < waiting < target:
+            k += 1
+            values = ", ".join(f"x.txn_id || '~u{k}'" if c == "txn_id" else f"x.{c}" for c in cols)
+            conn.execute(text(f"INSERT INTO pb_txn ({', '.join(cols)}) SELECT {values} FROM pb_txn x "
+                              f"WHERE {WAITING} AND x.txn_id NOT LIKE '%~%' LIMIT {target - waiting}"))
+            waiting = conn.execute(counted).scalar()
+    statistics.refresh(engine)
+    return waiting
+
+
 # On ext4 without a journal (this machine's), creating a file scans past every inode freed in
 # the last 30-300 s ("recently_deleted" in find_inode_bit, seen with perf): 24,000 scans took
 # 3.5-9 s more system time when the previous run's 24,000 had just been deleted, 2 s five
@@ -305,7 +329,7 @@ def default_people(n: int) -> int | None:
 
 def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, console: Console,
               people: int | None = None, report_ledger: int | None = None, keep: bool = False,
-              internal_indexes: bool = True) -> dict[str, Any]:
+              internal_indexes: bool = True, report_unsynced: int | None = None) -> dict[str, Any]:
     home.mkdir(parents=True, exist_ok=True)
     # A home of its own per run, so no scan is kept from an earlier one; removed at the end.
     bench_home = home / f"bench-home-{uuid.uuid4().hex[:8]}"
@@ -357,12 +381,20 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
                                                                 .order_by(t.run.c.started_at))]
             ledger_rows = conn.execute(select(func.count()).select_from(t.txn)).scalar()
         quality = link_quality(engine, scenario["labels"])
-        big_report = None
+        big_report = many_report = None
         if report_ledger and report_ledger > ledger_rows:
             console.print(f"growing the ledger to {report_ledger:,} rows for the report …")
             grown = grow_ledger(engine, report_ledger)
             big_report = {"ledger_rows": grown, **_timed(["report", "unsynced", "--format", "xlsx", "--output",
                                                           str(home / "bench-report-big.xlsx")], env)}
+        if report_unsynced and big_report:
+            console.print(f"copying the night's unsynced rows to {report_unsynced:,} for the report …")
+            waiting = grow_unsynced(engine, report_unsynced)
+            with engine.connect() as conn:
+                rows = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+            many_report = {"ledger_rows": rows, "waiting_rows": waiting,
+                           **_timed(["report", "unsynced", "--format", "xlsx", "--output",
+                                     str(home / "bench-report-many.xlsx")], env)}
     finally:
         platform.terminate()
         platform.wait()
@@ -380,7 +412,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
         "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
         "io_floor": floor, "sync": sync, "rerun": rerun, "verify": verify, "report": report, "phases": phases,
         "phases_cpu": summaries[0].get("cpu_seconds", {}),
-        "ledger_rows": ledger_rows, "report_over_grown_ledger": big_report,
+        "ledger_rows": ledger_rows, "report_over_grown_ledger": big_report, "report_many_unsynced": many_report,
         "rerun_feed_seconds": summaries[1].get("seconds", {}).get("fetch") if len(summaries) > 1 else None,
         "rerun_phases": summaries[1].get("seconds", {}) if len(summaries) > 1 else {},
         "rerun_phases_cpu": summaries[1].get("cpu_seconds", {}) if len(summaries) > 1 else {},
@@ -442,6 +474,10 @@ def _print(r: dict[str, Any], console: Console) -> None:
             ("verify, s", f"{r['verify']['seconds']:.2f}"), ("unsynced report (xlsx), s", f"{r['report']['seconds']:.2f}"),
             *([(f"unsynced report over {r['report_over_grown_ledger']['ledger_rows']:,} ledger rows, s",
                  f"{r['report_over_grown_ledger']['seconds']:.2f}")] if r.get("report_over_grown_ledger") else []),
+            *([(f"  then with {r['report_many_unsynced']['waiting_rows']:,} waiting of "
+                f"{r['report_many_unsynced']['ledger_rows']:,}, s (peak MB)",
+                f"{r['report_many_unsynced']['seconds']:.2f} ({r['report_many_unsynced']['peak_mb']:.0f})")]
+              if r.get("report_many_unsynced") else []),
             ("requests to the platform", str(r["requests"])), ("scans fetched", str(r["scans_fetched"])),
             ("linking precision / recall", f"{r['linking']['precision']:.3f} / {r['linking']['recall']:.3f}")]
     for name, value in rows:

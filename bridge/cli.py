@@ -469,6 +469,8 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
                                                 "(default 1,000,000 for N >= 100,000)"),
           report_ledger: int = typer.Option(None, help="then time the unsynced report over a ledger grown to this "
                                                        "many rows (PostgreSQL; default 1,000,000 for N >= 100,000)"),
+          report_unsynced: int = typer.Option(None, help="and then with the night's unsynced rows copied to this "
+                                                         "many (N = 1,000,000's shape; default 150,000 for N >= 100,000)"),
           keep: bool = typer.Option(False, help="keep the benchmark's database for inspection"),
           internal_indexes: bool = typer.Option(True, help="create the indexes `db internal-indexes` recommends"),
           home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None),
@@ -483,9 +485,11 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
         path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
         console.print(str(path))
         return
+    large = n >= 100_000 and db != "sqlite"
     result = run_bench(n, db, home.resolve(), workers, existing, console, people,
-                       report_ledger if report_ledger is not None else (1_000_000 if n >= 100_000 and db != "sqlite" else None), keep,
-                       internal_indexes)
+                       report_ledger if report_ledger is not None else (1_000_000 if large else None), keep,
+                       internal_indexes,
+                       report_unsynced if report_unsynced is not None else (150_000 if large else None))
     path = output or home / f"bench-{n}-{db}.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     console.print(str(path))

@@ -46,3 +46,26 @@ def test_the_meter_sees_the_database_servers_work(tmp_path):
         time.sleep(0.2)  # the server reaps the ended backend
         spent = meter.spent(before, meter.read())
         assert spent["database"] > 0.1 and spent["machine"] >= spent["database"] * 0.8
+
+
+def test_the_nights_unsynced_rows_are_copied_to_the_shape_of_a_million(tmp_path):
+    from datetime import datetime
+
+    from bridge.bench import grow_unsynced
+    from sync.ledger import tables as t
+    from sync.ledger.migrate import upgrade
+
+    for url in _fresh_url("postgresql", tmp_path):
+        engine = create_engine(url)
+        upgrade(engine)
+        at = datetime(2026, 11, 27, 1, 0)
+        with engine.begin() as conn:
+            conn.execute(t.txn.insert(), [{"txn_id": f"T{i}", "version": 1, "state": state, "first_seen_at": at,
+                                           "state_at": at} for i, state in enumerate(("invalid", "conflict", "applied"))])
+        assert grow_unsynced(engine, 7) == 7
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT txn_id, state FROM pb_txn")).all())
+        assert len(rows) == 8 and list(rows.values()).count("applied") == 1  # what is synced is not copied
+        assert all(k in ("T0", "T1", "T2") or k.split("~u")[0] in ("T0", "T1") for k in rows)
+        assert grow_unsynced(engine, 5) == 7  # never fewer than there are
+        engine.dispose()
