@@ -60,9 +60,9 @@ def daily_report(parts: Parts, result: RunResult) -> None:
     from reports.unsynced import Filters, UnsyncedReport
 
     report = UnsyncedReport(parts.internal, parts.state, parts.context.regions, parts.codes, parts.clock())
-    paths = {fmt: default_path(parts.reports, fmt, report.now) for fmt in parts.report_formats}
-    count, _ = write_many(report, Filters(), paths)  # one pass over the databases for every format
-    paths = [str(p) for p in paths.values()]
+    by_format = {fmt: default_path(parts.reports, fmt, report.now) for fmt in parts.report_formats}
+    count, _ = write_many(report, Filters(), by_format)  # one pass over the databases for every format
+    paths = [str(p) for p in by_format.values()]
     result.after["report"] = {"unsynced": count, "paths": paths}
     log.info("unsynced_report", count=count, paths=paths)
 

@@ -76,7 +76,7 @@ def tidy(engine: Engine, tables: Sequence[Table] = QUERIED) -> list[str]:
         if due:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(due)}")  # not inside a transaction
-            log.info("ledger_vacuumed", tables=due, why="autovacuum is off on this server")
+            log.info("ledger_vacuumed", tables=due, why="autovacuum is off for them")
     except SQLAlchemyError as err:  # upkeep is an optimisation: the night's work stands
         log.warning("ledger_not_vacuumed", error=str(err).splitlines()[0][:200])
         due = []
