@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from sqlalchemy import create_engine, text
 
-from bridge.bench import CpuMeter, _postmaster, run_bench
+from bridge.bench import CpuMeter, _per_txn, _postmaster, run_bench
 from tests.conftest import _fresh_url
 
 
@@ -28,8 +28,20 @@ def test_bench_runs_the_floor_the_sync_and_both_reruns(tmp_path):
     for by in (floor, sync):
         assert by["bridge"] > 0 and by["platform"] > 0 and by["machine"] > 0
         assert by["database"] is None  # SQLite runs inside the bridge's own process
+        assert by["ceiling_without_bridge_per_s"] is None  # so its cost cannot be told from the bridge's
         assert by["ceiling_per_s"] == pytest.approx(1000 * os.cpu_count() / by["machine"])
     assert sync["bridge"] == pytest.approx(result["cpu_ms_per_txn"])
+
+
+def test_the_bound_without_the_bridge_counts_the_platform_and_the_database_only():
+    """The rate the cores would allow if the bridge cost nothing: the figure that says whether a
+    ratio to the floor can be reached on this machine at all."""
+    by = _per_txn({"platform": 5.7, "database": 4.1, "machine": 18.4}, 8.4, 10_000, 13.9)
+    assert by["bridge"] == pytest.approx(0.84) and by["machine"] == pytest.approx(1.84)
+    assert by["ceiling_per_s"] == pytest.approx(1000 * os.cpu_count() / 1.84)
+    assert by["ceiling_without_bridge_per_s"] == pytest.approx(1000 * os.cpu_count() / 0.98)
+    assert _per_txn({"platform": 5.7, "database": None, "machine": 18.4}, 8.4, 10_000, 13.9)[
+        "ceiling_without_bridge_per_s"] is None
 
 
 def test_the_meter_sees_the_database_servers_work(tmp_path):
