@@ -54,17 +54,20 @@ def counter_staff_review(parts, console: Console, share: float = 0.5, refuse: fl
     """What counter staff do between two nights: approve some business, turn a little down."""
     rng = random.Random(7)
     y = it.ae_ywjl.c
+    # Reviewed now, as staff do between two nights: a fixed date here fell out of the next night's
+    # window of review times two days later, and the demo stopped showing its seals.
+    reviewed = f"{parts.clock():%Y%m%d%H%M%S}"
     with parts.internal.begin() as conn:
         rows = conn.execute(select(y.ywlsh, y.ywlx).where(y.sjly == "2", y.aae016 == "0").order_by(y.ywlsh)).all()
         approved = refused = 0
         for ywlsh, ywlx in rows:
             roll = rng.random()
             if roll < refuse:
-                values = {"aae016": "2", "aae015": "20261126093000", "aae013": "户口簿照片不清晰，请重新提交"}
+                values = {"aae016": "2", "aae015": reviewed, "aae013": "户口簿照片不清晰，请重新提交"}
                 refused += 1
             elif roll < refuse + share:
                 # The internal system seals on approval, except 信息变更 (YWLX 13): the missing seal.
-                values = {"aae016": "1", "aae015": "20261126093000", "qzzt": "0" if ywlx.strip() == "13" else "1"}
+                values = {"aae016": "1", "aae015": reviewed, "qzzt": "0" if ywlx.strip() == "13" else "1"}
                 approved += 1
             else:
                 continue
