@@ -384,7 +384,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
             summaries = [json.loads(r[0]) for r in conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")
                                                                 .order_by(t.run.c.started_at))]
             ledger_rows = conn.execute(select(func.count()).select_from(t.txn)).scalar()
-        quality = link_quality(engine, scenario["labels"])
+        quality = link_quality(engine, scenario["labels"], scenario["twins"])
         big_report = many_report = None
         if report_ledger and report_ledger > ledger_rows:
             console.print(f"growing the ledger to {report_ledger:,} rows for the report …")

@@ -28,13 +28,22 @@ class LinkQuality:
         return self.correct / self.labelled if self.labelled else 1.0
 
 
-def link_quality(state: Engine, labels: dict[str, str]) -> LinkQuality:
+def link_quality(state: Engine, labels: dict[str, str], twins: dict[str, str] | None = None) -> LinkQuality:
     with state.connect() as conn:
         rows = conn.execute(select(t.txn.c.txn_id, t.txn.c.state, t.txn.c.reason_kind)).all()
-    linked = {r.txn_id for r in rows if r.state == "linked"}
-    held = {r.txn_id for r in rows if r.reason_kind == "double_entry_mismatch"}
+    return quality([tuple(r) for r in rows], labels, twins or {})
+
+
+def quality(rows: list[tuple[str, str, str | None]], labels: dict[str, str], twins: dict[str, str]) -> LinkQuality:
+    """``rows``: (txn_id, state, reason_kind) of the ledger. A platform duplicate (``twins``: its
+    txn_id -> the one it copies) carries the label of the business it copies: the hand-typed row
+    is one business, and either submission of it may be the one that links, the other held as a
+    duplicate. The original may even be the invalid one, made messy after it was copied. Both
+    linking counts one correct link and one wrong."""
+    linked = [twins.get(r[0], r[0]) for r in rows if r[1] == "linked"]
+    held = {twins.get(r[0], r[0]) for r in rows if r[2] == "double_entry_mismatch"}
     wanted = {k for k, v in labels.items() if v == "link"}
     conflicts = {k for k, v in labels.items() if v == "conflict"}
     near = {k for k, v in labels.items() if v == "near_miss"}
-    return LinkQuality(len(linked), len(wanted), len(linked & wanted), len(held & conflicts), len(near),
-                       len(linked & near))
+    return LinkQuality(len(linked), len(wanted), len(set(linked) & wanted), len(held & conflicts), len(near),
+                       sum(1 for b in linked if b in near))

@@ -51,6 +51,7 @@ class Generator:
         self.attachments: dict[str, dict[str, Any]] = {}
         self.labels: dict[str, str] = {}
         self.messes: dict[str, str] = {}
+        self.twins: dict[str, str] = {}  # a platform duplicate's txn_id -> the one it copies
         self._seq: dict[str, int] = {}
         self._existing = existing
 
@@ -197,6 +198,7 @@ class Generator:
         twin = copy.deepcopy(txn)
         twin["txn_id"] = self._txn_id(txn["region_code"], datetime.strptime(txn["created_at"], FMT))
         self.messes[twin["txn_id"]] = "platform_duplicate"
+        self.twins[twin["txn_id"]] = txn["txn_id"]
         return twin
 
     def build(self) -> dict[str, Any]:
@@ -216,7 +218,7 @@ class Generator:
         self.txns.sort(key=lambda t: (str(t.get("updated_at")), t["txn_id"]))
         return {"seed": self.seed, "until": self.until.strftime(FMT), "transactions": self.txns,
                 "attachments": self.attachments, "internal": self.internal.tables(),
-                "labels": self.labels, "messes": self.messes}
+                "labels": self.labels, "messes": self.messes, "twins": self.twins}
 
 
 def generate(n: int, seed: int = 1, until: datetime | None = None, messy_share: float = 0.1,

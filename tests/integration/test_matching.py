@@ -34,5 +34,5 @@ def test_messy_input_never_links_wrongly(share, sqlite_internal_url, tmp_path):
     seed(wiring.engines(settings_stub(sqlite_internal_url, tmp_path))[0], scenario["internal"])
     with sandbox(scenario) as server:
         parts, _ = run(server, sqlite_internal_url, tmp_path)
-    quality = link_quality(parts.state, scenario["labels"])
+    quality = link_quality(parts.state, scenario["labels"], scenario["twins"])
     assert quality.precision == 1.0 and quality.recall >= 0.85
