@@ -10,7 +10,8 @@ LABELS = {"A": "link", "B": "link", "C": "conflict", "D": "near_miss"}
 
 def test_a_clean_duplicate_linking_for_its_invalid_original_is_a_correct_link():
     # A was made messy after it was copied: it is invalid, and its twin A2 links to the row typed by hand.
-    rows = [("A", "invalid", "invalid"), ("A2", "linked", None), ("B", "linked", None), ("C", "held", "double_entry_mismatch")]
+    rows = [("A", "invalid", "invalid"), ("A2", "linked", None), ("B", "linked", None),
+            ("C", "held", "double_entry_mismatch")]
     q = quality(rows, LABELS, {"A2": "A"})
     assert (q.linked, q.correct, q.precision, q.recall) == (2, 2, 1.0, 1.0)
     assert q.mismatches_held == 1 and q.near_misses_linked == 0
