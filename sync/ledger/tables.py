@@ -223,6 +223,7 @@ user = Table(
     Column("failed_logins", Integer, nullable=False),
     Column("locked_until", DateTime),
     Column("created_at", DateTime, nullable=False),
+    Column("disabled_at", DateTime),                       # set: cannot sign in, no session lives
 )
 
 session = Table(
@@ -230,7 +231,9 @@ session = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("user_name", String(60), nullable=False, index=True),
     Column("csrf", String(64), nullable=False),
-    Column("expires_at", DateTime, nullable=False),
+    Column("expires_at", DateTime, nullable=False),        # the absolute limit (8 h after sign-in)
+    Column("created_at", DateTime),
+    Column("last_seen_at", DateTime),                      # the idle limit counts from here
 )
 
 # Across the network gap (``sync.ferry``): batches written by this side, numbered per kind.
