@@ -8,6 +8,7 @@ demo and the tests.
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 
 from sqlalchemy import (
@@ -74,3 +75,75 @@ def create_contract_schema(engine: Engine) -> None:
     with engine.begin() as conn:
         for statement in statements(contract_ddl()):
             conn.exec_driver_sql(statement)
+
+
+# --- what fits: the limits of every column, from the tables above (one place) ---------------
+
+INT32, INT64 = 2**31 - 1, 2**63 - 1
+
+
+def limit_of(column: Column) -> tuple[str, int] | None:
+    """What a column holds at most: ("chars", n) for varchar/char(n), ("digits", n) for the
+    integer digits of decimal(p, s), ("int", max) for integer and bigint; None if unbounded."""
+    kind = column.type
+    if isinstance(kind, String) and not isinstance(kind, Text) and kind.length:
+        return ("chars", kind.length)
+    if isinstance(kind, Numeric) and not isinstance(kind, (Integer, BigInteger)) and kind.precision:
+        return ("digits", kind.precision - (kind.scale or 0))
+    if isinstance(kind, BigInteger):
+        return ("int", INT64)
+    if isinstance(kind, Integer):
+        return ("int", INT32)
+    return None
+
+
+LIMITS: dict[str, dict[str, tuple[str, int]]] = {
+    table.name: {c.name: lim for c in table.columns if (lim := limit_of(c)) is not None} for table in metadata.sorted_tables}
+
+
+def misfits(table: str, values: dict[str, object]) -> list[tuple[str, tuple[str, int]]]:
+    """(column, limit) of each value that the column of ``table`` cannot hold.
+
+    PostgreSQL and MariaDB (strict mode) refuse such a value and roll back the whole
+    transaction; SQLite keeps it whole. Checked before anything is written."""
+    limits, out = LIMITS.get(table, {}), []
+    for name, value in values.items():
+        limit = limits.get(name)
+        if limit is None or value is None:
+            continue
+        kind, bound = limit
+        if kind == "chars":
+            fits = len(str(value)) <= bound
+        elif kind == "int":
+            fits = isinstance(value, bool) or not isinstance(value, int) or -bound - 1 <= value <= bound
+        else:
+            try:
+                fits = abs(Decimal(str(value))) < Decimal(10) ** bound
+            except (InvalidOperation, ValueError):
+                fits = True  # not a number: not this check's to say
+        if not fits:
+            out.append((name, limit))
+    return out
+
+
+def ddl_limits(sql: str) -> dict[str, dict[str, tuple[str, int]]]:
+    """The same limits read from the contract's DDL text (a test holds LIMITS to it)."""
+    out: dict[str, dict[str, tuple[str, int]]] = {}
+    for statement in statements(sql):
+        head = re.match(r"create\s+table\s+(\w+)\s*\((.*)\)\s*$", statement, re.S | re.I)
+        if not head:
+            continue
+        columns = out.setdefault(head.group(1).lower(), {})
+        for line in head.group(2).split("\n"):
+            col = re.match(r"\s*(\w+)\s+(varchar|char|decimal|integer|bigint)\b\s*(?:\((\d+)(?:\s*,\s*(\d+))?\))?",
+                           line, re.I)
+            if not col or col.group(1).lower() in ("primary", "unique", "foreign"):
+                continue
+            name, kind = col.group(1).lower(), col.group(2).lower()
+            if kind in ("varchar", "char"):
+                columns[name] = ("chars", int(col.group(3)))
+            elif kind == "decimal":
+                columns[name] = ("digits", int(col.group(3)) - int(col.group(4) or 0))
+            else:
+                columns[name] = ("int", INT64 if kind == "bigint" else INT32)
+    return out
