@@ -85,6 +85,15 @@ class Applier:
         self._updates.clear()
         self._updated.clear()
 
+    def discard(self) -> None:
+        """Forget what waits to be written: its statement failed and was rolled back (a probe
+        of records one by one, ``sync.process``), and the next record must not write it again."""
+        self._pending.clear()
+        for keys in self._pending_keys.values():
+            keys.clear()
+        self._updates.clear()
+        self._updated.clear()
+
     def _before_update(self, table: Any, key: Any) -> None:
         """Flush first when the row to update is still waiting to be inserted."""
         if key in self._pending_keys[table]:

@@ -25,6 +25,7 @@ FIELD_OF = {
     "aic301": "payload.effective_date", "aae022": "payload.grade", "aae003": "payload.years",
     "zcdq": "payload.from_region_code", "grzhye": "payload.account_balance", "jfnx": "payload.paid_years",
     "zypzh": "payload.transfer_doc_no", "wblsh": "txn_id", "bgnr": "payload.changes", "aae011": "agent.name",
+    "aae013": "remarks",
 }
 CHANGED = {"ac01", "ac02", "ac_yhzh"}  # what a change (XXBG) writes: named as its change list
 
@@ -40,7 +41,8 @@ def _rows(op: o.Op) -> list[tuple[str, dict[str, Any]]]:
     if isinstance(op, o.PutBank):
         return [("ac_yhzh", op.values)]
     if isinstance(op, o.NewBusinessLog):
-        return [("ae_ywjl", {"ywlx": op.ywlx, "wblsh": op.txn_id, "bgnr": op.bgnr})]
+        return [("ae_ywjl", {"ywlx": op.ywlx, "wblsh": op.txn_id, "bgnr": op.bgnr,
+                             "aae013": getattr(op, "remark", None)})]
     if isinstance(op, o.LinkBusinessLog):
         return [("ae_ywjl", {"wblsh": op.txn_id})]
     if isinstance(op, o.NewPayments):

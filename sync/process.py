@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,13 +26,13 @@ from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.validate import Context, Validated, validate
 from sync import checkpoint as cp
-from sync import faultpoints
+from sync import faultpoints, fits
 from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger import statistics
 from sync.ledger import tables as lt
 from sync.ledger.store import LedgerWriter, entries
 from sync.planning.decisions import Apply, Decision, Invalid
-from sync.planning.ops import Stamp
+from sync.planning.ops import Stamp, new_ref
 from sync.planning.planner import (
     Candidate,
     LedgerEntry,
@@ -46,6 +46,7 @@ from sync.scans import ScanOutcome
 log = structlog.get_logger(__name__)
 BRIDGE_OPERATOR = "pension-bridge"
 MAX_REPLANS = 5
+CONCURRENT_REPLANS = 2  # re-plans on a fresh view before a duplicate key is taken as one record's
 REPLAN_PAUSE = 0.2
 WRITTEN_INSIDE = (it.ac01, it.ac02, it.ae_ywjl, it.ac_jfjl, it.ac_yhzh, it.ac_zyzr)  # the applier's tables
 
@@ -244,27 +245,115 @@ class Processor:
             elif known is None:
                 known = self.known(batch)
             # An operator's resolution plans a version again by its own rules: never brief.
-            parsed = [(None if decide is not None or s.restaged else self.brief(s, known)) or self.parse(s, scans, ok)
-                      for s in batch]
-        for attempt in range(1, MAX_REPLANS + 1):
+            parsed = [(None if decide is not None or s.restaged else self.brief(s, known))
+                      or self._parse_safely(s, scans, ok) for s in batch]
+        rules = rules or self.rules
+        refused: dict[int, Problem] = {}  # records the internal database would not take: planned invalid
+        replans = 0
+        while True:
+            decisions, ledger = self._planned(parsed, scans, rules, decide, more_scans, refused)
             try:
-                decisions = self._plan_and_commit(parsed, scans, scope, position, rules or self.rules, audit, decide,
-                                                  more_scans)
+                with self.tally.timed("apply"):
+                    self._commit(parsed, decisions, ledger, scans, scope, position, audit)
                 break
-            except (ConcurrentChange, IntegrityError, OperationalError) as err:
-                # A duplicate key or a row changed by counter staff, a lock wait that timed out,
-                # a deadlock, a connection dropped: the batch rolled back whole; plan it again.
-                if attempt == MAX_REPLANS:
-                    raise
-                log.warning("batch_replanned", attempt=attempt, error=str(err).splitlines()[0][:200])
-                time.sleep(REPLAN_PAUSE * attempt)
+            except OperationalError as err:
+                # A lock wait that timed out, a deadlock, a connection dropped: the batch rolled
+                # back whole; plan it again. A database that stays down stops the region.
+                replans = self._again(replans, err)
+            except (ConcurrentChange, IntegrityError) as err:
+                # A duplicate key or a row changed by counter staff: the batch rolled back whole;
+                # plan it again on a fresh view. Still failing on a fresh view, it is one record's.
+                if replans < CONCURRENT_REPLANS:
+                    replans = self._again(replans, err)
+                else:
+                    replans = self._isolated(parsed, decisions, ledger, scans, refused, err, replans)
+            except Exception as err:  # DataError, a bug: one record's, found and planned invalid
+                replans = self._isolated(parsed, decisions, ledger, scans, refused, err, replans)
         for p, d in zip(parsed, decisions):
             self.tally.add(p.facts["biz_type"], d)
         self.growth.grew(len(batch))
         return decisions
 
-    def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,
-                         decide: Callable | None, more_scans: Callable | None = None) -> list[Decision]:
+    def _parse_safely(self, staged: Staged, scans: dict[str, ScanOutcome], ok: dict[str, bool] | None = None) -> Parsed:
+        """``parse``, except that a bug met while reading one record makes that record invalid."""
+        try:
+            return self.parse(staged, scans, ok)
+        except Exception as err:
+            log.exception("parse_failed", txn_id=staged.txn_id)
+            problem = Problem("txn_id", "planning_failed", type(err).__name__)
+            return Parsed(staged, Candidate(staged.txn_id, staged.version, None, staged.content_hash,
+                                            Validated(None, (problem,))), self._blank_facts(staged))
+
+    @staticmethod
+    def _again(replans: int, err: BaseException) -> int:
+        """One more re-plan of the whole batch, or the error once they are spent."""
+        replans += 1
+        if replans >= MAX_REPLANS:
+            raise err
+        log.warning("batch_replanned", attempt=replans, error=str(err).splitlines()[0][:200] if str(err) else "")
+        time.sleep(REPLAN_PAUSE * replans)
+        return replans
+
+    def _isolated(self, parsed: list[Parsed], decisions: list[Decision], ledger, scans, refused: dict[int, Problem],
+                  err: BaseException, replans: int) -> int:
+        """The records that made the batch fail, found one by one (``_probe``) and added to
+        ``refused``; the batch is then planned again without them. None found: the failure was
+        the batch's, not a record's, and it is planned again like a concurrent change."""
+        try:
+            probed = self._probe(parsed, decisions, ledger)
+        except (OperationalError, ConcurrentChange) as again:
+            return self._again(replans, again)
+        found = {i: e for i, e in probed.items() if i not in refused}
+        if not found:
+            return self._again(replans, err)
+        for i, cause in found.items():
+            log.error("record_refused_inside", txn_id=parsed[i].staged.txn_id, error=type(cause).__name__,
+                      detail=str(cause).splitlines()[0][:200] if str(cause) else "")
+            refused[i] = Problem("txn_id", "db_refused", type(cause).__name__)
+        return replans
+
+    def _probe(self, parsed: list[Parsed], decisions: list[Decision], ledger) -> dict[int, BaseException]:
+        """Index -> error of each record whose rows or ledger entry fail on their own, each
+        written under a savepoint of one transaction that is rolled back: nothing stays. A
+        record that builds on one that failed (its person created in this batch) is not
+        blamed: planned again without the first, it finds what it needs missing."""
+        now = self.clock()
+        failed: dict[int, BaseException] = {}
+        blamed_refs: set[str] = set()
+        source = self.codes.setting("source", "platform")
+        with self.internal.connect() as inside, (nullcontext(inside) if self.same_db else self.state.connect()) as st:
+            outer = inside.begin()
+            outer_state = None if self.same_db else st.begin()
+            try:
+                applier = Applier(inside, source)
+                for i, (p, d) in enumerate(zip(parsed, decisions)):
+                    refs = {getattr(op, "ref", None) for op in getattr(d, "ops", ())} - {None}
+                    if refs & blamed_refs:
+                        continue
+                    try:
+                        with inside.begin_nested():
+                            written = applier.apply([Work(p.staged.txn_id, d, self._stamp(p, now))]) \
+                                if isinstance(d, Apply) else {}
+                            if self.same_db:
+                                self._ledger(inside, [p], [d], ledger, {}, written, None, None, now, None)
+                        if not self.same_db:
+                            with st.begin_nested():
+                                self._ledger(st, [p], [d], ledger, {}, written, None, None, now, None)
+                    except (OperationalError, ConcurrentChange):
+                        raise  # not this record's doing
+                    except Exception as cause:
+                        applier.discard()
+                        failed[i] = cause
+                        blamed_refs.add(new_ref(p.staged.txn_id))
+            finally:
+                outer.rollback()
+                if outer_state is not None:
+                    outer_state.rollback()
+        return failed
+
+    def _planned(self, parsed: list[Parsed], scans, rules: Rules, decide: Callable | None,
+                 more_scans: Callable | None, refused: dict[int, Problem]) -> tuple[list[Decision], dict]:
+        """The batch's decisions on a fresh view of the internal database and the ledger."""
         with self.tally.timed("match"):
             with self.state.connect() as conn:
                 ledger = entries(conn, [p.staged.txn_id for p in parsed])
@@ -272,7 +361,7 @@ class Processor:
             if moved and more_scans is not None:  # their scans were not fetched with the batch's
                 scans.update(more_scans([parsed[i].staged for i in moved]))
             for i in moved:  # the ledger moved since the batch was read: read it whole
-                parsed[i] = self.parse(parsed[i].staged, scans)
+                parsed[i] = self._parse_safely(parsed[i].staged, scans)
             ids = [p.facts["id_number"] for p in parsed if p.facts["id_number"]]
             whole = [p.staged.txn_id for p in parsed if not p.brief]
             if ids or whole:
@@ -280,20 +369,35 @@ class Processor:
                     view = load_view(conn, ids, whole, self.codes)
             else:  # a batch of echoes only: nothing to look up inside
                 view = InternalView()
-            decisions = [self._plan(p, view, ledger, rules, decide) for p in parsed]
+            decisions = [Invalid((refused[i],)) if i in refused else self._plan(p, view, ledger, rules, decide)
+                         for i, p in enumerate(parsed)]
+        return decisions, ledger
+
+    def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,
+                         decide: Callable | None, more_scans: Callable | None = None) -> list[Decision]:
+        decisions, ledger = self._planned(parsed, scans, rules, decide, more_scans, {})
         with self.tally.timed("apply"):
             self._commit(parsed, decisions, ledger, scans, scope, position, audit)
         return decisions
 
     def _plan(self, p: Parsed, view, ledger, rules: Rules, decide: Callable | None) -> Decision:
         entry = ledger.get(p.staged.txn_id)
+        record = p.candidate.validated.record
+        operator = record.operator if record else BRIDGE_OPERATOR
         if decide is not None:  # an operator's resolution: its own pure function, raising when refused
-            return self._simulated(p, view, decide(p.candidate, view, self.codes, entry))
-        try:
-            decision = plan(p.candidate, view, self.codes, entry, rules)
-        except Exception as err:  # a planner bug must not stop the batch or lose the record
-            log.exception("plan_failed", txn_id=p.staged.txn_id)
-            return Invalid((Problem("txn_id", "wrong_type", f"planning error: {type(err).__name__}"),))
+            decision = decide(p.candidate, view, self.codes, entry)
+            misfits = fits.problems(decision, operator, p.facts["biz_type"])
+        else:
+            try:
+                decision = plan(p.candidate, view, self.codes, entry, rules)
+                misfits = fits.problems(decision, operator, p.facts["biz_type"])
+            except Exception as err:  # a planner bug must not stop the batch or lose the record
+                log.exception("plan_failed", txn_id=p.staged.txn_id)
+                return Invalid((Problem("txn_id", "planning_failed", type(err).__name__),))
+        if misfits:
+            # What the internal columns cannot hold makes the record invalid before it is
+            # simulated: later records of the batch must not build on rows never written.
+            return Invalid(misfits)
         return self._simulated(p, view, decision)
 
     @staticmethod
