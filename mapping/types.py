@@ -20,6 +20,13 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # The contract's own form of a local time, in ASCII digits: such stamps also sort as text.
 PLAIN_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 INTERNAL_FORMAT = "%Y%m%d%H%M%S"  # the internal system's times (AAE036, AAE015)
+# Shapes of the platform's identifiers and hashes. Each is checked before anything uses the value:
+# an attachment's hash names a file in the scan store, an id becomes a URL path segment.
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+PLATFORM_ID = re.compile(r"[A-Za-z0-9_-]{1,60}")  # pb_attachment.attachment_id is 60 long
+TXN_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # AE_YWJL.WBLSH is varchar(40)
+TOKEN = re.compile(r"[a-z][a-z0-9_]{0,39}")  # enumerated values: kinds, statuses, business types
+MEDIA_TYPE = re.compile(r"(?=.{3,40}$)[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 
 
 def _error(code: str) -> PydanticCustomError:
@@ -84,6 +91,19 @@ def parse_code(value: Any) -> str:
     return digits_only(str(value)) if str(value).strip() else ""
 
 
+def _shaped(pattern: re.Pattern[str], code: str, fold: bool = False) -> Any:
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise _error(code)
+        text = value.strip().lower() if fold else value.strip()
+        if not pattern.fullmatch(text):
+            raise _error(code)
+        return text
+    return check
+
+
 def now_local() -> datetime:
     """The current time as the platform and the internal system write it: Shanghai, naive."""
     return datetime.now(PLATFORM_TZ).replace(tzinfo=None, microsecond=0)
@@ -97,3 +117,8 @@ LocalDateTime = Annotated[datetime, BeforeValidator(parse_local_datetime)]
 LocalDate = Annotated[date, BeforeValidator(parse_date)]
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
 DigitCode = Annotated[str, BeforeValidator(parse_code)]
+Sha256Hex = Annotated[str, BeforeValidator(_shaped(SHA256_HEX, "bad_sha256", fold=True))]
+PlatformId = Annotated[str, BeforeValidator(_shaped(PLATFORM_ID, "bad_id"))]
+TxnId = Annotated[str, BeforeValidator(_shaped(TXN_ID, "bad_id"))]
+Token = Annotated[str, BeforeValidator(_shaped(TOKEN, "bad_choice"))]
+MediaType = Annotated[str, BeforeValidator(_shaped(MEDIA_TYPE, "bad_choice", fold=True))]

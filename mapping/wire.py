@@ -15,9 +15,28 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mapping.problems import Problem, from_validation_error
-from mapping.types import DigitCode, LocalDateTime
+from mapping.text import strip_unsafe
+from mapping.types import TXN_ID as TXN_ID_SHAPE
+from mapping.types import (
+    DigitCode,
+    LocalDateTime,
+    MediaType,
+    PlatformId,
+    Sha256Hex,
+    Token,
+    TxnId,
+)
 
 TEXT_LIMIT = 2000  # no field of the contract is longer; anything past it is an attack or a bug
+# No value of the contract nests deeper than a change's bank account (item > payload > changes >
+# change > new > field: 6); deeper structures are cut at entry (``sanitise``) and make the record
+# invalid. Keeps every later walk of a snapshot (hashing, storing, showing) shallow.
+MAX_DEPTH = 10
+TOO_DEEP = "[pb:too_deep]"  # the same marker as connectors.platform.safejson.TOO_DEEP
+# A real snapshot is a few KB; a larger one is not stored whole (pb_txn_version.raw), only its
+# identity, its size and its hash, and it is invalid.
+MAX_ITEM_BYTES = 256 * 1024
+DROPPED = "pb_dropped"
 
 
 class WireModel(BaseModel):
@@ -25,7 +44,7 @@ class WireModel(BaseModel):
 
 
 class Agent(WireModel):
-    agent_id: str | None = None
+    agent_id: PlatformId | None = None
     name: str | None = None
 
 
@@ -41,22 +60,25 @@ class Person(WireModel):
 
 
 class Attachment(WireModel):
-    attachment_id: str
-    kind: str | None = None
-    file_name: str | None = None
-    content_type: str | None = None
-    size: int | None = None
-    sha256: str | None = None
+    """An attachment as declared. Its ``sha256`` names the scan's file once the bytes match it; its
+    ``content_type`` and ``file_name`` are the agent's words, never used to serve or store a file."""
+
+    attachment_id: PlatformId
+    kind: Token | None = None
+    file_name: str | None = Field(default=None, max_length=255)
+    content_type: MediaType | None = None
+    size: int | None = Field(default=None, ge=0, lt=2**31)
+    sha256: Sha256Hex | None = None
 
 
 class Transaction(WireModel):
     """A full snapshot of one platform transaction version."""
 
-    txn_id: str = Field(min_length=1, max_length=40)
+    txn_id: TxnId
     version: int = Field(ge=1)
-    biz_type: str | None = None
-    status: str | None = None
-    seal_status: str | None = None
+    biz_type: str | None = Field(default=None, max_length=10)
+    status: str | None = Field(default=None, max_length=20)
+    seal_status: str | None = Field(default=None, max_length=20)
     created_at: LocalDateTime | None = None
     updated_at: LocalDateTime
     region_code: DigitCode | None = None
@@ -81,29 +103,85 @@ class WireError(ValueError):
 
 
 def parse(raw: Any) -> Transaction:
-    """The wire model of one feed item.
+    """The wire model of one feed item (as ``sanitise`` left it).
 
     Raises:
         WireError: with every problem pydantic found, each naming its field.
     """
     if not isinstance(raw, dict):
         raise WireError([Problem("txn_id", "missing_identity")])
+    if isinstance(raw.get(DROPPED), dict):
+        raise WireError([Problem("txn_id", "item_too_large", str(raw[DROPPED].get("bytes")))])
+    cut = [Problem(path, "too_deep") for path in _too_deep(raw, "")]
     try:
-        return Transaction.model_validate(raw)
+        txn = Transaction.model_validate(raw)
     except ValidationError as err:
-        raise WireError(from_validation_error(err)) from None
+        raise WireError(cut + from_validation_error(err)) from None
+    if cut:
+        raise WireError(cut)
+    return txn
+
+
+def _too_deep(value: Any, path: str) -> list[str]:
+    """Paths where ``sanitise`` cut a structure (the walk is at most ``MAX_DEPTH`` deep)."""
+    if isinstance(value, str):
+        return [path or "payload"] if value == TOO_DEEP else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _too_deep(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _too_deep(v, f"{path}[{i}]")]
+    return []
+
+
+def version_of(value: Any) -> int | None:
+    """A version as the wire model reads it: an integer, or a string of ASCII digits (``"2"``)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and value >= 1 else None
 
 
 def identity(raw: Any) -> tuple[str, int] | None:
-    """``(txn_id, version)`` of a raw item when both are usable, else None."""
+    """``(txn_id, version)`` of a raw item when both are usable, else None.
+
+    The same reading as the wire model's, so that a record the parser accepts is never left
+    without an identity (and out of the write-back) for the form of its version.
+    """
     if not isinstance(raw, dict):
         return None
-    txn_id, version = raw.get("txn_id"), raw.get("version")
-    if not isinstance(txn_id, str) or not txn_id.strip() or len(txn_id) > 40:
+    txn_id, version = raw.get("txn_id"), version_of(raw.get("version"))
+    if not isinstance(txn_id, str) or not TXN_ID_SHAPE.fullmatch(txn_id.strip()) or version is None:
         return None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        return None
-    return txn_id, version
+    return txn_id.strip(), version
+
+
+def sanitise(raw: Any) -> Any:
+    """A feed item as the bridge keeps it: control characters gone from every string and key,
+    structures deeper than ``MAX_DEPTH`` replaced by ``TOO_DEEP``, and an item larger than
+    ``MAX_ITEM_BYTES`` replaced by its identity, size and hash (``DROPPED``). Deterministic, so
+    the same item always hashes the same."""
+    clean = _clean(raw, 0)
+    if not isinstance(clean, dict):
+        return clean
+    size = len(canonical_json(clean).encode())
+    if size <= MAX_ITEM_BYTES:
+        return clean
+    kept = {k: clean[k] for k in ("txn_id", "version", "updated_at", "status")
+            if isinstance(clean.get(k), (str, int)) and len(str(clean[k])) <= 40}
+    return {**kept, DROPPED: {"bytes": size, "sha256": hashlib.sha256(canonical_json(clean).encode()).hexdigest()}}
+
+
+def _clean(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        return strip_unsafe(value)
+    if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
+        return TOO_DEEP
+    if isinstance(value, dict):
+        return {strip_unsafe(str(k)): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    return value
 
 
 def content_hash(raw: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from sync.ledger import tables as t
 from sync.planning.decisions import Decision
 from sync.process import Processor, Tally, stage
 from sync.resolutions import Choice, Refused, decider
+from sync import scans
 from sync.scans import ScanOutcome
 
 
@@ -91,13 +92,13 @@ def show(state: Engine, conflict_id: int) -> dict[str, Any]:
 
 def _known_scans(state: Engine, raw: dict[str, Any]) -> dict[str, ScanOutcome]:
     """Scan outcomes as recorded; resolving never fetches (it may run on the internal side)."""
-    attachments = [a for a in raw.get("attachments") or [] if isinstance(a, dict) and a.get("attachment_id")]
+    attachments = raw.get("attachments")
+    ids = [a["attachment_id"] for a in attachments if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)
+           ] if isinstance(attachments, list) else []
     with state.connect() as conn:
-        known = {r.attachment_id: r.status for r in conn.execute(
-            select(t.attachment).where(t.attachment.c.attachment_id.in_([a["attachment_id"] for a in attachments])))}
-    return {a["attachment_id"]: ScanOutcome(a["attachment_id"], known.get(a["attachment_id"], "missing"),
-                                            a.get("sha256"), a.get("kind"), a.get("content_type"), None)
-            for a in attachments}
+        known = {r.attachment_id: (r.status, r.sha256) for r in conn.execute(
+            select(t.attachment).where(t.attachment.c.attachment_id.in_(ids)))} if ids else {}
+    return scans.recorded(attachments, known)
 
 
 def resolve(parts: Parts, conflict_id: int, action: str, operator: str, reason: str | None = None,

@@ -25,7 +25,7 @@ from mapping.validate import Context
 from sync import checkpoint as cp
 from sync import faultpoints
 from sync.ledger import tables as t
-from sync.ledger.store import attachment_status, seen_versions
+from sync.ledger.store import seen_versions
 from sync.locks import run_lock
 from sync.planning.planner import Rules
 from sync.process import Processor, Staged, Tally, in_rounds, stage
@@ -117,12 +117,11 @@ def _new_versions(parts: Parts, items: list[Any]) -> list[Staged]:
     return list(fresh.values())
 
 
-def _scans(parts: Parts, batch: list[Staged]) -> dict:
-    attachments = [a for s in batch if isinstance(s.raw, dict) and isinstance(s.raw.get("attachments"), list)
-                   for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
-    with parts.state.connect() as conn:
-        known = attachment_status(conn, [a["attachment_id"] for a in attachments])
-    return parts.fetcher.outcomes(attachments, known)
+def _scans(parts: Parts, processor: Processor, batch: list[Staged]) -> dict:
+    """Scans of the versions whose outcome they can change (``Processor.needs_scans``)."""
+    attachments = [a for s in batch if processor.needs_scans(s)
+                   for a in s.raw["attachments"] if isinstance(a, dict)]
+    return parts.fetcher.outcomes(attachments)
 
 
 def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
@@ -155,12 +154,12 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
         with tally.timed("validate"):
             known = processor.known(batch)
         with tally.timed("scans"):  # an echo of a settled version needs no scans: its content is unchanged
-            scans = _scans(parts, [s for s in batch if not processor.settles(s, known)])
+            scans = _scans(parts, processor, [s for s in batch if not processor.settles(s, known)])
         rounds = in_rounds(batch)
         for i, part in enumerate(rounds):  # one round, but where the platform showed a transaction twice
             last = i == len(rounds) - 1
             processor.process(part, scans, key, max(filter(None, (quiet, position)), default=None) if last else None,
-                              known=known if len(rounds) == 1 else None, more_scans=lambda staged: _scans(parts, staged))
+                              known=known if len(rounds) == 1 else None, more_scans=lambda staged: _scans(parts, processor, staged))
         quiet, last_commit = None, time.monotonic()
         log.info("batch_committed", scope=key, items=len(page.items), new=len(batch))
         faultpoints.reached("after_batch")

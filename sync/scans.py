@@ -1,7 +1,13 @@
-"""Scans: fetched once, concurrently, verified, kept content-addressed under ``BRIDGE_HOME``."""
+"""Scans: fetched once, concurrently, verified, kept content-addressed under ``BRIDGE_HOME``.
+
+A scan's file is named by the SHA-256 of its bytes and by nothing else: a name is accepted only
+as 64 lower-case hex digits (``checked``), and a file is written only under the hash of what it
+holds. A declared hash that is a path, a number or anything else never reaches the file system.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable
@@ -14,6 +20,7 @@ import structlog
 from connectors.platform import NotFound, PlatformClient
 from connectors.platform.client import ScanRejected
 from connectors.platform.crew import Crew
+from mapping.types import PLATFORM_ID, SHA256_HEX
 
 log = structlog.get_logger(__name__)
 
@@ -27,29 +34,80 @@ class ScanStore:
         self._folders: set[str] = set()  # fan-out folders known to exist
 
     def path(self, sha256: str) -> Path:
+        """The file of the scan whose bytes hash to ``sha256``.
+
+        Raises:
+            ValueError: ``sha256`` is not 64 lower-case hex digits.
+        """
+        sha256 = checked(sha256)
         return self.root / sha256[:2] / sha256
 
-    def has(self, sha256: str | None) -> bool:
-        return bool(sha256) and os.path.isfile(os.path.join(self._base, sha256[:2].lower(), sha256.lower()))
+    def has(self, sha256: object) -> bool:
+        if not is_sha256(sha256):
+            return False
+        return os.path.isfile(os.path.join(self._base, sha256[:2], sha256))  # type: ignore[index]
+
+    def read(self, sha256: str) -> bytes:
+        """The bytes kept under ``sha256``, checked again against it (a file changed on disk is
+        not served as the scan it claims to be).
+
+        Raises:
+            ValueError: not a hash, or the file no longer holds those bytes.
+            FileNotFoundError: no such scan is kept.
+        """
+        content = self.path(sha256).read_bytes()
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise ValueError("scan file does not match its name")
+        return content
 
     def put(self, sha256: str, content: bytes) -> None:
         """Write atomically: a crash leaves no half file under the final name.
+
+        Raises:
+            ValueError: ``sha256`` is not a hash, or not the hash of ``content``.
 
         Plain ``os`` calls on purpose: ``tempfile.mkstemp`` and ``pathlib`` cost more CPU than the
         write itself. The temporary name is unique per process and thread; a leftover from a
         killed run is overwritten, never read.
         """
+        sha256 = checked(sha256)
+        if hashlib.sha256(content).hexdigest() != sha256:
+            raise ValueError("scan bytes do not match the hash they are to be kept under")
         folder = os.path.join(self._base, sha256[:2])
         if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
+            os.makedirs(folder, mode=0o700, exist_ok=True)
             self._folders.add(folder)
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             _write_all(fd, content)
         finally:
             os.close(fd)
         os.replace(tmp, os.path.join(folder, sha256))
+
+
+def is_sha256(value: object) -> bool:
+    return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
+
+
+def checked(sha256: object) -> str:
+    """``sha256`` when it is 64 lower-case hex digits: the only names the store knows.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if not is_sha256(sha256):
+        raise ValueError("not a SHA-256 hex digest")
+    return sha256  # type: ignore[return-value]
+
+
+def declared(a: dict[str, Any]) -> str | None:
+    """The declared hash of an attachment, folded to lower case, when it has the shape of one."""
+    value = a.get("sha256")
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    return value if is_sha256(value) else None
 
 
 def _write_all(fd: int, content: bytes) -> None:
@@ -61,7 +119,7 @@ def _write_all(fd: int, content: bytes) -> None:
 @dataclass(frozen=True)
 class ScanOutcome:
     attachment_id: str
-    status: str  # ok | missing | sha256_mismatch | type_not_allowed | too_large | no_hash
+    status: str  # ok | missing | sha256_mismatch | type_not_allowed | too_large | no_hash | bad_declaration
     sha256: str | None
     kind: str | None
     content_type: str | None
@@ -79,18 +137,28 @@ class ScanFetcher:
         self.client, self.store, self.workers = client, store, workers
         self.fetched = 0
 
-    def outcomes(self, attachments: Iterable[dict[str, Any]], known: dict[str, str]) -> dict[str, ScanOutcome]:
-        """Outcome per attachment id. ``known``: attachment id -> status recorded earlier."""
+    def outcomes(self, attachments: Iterable[dict[str, Any]], known: dict[str, str] | None = None
+                 ) -> dict[str, ScanOutcome]:
+        """Outcome per attachment id, from the store or a download. ``known`` (the statuses recorded
+        earlier) is no longer consulted: only a kept file is final, a failure is fetched again."""
         todo, done = [], {}
-        unique = {a["attachment_id"]: a for a in attachments}
+        unique = {a["attachment_id"]: a for a in attachments if isinstance(a, dict)
+                  and isinstance(a.get("attachment_id"), str) and PLATFORM_ID.fullmatch(a["attachment_id"])}
         order = list(unique)
         for a in unique.values():
-            status = "ok" if self.store.has(a.get("sha256")) else known.get(a["attachment_id"])
-            if status in ("ok", "missing", "sha256_mismatch", "type_not_allowed", "too_large"):
-                done[a["attachment_id"]] = _outcome(a, status)
-            elif not a.get("sha256"):
+            sha256 = declared(a)
+            if a.get("sha256") is not None and sha256 is None:  # a path, a number: never a file name
+                done[a["attachment_id"]] = _outcome(a, "bad_declaration")
+            elif sha256 is None:
                 done[a["attachment_id"]] = _outcome(a, "no_hash")
+            elif self.store.has(sha256):
+                done[a["attachment_id"]] = _outcome(a, "ok")
+            elif _declared_size(a) > MAX_SCAN_BYTES:  # the platform's own limit: not worth a request
+                done[a["attachment_id"]] = _outcome(a, "too_large")
             else:
+                # Not kept: fetched, even when an earlier version's fetch failed (a 40401 that was
+                # temporary, bytes the agent has since replaced). This is called for new versions
+                # only, so a failed scan costs one request per version the agent sends, not per night.
                 todo.append(a)
         if todo:
             # The workers download and check; this thread writes the files as they arrive. Writing
@@ -110,7 +178,7 @@ class ScanFetcher:
 
     def _download(self, a: dict[str, Any]) -> tuple[Any, str]:
         try:
-            return self.client.attachment(a["attachment_id"], a.get("sha256")), "ok"
+            return self.client.attachment(a["attachment_id"], declared(a)), "ok"
         except NotFound:
             return None, "missing"
         except ScanRejected as err:
@@ -127,6 +195,35 @@ class ScanFetcher:
         done[a["attachment_id"]] = _outcome(a, status)
 
 
+MAX_SCAN_BYTES = 10 * 1024 * 1024  # platform-api.md §5
+
+
+def _declared_size(a: dict[str, Any]) -> int:
+    size = a.get("size")
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else 0
+
+
+def _short(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def recorded(attachments: Any, statuses: dict[str, tuple[str, str | None]]) -> dict[str, ScanOutcome]:
+    """Outcomes as the ledger recorded them (attachment id -> (status, verified hash)), without
+    fetching: ``ok`` only where the hash recorded is the one declared now."""
+    out = {}
+    for a in attachments if isinstance(attachments, list) else []:
+        if not (isinstance(a, dict) and isinstance(a.get("attachment_id"), str)
+                and PLATFORM_ID.fullmatch(a["attachment_id"])):
+            continue
+        status, sha256 = statuses.get(a["attachment_id"], ("missing", None))
+        ok = status == "ok" and sha256 is not None and sha256 == declared(a)
+        out[a["attachment_id"]] = _outcome(a, "ok" if ok else (status if status != "ok" else "missing"))
+    return out
+
+
 def _outcome(a: dict[str, Any], status: str) -> ScanOutcome:
-    size = a.get("size") if isinstance(a.get("size"), int) else None
-    return ScanOutcome(a["attachment_id"], status, a.get("sha256"), a.get("kind"), a.get("content_type"), size)
+    """What the ledger keeps of an attachment: the hash only in its checked form, the agent's
+    words (kind, declared type) only as short text; nothing of it is used as a name or a type."""
+    size = _declared_size(a)
+    return ScanOutcome(a["attachment_id"], status, declared(a), _short(a.get("kind"), 40),
+                       _short(a.get("content_type"), 40), size if 0 < size < 2**31 else None)

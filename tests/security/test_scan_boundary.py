@@ -1,0 +1,190 @@
+"""Attacks through attachments and feed items, against the real sandbox platform and a hostile one.
+
+Issue 22, findings 1, 2 and 5: a declared ``sha256`` that is a path read any file of the host and
+satisfied required materials; one that is a number, or an item nested 200,000 levels deep, stopped
+every night. Each attack is sent as an agent could send it and must now fail, costing only its
+own record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bridge import wiring
+from sync import engine
+from sync.ledger import tables as lt
+from sync.scans import ScanStore
+from tests.factories import raw_txn
+from tests.integration.sandbox_fixtures import sandbox, settings
+from tests.security.hostile_platform import HostilePlatform, feed_page
+
+CLOCK = lambda: datetime(2026, 11, 26, 2, 0, 0)  # noqa: E731 - a fixed night
+JPEG = b"\xff\xd8\xff\xe0" + b"a real scan" * 40
+OTHER_ID = "11010519491231002X"
+
+
+def _clean(txn_id: str, biz: str = "CBDJ") -> dict:
+    txn = raw_txn(biz, txn_id=txn_id)
+    txn["person"] = dict(txn["person"], id_number=OTHER_ID, birth_date="1949-12-31", gender="F")
+    for a in txn["attachments"]:
+        a["attachment_id"] = f"{txn_id}-{a['attachment_id']}"
+        a["sha256"] = hashlib.sha256(JPEG).hexdigest()
+    return txn
+
+
+def _ledger(parts) -> dict[str, dict]:
+    with parts.state.connect() as conn:
+        return {r.txn_id: dict(r._mapping) for r in conn.execute(select(lt.txn))}
+
+
+def _runs(parts) -> list[str]:
+    with parts.state.connect() as conn:
+        return [r.status for r in conn.execute(select(lt.run.c.status))]
+
+
+def _store_is_content_addressed(home: Path) -> None:
+    """Every file the scan store holds is named by the hash of its bytes."""
+    for path in (home / "scans").rglob("*"):
+        if path.is_file():
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name, path
+
+
+@pytest.mark.parametrize("declared", ["/etc/passwd", "./../internal.db", "../../bridge.env", "..", "0" * 63 + "/",
+                                      "g" * 64, "a" * 64 + "/.."])
+def test_a_path_as_hash_reads_nothing_and_satisfies_nothing(declared, internal_url, tmp_path):
+    (tmp_path / "bridge.env").write_text("BRIDGE_APP_SECRET=s3cret\n")
+    attack = raw_txn("CBDJ", txn_id="RHATTACK0001")
+    for a in attack["attachments"]:
+        a["attachment_id"] = f"ATT-{a['attachment_id']}"
+        a["sha256"] = declared
+    clean = _clean("RHCLEAN0001")
+    scenario = {"seed": 0, "transactions": [attack, clean], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in clean["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    ledger = _ledger(parts)
+    assert ledger["RHCLEAN0001"]["state"] == "applied"
+    # Not applied, not "materials incomplete" waiting for a scan: invalid, naming the field.
+    assert ledger["RHATTACK0001"]["state"] == "invalid"
+    reasons = json.loads(ledger["RHATTACK0001"]["reasons"])
+    assert any(r["field"].startswith("attachments[") and r["field"].endswith(".sha256") for r in reasons), reasons
+    with parts.state.connect() as conn:
+        kept = {r.attachment_id: r for r in conn.execute(select(lt.attachment))}
+    assert not any(k.startswith("ATT-") and r.status == "ok" for k, r in kept.items())
+    _store_is_content_addressed(tmp_path)
+
+
+def test_the_store_names_files_only_by_a_verified_hash(tmp_path):
+    store = ScanStore(tmp_path / "scans")
+    for bad in ("/etc/passwd", "../x", "0" * 63, "G" * 64, "A" * 64, 12):
+        assert not store.has(bad)
+        with pytest.raises(ValueError):
+            store.path(bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):  # bytes are kept only under their own hash
+        store.put("0" * 64, JPEG)
+    digest = hashlib.sha256(JPEG).hexdigest()
+    store.put(digest, JPEG)
+    assert store.read(digest) == JPEG
+    store.path(digest).write_bytes(b"changed on disk")
+    with pytest.raises(ValueError):
+        store.read(digest)
+
+
+def test_a_hash_that_is_a_number_costs_only_its_record(internal_url, tmp_path):
+    attack = raw_txn("BJ", txn_id="RHNUMBER0001")
+    attack["attachments"] = [{"attachment_id": "N1", "kind": "application_form", "sha256": 12345, "size": 10}]
+    clean = _clean("RHCLEAN0002")
+    scenario = {"seed": 0, "transactions": [attack, clean], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in clean["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+        again = engine.run(parts)
+    assert result.status == again.status == "completed"
+    assert "running" not in _runs(parts)
+    ledger = _ledger(parts)
+    assert ledger["RHCLEAN0002"]["state"] == "applied" and ledger["RHNUMBER0001"]["state"] == "invalid"
+
+
+def test_withdrawn_and_invalid_records_fetch_no_scans(internal_url, tmp_path):
+    withdrawn = _clean("RHWITHDRAWN1")
+    withdrawn["status"] = "withdrawn"
+    invalid = _clean("RHINVALID001")
+    invalid["person"]["id_number"] = "110105194912310021"  # a wrong check digit: invalid whatever its scans
+    clean = _clean("RHCLEAN0003")
+    clean["person"]["id_number"] = "440524188001010014"
+    clean["person"]["birth_date"] = "1880-01-01"
+    clean["person"]["gender"] = "M"
+    txns = [withdrawn, invalid, clean]
+    scenario = {"seed": 0, "transactions": txns, "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for t in txns for a in t["attachments"]}}
+    for t in txns:  # one scan per transaction: each gets its own bytes
+        for i, a in enumerate(t["attachments"]):
+            content = JPEG + t["txn_id"].encode() + bytes([i])
+            a["sha256"] = hashlib.sha256(content).hexdigest()
+            scenario["attachments"][a["attachment_id"]] = {"content": content, "content_type": "image/jpeg"}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        engine.run(parts)
+    assert parts.fetcher.fetched == len(clean["attachments"])
+
+
+def _item(txn: dict, payload_json: bytes) -> bytes:
+    text = json.dumps({k: v for k, v in txn.items() if k != "payload"}, ensure_ascii=False).encode()
+    return text[:-1] + b', "payload": ' + payload_json + b"}"
+
+
+def test_an_item_nested_200000_deep_costs_only_its_record(sqlite_internal_url, tmp_path):
+    deep = b"[" * 200_000 + b"]" * 200_000
+    attack = raw_txn("XXBG", txn_id="RHDEEP000001")
+    clean = raw_txn("CBDJ", txn_id="RHFINE000001")
+    clean["attachments"] = []  # materials incomplete: held for an operator, but read and decided
+    page = feed_page([_item(attack, b'{"changes": ' + deep + b"}"),
+                      json.dumps(clean, ensure_ascii=False).encode()])
+    with HostilePlatform(page) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    ledger = _ledger(parts)
+    assert ledger["RHDEEP000001"]["state"] == "invalid"
+    assert any(r["code"] == "too_deep" for r in json.loads(ledger["RHDEEP000001"]["reasons"]))
+    assert ledger["RHFINE000001"]["state"] == "conflict"
+
+
+def test_an_oversized_item_is_not_stored_whole(sqlite_internal_url, tmp_path):
+    attack = raw_txn("CBDJ", txn_id="RHHUGE000001", remarks="备" * 400_000)
+    page = feed_page([json.dumps(attack, ensure_ascii=False).encode()])
+    with HostilePlatform(page) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    with parts.state.connect() as conn:
+        raw = conn.execute(select(lt.txn_version.c.raw)).scalar_one()
+    assert len(raw) < 1000 and "pb_dropped" in raw
+    assert _ledger(parts)["RHHUGE000001"]["state"] == "invalid"
+
+
+def test_control_characters_do_not_enter(internal_url, tmp_path):
+    clean = _clean("RHCTRL000001")
+    clean["agent"]["name"] = "李\x00四\x1b[2J\u202e"
+    clean["remarks"] = "备注\x07\x1b]0;title\x07"
+    scenario = {"seed": 0, "transactions": [clean], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in clean["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    with parts.state.connect() as conn:
+        raw = conn.execute(select(lt.txn_version.c.raw)).scalar_one()
+        agent = conn.execute(select(lt.txn.c.agent_name)).scalar_one()
+    stored = json.loads(raw)
+    assert stored["agent"]["name"] == "李四[2J" and agent == "李四[2J"
+    assert "\x1b" not in raw and "\\u001b" not in raw and "\\u0000" not in raw
