@@ -71,7 +71,12 @@ class Staged:
 
 
 def stage(raw: Any, restaged: bool = False) -> Staged:
-    """A feed item as a staged version; one without a usable identity gets a synthetic one."""
+    """A feed item as a staged version; one without a usable identity gets a synthetic one.
+
+    This is where platform data enters: the item is kept as ``wire.sanitise`` leaves it (no control
+    characters, no structure deeper than the contract's, no item larger than a real one), so
+    nothing downstream — the ledger, the console, the reports, the ferry — sees the raw bytes."""
+    raw = wire.sanitise(raw)
     ident = wire.identity(raw)
     digest = wire.content_hash(raw) if isinstance(raw, dict) else wire.content_hash({"item": raw})
     updated = str(raw.get("updated_at", ""))[:19] if isinstance(raw, dict) else ""
@@ -178,6 +183,20 @@ class Processor:
             return False
         return settled(staged.version, staged.raw.get("status"), staged.content_hash,
                        ledger.get(staged.txn_id)) is not None
+
+    def needs_scans(self, staged: Staged) -> bool:
+        """Whether this version's scans can change its outcome: not for a record that is invalid
+        whatever its scans hold, nor for a withdrawal (platform-api.md §2: requests are the budget)."""
+        if not staged.identified or not isinstance(staged.raw, dict) or not staged.raw.get("attachments"):
+            return False
+        try:
+            txn = wire.parse(staged.raw)
+        except wire.WireError:
+            return False
+        if txn.status == "withdrawn":
+            return False
+        every_scan_ok = {a.attachment_id: True for a in txn.attachments}
+        return validate(txn, self.context, every_scan_ok, staged.content_hash).record is not None
 
     def known(self, batch: list[Staged]) -> dict[str, LedgerEntry]:
         """The ledger's entries for a batch, as ``process`` reads them."""
