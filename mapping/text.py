@@ -10,6 +10,10 @@ _MIDDLE_DOTS = "\u00b7\u2022.\u30fb\u2027\uff65\u2219\u22c5\u0387\uff0e"
 _DOT_RE = re.compile(f"\\s*[{re.escape(_MIDDLE_DOTS)}]\\s*")
 _SPACE_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# What no platform value may carry into the bridge: C0 controls but tab and newline, DEL, C1
+# controls (ESC sequences, the NUL PostgreSQL refuses), and the bidirectional overrides and
+# isolates that make text read otherwise than it is stored.
+_UNSAFE_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
 def halfwidth(text: str) -> str:
@@ -20,6 +24,15 @@ def halfwidth(text: str) -> str:
 def strip_controls(text: str) -> str:
     """Remove control characters, which no real field contains."""
     return _CONTROL_RE.sub("", text)
+
+
+def strip_unsafe(text: str) -> str:
+    """``text`` without the characters ``_UNSAFE_RE`` names (and no lone surrogates: they cannot
+    be stored as UTF-8)."""
+    cleaned = _UNSAFE_RE.sub("", text)
+    if not cleaned.isascii():
+        cleaned = cleaned.encode("utf-8", "ignore").decode("utf-8")
+    return cleaned
 
 
 def normalise_name(name: str) -> str:
