@@ -195,10 +195,12 @@ def ferry_status(format: str = typer.Option("table", help="table|json")) -> None
 
 
 @ferry_app.command("resend")
-def ferry_resend(seq: int = typer.Argument(...), kind: str = typer.Option("feed", help="feed (collector) | results (loader)")
-                 ) -> None:
-    """Deliver an archived batch into the outbox again (it was lost or quarantined on the other side)."""
+def ferry_resend(seq: int = typer.Argument(...), kind: str = typer.Option("feed", help="feed (collector) | results (loader)"),
+                 rebuild: bool = typer.Option(False, help="rebuild and sign again even a sound archive")) -> None:
+    """Deliver an archived batch into the outbox again (it was lost or quarantined on the other side);
+    an archive holding bad members is rebuilt without them."""
     from bridge import wiring
+    from sync.ferry.batch import BadBatch
     from sync.ferry.outbox import Outbox
 
     current = _settings()
@@ -207,11 +209,14 @@ def ferry_resend(seq: int = typer.Argument(...), kind: str = typer.Option("feed"
     outbox = Outbox(_state_engine(), kind, wiring.ferry_sender(current, side), folders.outbox, folders.archive,
                     wiring.ferry_signer(current), datetime.now)
     try:
-        path = outbox.resend(seq)
+        path, rebuilt = outbox.resend(seq, rebuild)
     except FileNotFoundError as err:
         console.print(str(err))
         raise typer.Exit(1) from None
-    console.print(text("ferry.resent", value=path))
+    except BadBatch as bad:
+        console.print(text("ferry.resend_failed", reason=text(f"ferry.bad.{bad.reason}"), detail=bad.detail or "-"))
+        raise typer.Exit(1) from None
+    console.print(text("ferry.rebuilt" if rebuilt else "ferry.resent", value=path))
 
 
 @ferry_app.command("keygen")

@@ -9,6 +9,7 @@ sent (``pb_ferry_sent``), so none is sent twice, and the answers it owes the ins
 from __future__ import annotations
 
 import json
+import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -197,13 +198,37 @@ class Collector:
         with self.parts.state.connect() as conn:
             known = attachment_status(conn, [a["attachment_id"] for a in attachments])
         outcomes = self.parts.fetcher.outcomes(attachments, known)
-        store = self.parts.fetcher.store
+        kept: dict[str, str] = {}  # SHA-256 -> status, each scan checked once per batch
         for aid, o in outcomes.items():
-            contents.attachments[aid] = {"status": o.status, "sha256": o.sha256, "kind": o.kind,
+            status = o.status
+            if o.ok:  # every batch carries its own scans: no batch needs another
+                sha = b.scan_hash(o.sha256)
+                if sha is None:
+                    status = "sha256_mismatch"  # a "hash" that is a path, or anything else: no bytes of ours
+                else:
+                    if sha not in kept:
+                        kept[sha] = self._kept_scan(sha, contents)
+                    status = kept[sha]
+            contents.attachments[aid] = {"status": status, "sha256": o.sha256, "kind": o.kind,
                                          "content_type": o.content_type, "size": o.size}
-            if o.ok and o.sha256:  # every batch carries its own scans: no batch needs another
-                contents.scans[o.sha256.lower()] = store.path(o.sha256.lower())
         self.result.scans += len(contents.scans)
+
+    def _kept_scan(self, sha: str, contents: b.Contents) -> str:
+        """Put the scan kept under ``sha`` (64 lowercase hex digits) into ``contents`` if it is a
+        regular file of the scan store whose bytes hash to ``sha``; the attachment's status."""
+        path = Path(self.parts.fetcher.store.root) / sha[:2] / sha
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            return "missing"
+        if not stat.S_ISREG(info.st_mode) or info.st_size > b.MAX_SCAN:
+            log.error("scan_not_kept_file", sha256=sha, mode=oct(info.st_mode), size=info.st_size)
+            return "sha256_mismatch"
+        if b.sha256_file(path) != sha:  # changed on disk since it was fetched: not the scan it names
+            log.error("scan_kept_bytes_differ", sha256=sha)
+            return "sha256_mismatch"
+        contents.scans[sha] = path
+        return "ok"
 
     def _send(self, contents: b.Contents) -> None:
         a = t.ferry_ack.c
@@ -280,5 +305,5 @@ class Collector:
                 conn.execute(t.ferry_ack.insert().values(idempotency_key=key, **values))
         return status
 
-    def resend(self, seq: int) -> Path:
-        return self.outbox.resend(seq)
+    def resend(self, seq: int, rebuild: bool = False) -> Path:
+        return self.outbox.resend(seq, rebuild)[0]

@@ -21,6 +21,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from config.catalogue import text
+
 from connectors.internal.reader import chunks, within
 from sync import audit, faultpoints, writeback
 from sync.engine import Parts
@@ -111,24 +113,29 @@ class Loader:
         for s in staged:
             if (s.txn_id, s.version) not in seen:
                 fresh.setdefault((s.txn_id, s.version), s)
-        for sha, content in batch.scans():
+        for sha in batch.scan_names():  # verified: 64 hex digits, the bytes hash to them
             if not self.store.has(sha):
-                self.store.put(sha, content)
-        outcomes = {}
-        for aid, o in m.attachments.items():
-            status = o.get("status", "missing")
-            if status == "ok" and not self.store.has(o.get("sha256")):
-                status = "missing"  # marked fetched, yet carried by no batch: the record waits for it
-            outcomes[aid] = ScanOutcome(aid, status, o.get("sha256"), o.get("kind"), o.get("content_type"),
-                                        o.get("size") if isinstance(o.get("size"), int) else None)
+                self.store.put(sha, batch.scan(sha))
+        outcomes = {aid: self._outcome(batch, aid, o) for aid, o in m.attachments.items() if isinstance(o, dict)}
+        if batch.dropped:  # set aside unread: only the attachments naming a dropped scan fail
+            detail = ", ".join(f"{name[:80]} ({why})" for name, why in batch.dropped[:5])
+            result.problems.append(text("ferry.dropped_line", batch=f"{m.sender}:{m.seq}", count=len(batch.dropped),
+                                        detail=detail))
+            log.warning("batch_members_dropped", sender=m.sender, seq=m.seq, dropped=batch.dropped[:20])
         result.tally.pulled += len(raws)
         result.tally.new_versions += len(fresh)
         for part in in_rounds(list(fresh.values())) if fresh else ():
             processor.process(part, outcomes, None, None)
         acks = batch.items("acks")
+        counts = {"transactions": len(raws), "new": len(fresh), "acks": len(acks)}
+        if batch.dropped:
+            counts["dropped"] = len(batch.dropped)
         with p.state.begin() as conn:
             self._settle(conn, acks)
-            self.inbox.record(conn, batch, {"transactions": len(raws), "new": len(fresh), "acks": len(acks)})
+            if batch.dropped:
+                audit.append(conn, p.clock(), "pension-bridge", "ferry_members_dropped", f"{m.sender}:{m.seq}",
+                             {"dropped": [[name[:80], why] for name, why in batch.dropped[:50]]})
+            self.inbox.record(conn, batch, counts)
         for ack in acks:
             answer = ack.get("answer")
             if ack.get("status") == "sent" and isinstance(answer, dict):
@@ -137,6 +144,20 @@ class Loader:
         result.imported.append(f"{m.sender}:{m.seq}")
         log.info("batch_imported", sender=m.sender, seq=m.seq, transactions=len(raws), new=len(fresh), acks=len(acks))
         faultpoints.reached("after_batch_imported")
+
+    def _outcome(self, batch: b.Batch, aid: str, o: dict[str, Any]) -> ScanOutcome:
+        """An attachment's outcome as the collector reported it, unless this side knows better: a
+        ``sha256`` that is no SHA-256, or names a scan the batch set aside, has failed; one marked
+        fetched that neither this batch nor the store holds is missing (the record waits for it)."""
+        status, sha = o.get("status", "missing"), o.get("sha256")
+        if status == "ok":
+            carried = batch.carries(sha)
+            if carried is False:
+                status = "sha256_mismatch"
+            elif carried is None and not self.store.has(b.scan_hash(sha)):
+                status = "missing"
+        return ScanOutcome(aid, str(status)[:40], sha if isinstance(sha, str) else None, o.get("kind"),
+                           o.get("content_type"), o.get("size") if isinstance(o.get("size"), int) else None)
 
     def _settle(self, conn: Connection, acks: list[dict[str, Any]]) -> None:
         """The platform's answers to results sent across: sent, superseded, or failed (sent again)."""

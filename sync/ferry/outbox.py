@@ -12,6 +12,8 @@ the other side drops the copy.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from sync import faultpoints
+from sync import audit, faultpoints
 from sync.ferry import batch as b
 from sync.ferry.signing import BatchSigner
 from sync.ledger import tables as t
@@ -83,9 +85,39 @@ class Outbox:
             log.warning("batch_recovered", kind=self.kind, seq=seq, from_archive=path.is_file())
         return len(unfinished)
 
-    def resend(self, seq: int) -> Path:
-        """Deliver an archived batch again (the other side asked for it, or it was lost)."""
+    def resend(self, seq: int, rebuild: bool = False) -> tuple[Path, bool]:
+        """Deliver an archived batch again (the other side asked for it, or it was lost); whether
+        it was rebuilt.
+
+        A sound archive goes again byte for byte: the other side refused a copy damaged on the
+        way, or never got one. An archive holding what a sound writer never writes (a scan whose
+        bytes are not its name, a member no manifest lists) would be refused again as it is: it
+        is rebuilt under the same number from what verifies — the same transactions, results and
+        answers, the sound scans, an attachment whose scan is left out marked as failed — signed
+        with this side's key (``rebuild`` forces this, e.g. after a key change). The archive it
+        replaces is kept beside it (``….replaced``). ``BadBatch``: the archive cannot be read.
+        """
         path = self.archive / b.file_name(self.kind, self.sender, seq)
         if not path.is_file():
             raise FileNotFoundError(path)
-        return b.copy_into(path, self.outbox)
+        with b.Batch(path, self.signer, own=True) as batch:
+            if batch.clean and not rebuild:
+                return b.copy_into(path, self.outbox), False
+            with tempfile.TemporaryDirectory(prefix=b.TEMP_PREFIX, dir=self.archive) as scratch:
+                contents = batch.salvage(Path(scratch))
+                created_at, dropped = batch.manifest.created_at, batch.dropped
+                build = Path(scratch) / "build"
+                fresh = b.write(build, self.kind, self.sender, seq, created_at, contents, self.signer)
+                n, kept = 0, path.with_name(path.name + ".replaced")
+                while kept.exists():
+                    n += 1
+                    kept = path.with_name(f"{path.name}.replaced.{n}")
+                os.replace(path, kept)
+                os.replace(fresh, path)
+        with self.state.begin() as conn:
+            conn.execute(update(t.ferry_out).where(t.ferry_out.c.kind == self.kind, t.ferry_out.c.seq == seq)
+                         .values(file_sha256=b.sha256_file(path)))
+            audit.append(conn, self.clock(), "operator", "ferry_batch_rebuilt", f"{self.kind}:{self.sender}:{seq}",
+                         {"dropped": [[name[:80], why] for name, why in dropped[:50]], "replaced": kept.name})
+        log.warning("batch_rebuilt", kind=self.kind, seq=seq, dropped=dropped[:20])
+        return b.copy_into(path, self.outbox), True

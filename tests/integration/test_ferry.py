@@ -61,7 +61,7 @@ def _rewrite(path: Path, change) -> None:
     (lambda p: _rewrite(p, lambda m: m.pop("manifest.sig")), "unsigned"),
     (lambda p: _rewrite(p, lambda m: m.update({"transactions.jsonl": m["transactions.jsonl"] + b"{}\n"})),
      "hash_mismatch"),
-    (lambda p: _rewrite(p, lambda m: m.update({"extra.txt": b"x"})), "unlisted_member"),
+    (lambda p: _rewrite(p, lambda m: m.update({"../extra.txt": b"x"})), "unsafe_name"),
     (lambda p: _rewrite(p, lambda m: m.update({"manifest.json": m["manifest.json"].replace(b'"seq": 1', b'"seq": 2')})),
      "bad_signature"),
     (lambda p: p.rename(p.with_name("pb-feed-ext1-00000002.zip")), "name_mismatch"),
@@ -73,6 +73,16 @@ def test_a_damaged_batch_is_refused_with_its_reason(tmp_path, damage, reason):
     with pytest.raises(b.BadBatch) as refused:
         b.Batch(path, SIGNER)
     assert refused.value.reason == reason
+
+
+def test_a_member_the_manifest_does_not_list_is_set_aside_unread(tmp_path):
+    path = _batch(tmp_path)
+    _rewrite(path, lambda m: m.update({"extra.txt": b"x" * 100, "scans/" + "0" * 64: b"not listed"}))
+    with b.Batch(path, SIGNER) as batch:
+        assert sorted(batch.dropped) == [("extra.txt", "unlisted"), ("scans/" + "0" * 64, "unlisted")]
+        assert batch.items("transactions")[0]["txn_id"] == "T1"
+        assert [content for _, content in batch.scans()] == [b"\xff\xd8\xff scan"]
+        assert batch.carries("0" * 64) is None and not batch.clean
 
 
 def test_a_flipped_byte_never_changes_what_is_imported(tmp_path):
