@@ -1,29 +1,40 @@
-"""A transport that answers from a function, for unit tests of the platform client."""
+"""A platform that answers from a function, over ``httpx.MockTransport``, for unit tests of the client."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from connectors.platform.transport import Headers, Request, Response, TooLarge
+
+import httpx
+
+from connectors.platform.client import PlatformClient
+from connectors.platform.pacing import RetryBudget, Unlimited
+
+BASE_URL = "http://p/open/v1"
 
 
-def headers(**values: str) -> Headers:
-    """Case-insensitive headers, as the transport gives them."""
-    return Headers({name.replace("_", "-").lower(): value for name, value in values.items()})
+class FakeTransport(httpx.MockTransport):
+    """``handler`` answers every request; ``sent`` keeps each request as it reached the wire."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.sent: list[httpx.Request] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            request.read()
+            self.sent.append(request)
+            return handler(request)
+
+        super().__init__(record)
 
 
-class FakeTransport:
-    base_path = "/open/v1"
+def fake_client(handler: Callable[[httpx.Request], httpx.Response], **kw) -> tuple[PlatformClient, FakeTransport]:
+    """A client whose requests go to ``handler``; unpaced, with a small retry budget."""
+    transport = FakeTransport(handler)
+    kw.setdefault("budget", RetryBudget(3, 3))
+    return PlatformClient(BASE_URL, kw.pop("key", "k"), kw.pop("secret", "s"), limiter=Unlimited(),
+                          transport=transport, **kw), transport
 
-    def __init__(self, handler: Callable[[Request], Response]) -> None:
-        self.handler = handler
-        self.sent: list[Request] = []
 
-    def send(self, request: Request, max_bytes: int | None = None) -> Response:
-        self.sent.append(request)
-        response = self.handler(request)
-        if max_bytes is not None and len(response.content) > max_bytes:
-            raise TooLarge(f"{len(response.content)} bytes")
-        return response
-
-    def close(self) -> None:
-        pass
+def envelope(data=None, code: int = 0, status: int = 200, **headers: str) -> httpx.Response:
+    """A JSON answer of §2; ``headers`` by Python name (``Retry_After``)."""
+    return httpx.Response(status, json={"code": code, "message": "m", "request_id": "r", "data": data},
+                          headers={name.replace("_", "-"): value for name, value in headers.items()})

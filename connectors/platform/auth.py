@@ -6,9 +6,11 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl, quote
+
+import httpx
 
 
 def canonical_query(pairs: list[tuple[str, str]]) -> str:
@@ -32,12 +34,15 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
-class PlatformAuth:
-    """Signs every request with a fresh timestamp and nonce.
+class PlatformAuth(httpx.Auth):
+    """Signs every request with a fresh timestamp and nonce, as an ``httpx.Auth`` flow.
 
-    The client signs each attempt anew, so a request re-sent after ``40102`` or ``40103``
-    always carries a new timestamp and nonce.
+    What is signed is the path and query of the URL exactly as httpx will send them, and the
+    body as sent. httpx runs the flow once per request, and every attempt is a request of its
+    own, so a request re-sent after ``40102`` or ``40103`` carries a new timestamp and nonce.
     """
+
+    requires_request_body = True
 
     def __init__(self, app_key: str, app_secret: str, clock: Callable[[], float] = time.time) -> None:
         self._key = app_key
@@ -62,3 +67,8 @@ class PlatformAuth:
         canonical = canonical_string(method, path, query, timestamp, nonce, body)
         return {"X-App-Key": self._key, "X-Timestamp": timestamp, "X-Nonce": nonce,
                 "X-Signature": signature(self._secret, canonical)}
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        path, _, query = request.url.raw_path.decode("ascii").partition("?")
+        request.headers.update(self.headers(request.method, path, query, request.content))
+        yield request

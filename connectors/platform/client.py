@@ -1,14 +1,23 @@
-"""The platform client: keep-alive connections, signing, pacing, classified retries."""
+"""The platform client: one httpx client (a keep-alive pool), signing, pacing, byte caps, a
+whole-request deadline, classified retries.
+
+Every answer is read as a stream under a cap for its kind and under the request's deadline, so
+neither a huge body nor a server that trickles it can take the run's memory or its night.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import httpx
 import structlog
 from tenacity import (
     RetryCallState,
@@ -20,19 +29,16 @@ from tenacity import (
 from connectors.platform import errors as e
 from connectors.platform.auth import PlatformAuth
 from connectors.platform.envelope import classify
+from connectors.platform.network import Deadline, DeadlineTransport, proxy_for, tls_context
 from connectors.platform.pacing import RateLimiter, RetryBudget
-from connectors.platform.transport import (
-    HttpTransport,
-    Request,
-    Response,
-    TooLarge,
-    Transport,
-    TransportError,
-)
 
 log = structlog.get_logger(__name__)
 
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # platform-api.md §5
+MAX_PAGE_BYTES = 16 * 1024 * 1024  # a feed page of 500 transactions, 32 KiB each on average
+MAX_OBJECT_BYTES = 1024 * 1024  # one transaction, a write-back's answer
+DEFAULT_DEADLINE = 120.0  # seconds for one request, from its first byte sent to its last received
+_LOCAL_FAULTS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.ProxyError)  # their text is ours, not the server's
 _MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"%PDF-": "application/pdf"}
 
 
@@ -52,6 +58,10 @@ class Scan:
     content: bytes
     content_type: str
     sha256: str
+
+
+class _TooLarge(Exception):
+    """An answer over its cap; what was read of it is dropped."""
 
 
 class ScanRejected(Exception):
@@ -88,9 +98,30 @@ class PlatformClient:
 
     def __init__(self, base_url: str, app_key: str, app_secret: str, *, limiter: RateLimiter,
                  budget: RetryBudget, timeout: float = 30.0, max_attempts: int = 8,
-                 transport: Transport | None = None, max_connections: int = 16) -> None:
+                 transport: httpx.BaseTransport | None = None, max_connections: int = 16,
+                 deadline: float = DEFAULT_DEADLINE, proxy: str | None = None,
+                 ca_bundle: str | Path | None = None, client_cert: str | Path | None = None,
+                 client_key: str | Path | None = None) -> None:
+        """Args:
+            timeout: seconds for each phase (connect at most 10, a read, a write, a pooled connection).
+            deadline: seconds for a whole request, however its server trickles the answer.
+            transport: instead of the network (``httpx.MockTransport`` in tests).
+            proxy, ca_bundle, client_cert, client_key: the county's network (``network.py``).
+        """
+        if httpx.URL(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"platform URL must be http(s)://host[:port]/path, not {base_url!r}")
         self._auth = PlatformAuth(app_key, app_secret)
-        self._http = transport or HttpTransport(base_url, timeout=timeout, max_connections=max_connections)
+        self._deadline, self.deadline = Deadline(), deadline
+        if transport is None:
+            limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            transport = DeadlineTransport(self._deadline, verify=tls_context(ca_bundle, client_cert, client_key),
+                                          limits=limits, proxy=proxy_for(base_url, proxy))
+        # No redirects followed, no cookies kept, nothing from the environment but the proxy above;
+        # identity encoding, so the byte caps count what is kept.
+        self._http = httpx.Client(base_url=base_url, auth=self._auth, transport=transport, trust_env=False,
+                                  follow_redirects=False, cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+                                  timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+                                  headers={"Accept-Encoding": "identity", "User-Agent": "pension-bridge"})
         self.limiter, self.budget, self.max_attempts = limiter, budget, max_attempts
         self.stats = ClientStats()
 
@@ -115,23 +146,25 @@ class PlatformClient:
             params["updated_after"] = updated_after.strftime(self.TIME_FORMAT)
         if region_prefix:
             params["region_prefix"] = region_prefix
-        data = self._send("GET", "/pension/transactions", query=urlencode(params, quote_via=quote))
+        data = self._send("GET", "/pension/transactions", cap=MAX_PAGE_BYTES,
+                          query=urlencode(params, quote_via=quote))
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
             raise e.FatalError("the feed answered a page without an item list")
         return Page(data["items"], data.get("next_cursor"), bool(data.get("has_more")))
 
     def transaction(self, txn_id: str) -> Any:
         """The latest version of one transaction (§5)."""
-        return self._send("GET", f"/pension/transactions/{_segment(txn_id)}")
+        return self._send("GET", f"/pension/transactions/{_segment(txn_id)}", cap=MAX_OBJECT_BYTES)
 
     def attachment(self, attachment_id: str, declared_sha256: str | None) -> Scan:
         """The bytes of one scan, checked against ``X-Content-SHA256`` and the declared hash.
 
         Raises:
-            ScanRejected: too large, not JPEG/PNG/PDF, or not the declared bytes.
+            ScanRejected: too large (over 10 MiB: not read further), not JPEG/PNG/PDF, or not the
+                declared bytes.
             NotFound: the platform has no such attachment.
         """
-        answer = self._send("GET", f"/attachments/{_segment(attachment_id)}", raw=True)
+        answer = self._send("GET", f"/attachments/{_segment(attachment_id)}", cap=MAX_ATTACHMENT_BYTES, raw=True)
         if not isinstance(answer, tuple):  # a JSON envelope that says success, where bytes belong
             raise ScanRejected("type_not_allowed")
         content, digest = answer
@@ -146,14 +179,16 @@ class PlatformClient:
         """``POST /pension/transactions/{txn_id}/result`` (§6). Same key, same body: no second effect."""
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Idempotency-Key": idempotency_key, "Content-Type": "application/json; charset=utf-8"}
-        return self._send("POST", f"/pension/transactions/{_segment(txn_id)}/result", body=content, headers=headers)
+        return self._send("POST", f"/pension/transactions/{_segment(txn_id)}/result", cap=MAX_OBJECT_BYTES,
+                          body=content, headers=headers)
 
-    # --- transport -----------------------------------------------------------------
+    # --- one request ---------------------------------------------------------------
 
-    def _send(self, method: str, path: str, raw: bool = False, query: str = "", body: bytes = b"",
+    def _send(self, method: str, path: str, *, cap: int, raw: bool = False, query: str = "", body: bytes = b"",
               headers: dict[str, str] | None = None) -> Any:
-        try:  # nearly every request succeeds at once: no retry machinery for it (35 us of CPU each)
-            return self._once(method, path, raw, query, body, headers)
+        args = (method, path, cap, raw, query, body, headers)
+        try:  # nearly every request succeeds at once: no retry machinery for it
+            return self._once(*args)
         except e.RetriableError as err:
             failed: list[e.RetriableError] = [err]
         retrying = Retrying(retry=retry_if_exception_type(e.RetriableError), wait=self._wait,
@@ -163,31 +198,39 @@ class PlatformClient:
                 with attempt:
                     if failed:  # tenacity's first attempt is the one that just failed: same waits, same counts
                         raise failed.pop()
-                    return self._once(method, path, raw, query, body, headers)
+                    return self._once(*args)
         except e.RetriableError as err:
             raise e.RetryBudgetExhausted(f"{method} {path}: gave up after retries: {err}", err.code) from err
 
-    def _once(self, method: str, path: str, raw: bool, query: str, body: bytes,
+    def _once(self, method: str, path: str, cap: int, raw: bool, query: str, body: bytes,
               headers: dict[str, str] | None) -> Any:
+        """One signed attempt (``PlatformAuth`` signs it as sent), its answer read under ``cap``."""
         self.limiter.acquire()
         self.stats.requests += 1
-        full_path = self._http.base_path + path
-        signed = self._auth.headers(method, full_path, query, body)
-        if headers:
-            signed.update(headers)
+        self._deadline.at = time.monotonic() + self.deadline  # the pacing wait above is not the server's
         try:
-            response = self._http.send(Request(method, full_path, query, signed, body),
-                                       max_bytes=MAX_ATTACHMENT_BYTES if raw else None)
-        except TooLarge as err:
-            raise ScanRejected("too_large") from err
-        except TransportError as err:
-            raise e.RetriableError(str(err)) from err
+            with self._http.stream(method, f"{path}?{query}" if query else path, content=body or None,
+                                   headers=headers) as response:
+                content = self._read(response, cap)
+        except _TooLarge as err:
+            if raw:
+                raise ScanRejected("too_large") from err
+            raise e.ResponseTooLarge(f"{method} {path}: the answer is longer than {cap} bytes") from err
+        except httpx.TransportError as err:
+            if self._deadline.passed():
+                raise e.DeadlineExceeded(f"{method} {path}: not over within {self.deadline:g} s") from err
+            # A server's own words (a status line that is not HTTP, say) are not repeated into logs.
+            reason = f"{type(err).__name__}: {err}" if isinstance(err, _LOCAL_FAULTS) else type(err).__name__
+            raise e.RetriableError(f"{method} {path}: {reason}") from err
+        finally:
+            self._deadline.at = None
         if raw and response.is_success and not response.headers.get("content-type", "").startswith("application/json"):
-            digest = self._check_transfer(response)
+            digest = self._check_transfer(content, response.headers.get("X-Content-SHA256", ""))
             self.limiter.on_success()
-            return response.content, digest
-        try:
-            data = classify(response)
+            return content, digest
+        try:  # only the header classify reads goes with the bytes: nothing else of the answer is kept
+            data = classify(httpx.Response(response.status_code, content=content,
+                                           headers={"Retry-After": response.headers.get("Retry-After", "")}))
         except e.ResignError as err:
             if err.code == 40102:
                 self._auth.adjust_clock(response.headers.get("Date"))
@@ -195,12 +238,27 @@ class PlatformClient:
         self.limiter.on_success()
         return data
 
+    def _read(self, response: httpx.Response, cap: int) -> bytes:
+        """The body as sent (identity), at most ``cap`` bytes, over before the deadline."""
+        if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            raise e.FatalError(f"HTTP {response.status_code}: an encoded body, where identity was asked for")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _TooLarge(declared)
+        content = bytearray()
+        for chunk in response.iter_bytes():  # identity (checked above): the bytes as sent
+            content += chunk
+            if len(content) > cap:
+                raise _TooLarge(f"more than {cap}")
+            if self._deadline.passed():  # chunks that each came in time, too slowly in all
+                raise httpx.ReadTimeout("the request's deadline has passed")
+        return bytes(content)
+
     @staticmethod
-    def _check_transfer(response: Response) -> str:
+    def _check_transfer(content: bytes, sent: str) -> str:
         """The bytes' SHA-256, hashed once for both checks (a real scan is hundreds of KB)."""
-        digest = hashlib.sha256(response.content).hexdigest()
-        sent = response.headers.get("X-Content-SHA256", "").lower()
-        if sent and digest != sent:
+        digest = hashlib.sha256(content).hexdigest()
+        if sent and digest != sent.lower():
             # Bytes damaged on the way: fetch again rather than blame the agent.
             raise e.RetriableError("attachment bytes do not match X-Content-SHA256")
         return digest

@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from httpx import Response
+
 from connectors.platform import errors as e
-from connectors.platform.transport import Response
+from connectors.platform import safejson
 
 _RETRIABLE_CODES = {42901, 50001, 50301}
 _RESIGN_CODES = {40102, 40103}
@@ -34,7 +36,7 @@ def retry_after(response: Response, data: Any = None) -> float | None:
 
 def _body(response: Response) -> dict[str, Any]:
     try:
-        body = json.loads(response.content)
+        body = safejson.loads(response.content)  # bounded nesting: one deep item cannot stop the page
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("code"), int):
@@ -49,6 +51,9 @@ def classify(response: Response) -> Any:
     Raises:
         PlatformError: the subclass that says what to do next.
     """
+    if 300 <= response.status_code < 400:
+        # The platform's base URL is configured; an answer pointing elsewhere is not a new target.
+        raise e.FatalError(f"HTTP {response.status_code}: the platform answered a redirect, not followed")
     body = _body(response)
     code, data = body["code"], body.get("data")
     if code == 0 and response.is_success:

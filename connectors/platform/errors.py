@@ -4,9 +4,11 @@ Exception tree::
 
     PlatformError
     ├── RetriableError          50001, 50301, 42901, 5xx, timeouts, dropped connections
-    │   └── ResignError         40102 timestamp window, 40103 nonce reused
+    │   ├── ResignError         40102 timestamp window, 40103 nonce reused
+    │   └── DeadlineExceeded    the whole request took longer than its deadline (a trickling server)
     ├── FatalError              40101 bad key or signature, 40001 invalid parameter, bad answers
-    │   └── RegionForbidden     40301 key not permitted for the region
+    │   ├── RegionForbidden     40301 key not permitted for the region
+    │   └── ResponseTooLarge    a JSON answer longer than its cap: never retried as is
     ├── NotFound                40401
     ├── ConflictError           40901 a newer version or a withdrawal exists
     ├── CursorExpired           41001 restart from the last committed checkpoint
@@ -40,8 +42,16 @@ class ResignError(RetriableError):
     """Sign again with a fresh timestamp and nonce, then retry at once."""
 
 
+class DeadlineExceeded(RetriableError):
+    """The request was not over by its deadline: a transient fault, retried within the budget."""
+
+
 class FatalError(PlatformError):
     """Retrying cannot help: configuration or request error."""
+
+
+class ResponseTooLarge(FatalError):
+    """A JSON answer longer than the cap for its kind; nothing of it is kept."""
 
 
 class RegionForbidden(FatalError):

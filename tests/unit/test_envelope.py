@@ -47,3 +47,10 @@ def test_conflict_carries_current_version():
     with pytest.raises(e.ConflictError) as err:
         classify(answer(409, 40901, {"current_version": 4, "status": "withdrawn"}))
     assert (err.value.current_version, err.value.status) == (4, "withdrawn")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_an_error_not_a_new_target(status):
+    with pytest.raises(e.FatalError, match="redirect"):
+        classify(httpx.Response(status, headers={"Location": "http://elsewhere/x"},
+                                json={"code": 0, "message": "", "request_id": "r", "data": {}}))

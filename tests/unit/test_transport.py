@@ -1,185 +1,139 @@
-"""The keep-alive transport against a raw socket server that misbehaves on purpose."""
+"""The client's own HTTP behaviour over ``httpx.MockTransport``: caps, deadline, retries, redirects."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
 
-from connectors.platform.transport import (
-    HttpTransport,
-    Request,
-    TooLarge,
-    TransportError,
-)
-
-Answer = Callable[[socket.socket, int], bool]
-"""Writes one answer on the connection for request number n; False closes the connection."""
+from connectors.platform import errors as e
+from connectors.platform.client import MAX_OBJECT_BYTES, MAX_PAGE_BYTES, PlatformClient
+from connectors.platform.pacing import RetryBudget
+from tests.fake_transport import envelope, fake_client
 
 
-def reply(body: bytes, *, chunked: bool = False, close: bool = False) -> bytes:
-    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    if close:
-        head += b"Connection: close\r\n"
-    if chunked:
-        chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
-        return head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n"
-    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+class Trickle(httpx.SyncByteStream):
+    """A body that comes one small chunk every ``every`` seconds, each in time for a read timeout."""
+
+    def __init__(self, chunks: int, every: float) -> None:
+        self.chunks, self.every, self.sent = chunks, every, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"code": 0, "data": {"items": ['
+        for _ in range(self.chunks):
+            time.sleep(self.every)
+            self.sent += 1
+            yield b" "
+        yield b"]}}"
 
 
-@contextmanager
-def raw_server(answer: Answer) -> Iterator[tuple[str, list[int]]]:
-    """A server that reads each request's head and lets ``answer`` write; counts connections."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    connections: list[int] = []
-    stop = threading.Event()
-
-    def serve(conn: socket.socket) -> None:
-        with conn:
-            n = 0
-            while not stop.is_set():
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                n += 1
-                if not answer(conn, n):
-                    return
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            connections.append(1)
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/open/v1", connections
-    finally:
-        stop.set()
-        listener.close()
+def test_a_feed_page_over_its_cap_is_refused_and_not_retried():
+    big = b'{"code": 0, "data": {"items": ["' + b"x" * MAX_PAGE_BYTES + b'"]}}'
+    client, transport = fake_client(lambda request: httpx.Response(200, content=big))
+    with pytest.raises(e.ResponseTooLarge):
+        client.changes_page()
+    assert len(transport.sent) == 1 and client.stats.retries == 0
 
 
-GET = Request("GET", "/open/v1/x", "a=1", {"X-Test": "1"})
+def test_a_transaction_has_the_smaller_cap_counted_while_streaming_without_a_length():
+    def chunks() -> Iterator[bytes]:
+        yield b'{"code": 0, "data": "'
+        for _ in range(MAX_OBJECT_BYTES // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}'
+
+    client, _ = fake_client(lambda request: httpx.Response(200, content=chunks()))
+    with pytest.raises(e.ResponseTooLarge):
+        client.transaction("T1")
+    small, _ = fake_client(lambda request: envelope({"txn_id": "T1"}))
+    assert small.transaction("T1") == {"txn_id": "T1"}
 
 
-def test_keeps_the_connection_alive_between_requests():
-    def answer(conn, n):
-        conn.sendall(reply(b'{"n": %d}' % n))
-        return True
-    with raw_server(answer) as (url, connections):
-        transport = HttpTransport(url)
-        assert [transport.send(GET).content for _ in range(3)] == [b'{"n": 1}', b'{"n": 2}', b'{"n": 3}']
-        assert len(connections) == 1
-        transport.close()
+def test_a_trickling_body_ends_at_the_deadline_as_a_retriable_fault_within_the_budget():
+    streams: list[Trickle] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        streams.append(Trickle(chunks=100, every=0.05))
+        return httpx.Response(200, stream=streams[-1])
+
+    client, transport = fake_client(handler, deadline=0.3, max_attempts=2, budget=RetryBudget(1, 5))
+    client._backoff = lambda state: 0.0
+    started = time.monotonic()
+    with pytest.raises(e.RetryBudgetExhausted) as err:
+        client.changes_page()
+    assert isinstance(err.value.__cause__, e.DeadlineExceeded)
+    assert time.monotonic() - started < 2.0 and len(transport.sent) == 2
+    assert all(stream.sent < 100 for stream in streams)
 
 
-def test_a_connection_the_server_closed_while_idle_is_replaced_once_silently():
-    def answer(conn, n):
-        conn.sendall(reply(b"{}"))
-        return False  # closes after every answer without saying so
-    with raw_server(answer) as (url, connections):
-        transport = HttpTransport(url)
-        for _ in range(3):
-            assert transport.send(GET).status_code == 200
-        assert len(connections) == 3
+def test_a_body_that_is_slow_but_within_the_deadline_is_read():
+    client, _ = fake_client(lambda request: httpx.Response(200, stream=Trickle(chunks=3, every=0.05)), deadline=5)
+    assert client.changes_page().items == []
 
 
-def test_an_answer_over_the_cap_is_refused_whether_announced_or_chunked():
-    for chunked in (False, True):
-        def answer(conn, n, chunked=chunked):
-            conn.sendall(reply(b"x" * 5000, chunked=chunked))
-            return True
-        with raw_server(answer) as (url, _):
-            transport = HttpTransport(url)
-            with pytest.raises(TooLarge):
-                transport.send(GET, max_bytes=4096)
-            assert transport.send(GET, max_bytes=5000).content == b"x" * 5000
+def test_retriable_codes_are_retried_and_fatal_ones_are_not():
+    answers = iter([envelope(code=50001), envelope(code=42901, status=429, Retry_After="0"), envelope({"items": []})])
+    client, transport = fake_client(lambda request: next(answers))
+    client._backoff = lambda state: 0.0
+    assert client.changes_page().items == []
+    assert len(transport.sent) == 3 and client.stats.by_code == {"50001": 1, "42901": 1}
+
+    client, transport = fake_client(lambda request: envelope(code=40101, status=401))
+    with pytest.raises(e.FatalError):
+        client.changes_page()
+    assert len(transport.sent) == 1
 
 
-def test_a_silent_server_times_out_and_a_closed_port_is_refused():
-    with raw_server(lambda conn, n: (threading.Event().wait(2), True)[1]) as (url, _):
-        with pytest.raises(TransportError, match="timed out"):
-            HttpTransport(url, timeout=0.3).send(GET)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(TransportError, match="cannot connect"):
-        HttpTransport(f"http://127.0.0.1:{port}/open/v1").send(GET)
+def test_a_dropped_connection_is_retried_and_its_text_is_not_repeated():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.RemoteProtocolError("illegal status line: b'<script>x</script>'", request=request)
+        return envelope({"items": []})
+
+    client, _ = fake_client(handler)
+    client._backoff = lambda state: 0.0
+    messages = []
+    client._before_sleep = lambda state: messages.append(str(state.outcome.exception()))
+    assert client.changes_page().items == [] and len(calls) == 2
+    assert messages == ["GET /pension/transactions: RemoteProtocolError"]
+
+
+def test_a_redirect_is_not_followed():
+    client, transport = fake_client(lambda request: httpx.Response(302, headers={"Location": "http://evil/x"}))
+    with pytest.raises(e.FatalError, match="redirect"):
+        client.transaction("T1")
+    assert [str(r.url) for r in transport.sent] == ["http://p/open/v1/pension/transactions/T1"]
+
+
+def test_cookies_from_the_platform_are_never_sent_back():
+    client, transport = fake_client(lambda request: envelope({"items": []}, Set_Cookie="session=abc; Path=/"))
+    client.changes_page()
+    client.changes_page()
+    assert "cookie" not in transport.sent[1].headers
+
+
+def test_a_compressed_body_is_refused_rather_than_inflated():
+    client, transport = fake_client(lambda request: httpx.Response(200, content=iter([b"\x1f\x8b..."]),
+                                                                   headers={"Content-Encoding": "gzip"}))
+    with pytest.raises(e.FatalError, match="encoded"):
+        client.changes_page()
+    assert transport.sent[0].headers["Accept-Encoding"] == "identity"
 
 
 def test_only_http_and_https_urls():
     with pytest.raises(ValueError):
-        HttpTransport("ftp://example.org/open/v1")
+        PlatformClient("ftp://example.org/open/v1", "k", "s", limiter=None, budget=RetryBudget(1, 1))
 
 
-def test_a_timeout_on_a_reused_connection_is_not_resent_behind_the_clients_back():
-    """The slow request may still run on the server: the client's paced retries decide."""
-    def answer(conn, n):
-        if n == 2:
-            threading.Event().wait(1.0)
-        conn.sendall(reply(b"{}"))
-        return True
-    with raw_server(answer) as (url, connections):
-        transport = HttpTransport(url, timeout=0.3)
-        transport.send(GET)
-        with pytest.raises(TransportError, match="timed out"):
-            transport.send(GET)
-        assert len(connections) == 1  # no second connection was opened to send it again
-
-
-def test_answers_in_every_framing_http_allows():
-    """Content-Length, chunked with extensions and trailers, to the end of the connection (HTTP/1.0),
-    an interim 100 first; headers looked up in any case; Connection: close is honoured."""
-    answers = {
-        1: reply(b'{"a": 1}'),
-        2: b"HTTP/1.1 200 OK\r\nTRANSFER-ENCODING: chunked\r\nX-Content-SHA256: abc\r\n\r\n"
-           b"3;ext=1\r\n{\"b\r\n5\r\n\": 2}\r\n0\r\nX-Trailer: t\r\n\r\n",
-        3: b"HTTP/1.1 100 Continue\r\n\r\n" + reply(b'{"c": 3}', close=True),
-        4: b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"d\": 4}",
-    }
-
-    def answer(conn, n):
-        conn.sendall(answers[n])
-        return n in (1, 2)  # the server hangs up after answers 3 and 4, as they announce
-    counter = iter(range(1, 5))
-    with raw_server(lambda conn, n: answer(conn, next(counter))) as (url, connections):
-        transport = HttpTransport(url)
-        first, second = transport.send(GET), transport.send(GET)
-        assert first.content == b'{"a": 1}' and first.headers.get("content-type") == "application/json"
-        assert second.content == b'{"b": 2}' and second.headers.get("x-content-sha256") == "abc"
-        assert "X-CONTENT-SHA256" in second.headers and second.headers["X-Content-Sha256"] == "abc"
-        assert transport.send(GET).content == b'{"c": 3}'
-        assert transport.send(GET).content == b'{"d": 4}'
-        assert len(connections) == 2  # a new connection after the one that said close; none resent
-
-
-@pytest.mark.parametrize("garbage", [
-    reply(b"x" * 100)[:-40],  # a body cut short
-    b"SSH-2.0-OpenSSH_9.2\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-    b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
-    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-])
-def test_a_body_cut_short_or_what_is_not_http_is_a_transport_error(garbage):
-    def answer(conn, n):
-        conn.sendall(garbage)
-        conn.shutdown(socket.SHUT_WR)
-        return False
-    with raw_server(answer) as (url, _):
-        with pytest.raises(TransportError):
-            HttpTransport(url).send(GET)
-
-
-def test_a_header_that_would_split_the_request_is_refused():
-    with pytest.raises(ValueError):
-        HttpTransport("http://127.0.0.1:9/open/v1").send(Request("GET", "/open/v1/x", "", {"X-A": "1\r\nX-B: 2"}))
+def test_the_pool_is_sized_for_the_threads_and_the_timeouts_are_per_phase():
+    client = PlatformClient("http://127.0.0.1:9/open/v1", "k", "s", limiter=None, budget=RetryBudget(1, 1),
+                            timeout=30, max_connections=12)
+    pool = client._http._transport._pool
+    assert (pool._max_connections, pool._max_keepalive_connections) == (12, 12)
+    assert client._http.timeout == httpx.Timeout(30, connect=10)
+    client.close()
