@@ -14,7 +14,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from config.catalogue import text
+from mapping.printable import without_controls
 from reports import xlsx
+from reports.cells import sheet_cell, sheet_row
 from reports.unsynced import COLUMNS, Filters, Row, Summary, UnsyncedReport, collect
 
 FORMATS = ("xlsx", "html", "csv", "json")
@@ -77,11 +79,11 @@ class _File:
 class _Csv(_File):
     def __init__(self, path: Path, report: UnsyncedReport, f: Filters) -> None:
         super().__init__(path, encoding="utf-8-sig", newline="")  # the BOM lets Excel read UTF-8
-        self.writer = csv.writer(self.fh)
+        self.writer = csv.writer(self.fh, quoting=csv.QUOTE_ALL)  # every cell quoted, as OWASP advises
         self.writer.writerow(headers())
 
     def add(self, row: Row, cells: list[Any]) -> None:
-        self.writer.writerow(cells)
+        self.writer.writerow(sheet_row(cells))
 
     def finish(self, summary: Summary) -> None:
         self.done()
@@ -97,14 +99,20 @@ class _Json(_File):
         self.fh.write(', "rows": [')
 
     def add(self, row: Row, cells: list[Any]) -> None:
-        record = {**row.as_dict(), "since": row.since.isoformat(sep=" ") if row.since else None,
-                  "days": round(row.days, 2)}
+        record = {**{k: _plain(v) for k, v in row.as_dict().items()},
+                  "since": row.since.isoformat(sep=" ") if row.since else None, "days": round(row.days, 2)}
         self.fh.write(("," if self.count else "") + "\n" + json.dumps(record, ensure_ascii=False))
         self.count += 1
 
     def finish(self, summary: Summary) -> None:
-        self.fh.write('\n], "summary": ' + json.dumps(summary.as_dict(), ensure_ascii=False) + "}\n")
+        groups = {title: {_plain(label): n for label, n in items} for title, items in summary.groups()}
+        self.fh.write('\n], "summary": ' + json.dumps({"total": summary.total, **groups}, ensure_ascii=False) + "}\n")
         self.done()
+
+
+def _plain(value: Any) -> Any:
+    """Text without control characters (JSON would escape them, but not every reader shows them so)."""
+    return without_controls(value) if type(value) is str else value
 
 
 def display_width(value: Any) -> int:
@@ -147,6 +155,7 @@ class _Xlsx:
             self.detail.append(cells)
 
     def add(self, row: Row, cells: list[Any]) -> None:
+        cells = sheet_row(cells)
         if self.head is not None:
             self.head.append(cells)
             if len(self.head) < self.SAMPLE:
@@ -171,7 +180,7 @@ class _Xlsx:
                 first.append([])
                 first.append([title], bold=True)
                 for label, n in items:
-                    first.append([label, n])
+                    first.append([sheet_cell(label), n])
         self.book.close()
 
     def discard(self) -> None:
@@ -193,7 +202,8 @@ class _Html:
 
     def add(self, row: Row, cells: list[Any]) -> None:
         self.seen += 1
-        item = (row.days, -self.seen, cells)  # the older first; among equals, the earlier
+        # the older first; among equals, the earlier
+        item = (row.days, -self.seen, [_plain(value) for value in cells])
         if len(self.oldest) < HTML_ROWS:
             heapq.heappush(self.oldest, item)
         elif item > self.oldest[0]:
@@ -204,7 +214,8 @@ class _Html:
         page = _env.get_template("unsynced.html.j2").render(
             t=text, title=text("report.title"),
             generated=text("report.generated", at=f"{self.report.now:%Y-%m-%d %H:%M}", filters=describe(self.filters)),
-            total=summary.total, groups=[(title, bars(items)) for title, items in summary.groups()],
+            total=summary.total,
+            groups=[(title, bars([(_plain(label), n) for label, n in items])) for title, items in summary.groups()],
             headers=headers(), rows=shown, capped=summary.total > len(shown), shown=len(shown))
         page_file = _File(self.path, encoding="utf-8")
         page_file.fh.write(page)

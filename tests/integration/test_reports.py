@@ -195,3 +195,20 @@ def test_results_not_sent_are_found_from_candidates_as_the_whole_ledger_would_fi
         conn.execute(update(t.writeback).where(w.txn_id == one).values(status="sent"))
         conn.execute(update(t.txn).where(x.txn_id == one).values(version=x.version + 2, answered_version=x.version))
     assert listed() == everywhere() and one not in listed()
+
+
+def test_names_with_formulas_are_text_in_csv_and_xlsx(internal_url, tmp_path):
+    txn = raw_txn("CBDJ")
+    txn["agent"]["name"] = '=HYPERLINK("http://evil.example/","点击")'
+    txn["payload"]["grade"] = "350.00"  # invalid: the row stays in the report
+    with sandbox(with_scans(txn)) as server:
+        from bridge import wiring
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        engine.run(parts)
+    write(report_of(parts), Filters(), "csv", tmp_path / "r.csv")
+    rows = list(csv.reader((tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[1][4].startswith("'=HYPERLINK(") and rows[1][2] == "530102001001"
+    write(report_of(parts), Filters(), "xlsx", tmp_path / "r.xlsx")
+    detail = load_workbook(tmp_path / "r.xlsx")["明细"]
+    assert detail["E2"].value.startswith("'=HYPERLINK(") and detail["E2"].data_type == "s"
+    assert detail["C2"].value == "530102001001" and detail["C2"].data_type == "s"

@@ -1,0 +1,38 @@
+"""Cells of the tabular reports (CSV, xlsx): platform text as text, never as a formula.
+
+An agent's name such as ``=HYPERLINK("http://…","点击")`` written as it is becomes a live formula
+when the CSV is opened in Excel or WPS (CSV injection). As OWASP advises, a cell whose text starts
+with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed with a single quote, which
+spreadsheets show as text; the CSV writer also quotes every cell. Leading spaces do not hide a
+formula here: some spreadsheets trim them. Control characters are removed first (an ESC sequence
+reaches a terminal that ``cat``s the file), so a tab or CR can no longer lead either.
+
+Only text is touched: numbers stay numbers, and region codes and ID numbers, which are text, stay
+exactly as they are (they start with a digit).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mapping.printable import without_controls
+
+# The OWASP characters, after any leading spaces, and their full-width forms; or a leading tab or CR.
+_FORMULA_START = re.compile(r"[\t\r]|\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
+_RISKY = re.compile(r"^\s*[=+\-@\uff1d\uff0b\uff0d\uff20]|[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029"
+                    r"\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def sheet_cell(value: Any) -> Any:
+    """A value as a spreadsheet cell may hold it: text without controls, and never a formula."""
+    if type(value) is not str or not _RISKY.search(value):
+        return value
+    formula = _FORMULA_START.match(value)
+    value = without_controls(value)
+    return "'" + value if formula else value
+
+
+def sheet_row(cells: list[Any]) -> list[Any]:
+    """Every cell of a row through :func:`sheet_cell`."""
+    return [sheet_cell(value) for value in cells]

