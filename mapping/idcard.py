@@ -10,7 +10,7 @@ from mapping.text import halfwidth
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
-_SHAPE = re.compile(r"^\d{17}[\dX]$")
+_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # ASCII only: \d also matches Arabic-Indic digits
 
 
 class IdNumberError(ValueError):

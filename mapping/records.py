@@ -44,6 +44,8 @@ class BusinessRecord:
     content_hash: str
     missing_materials: tuple[str, ...] = ()
     attachments: tuple[dict[str, Any], ...] = field(default=())
+    notes: tuple[str, ...] = ()  # optional fields left out because they could not be read
+    region_listed: bool = True   # False: a village of a served county missing from the region table
 
     @property
     def operator(self) -> str:

@@ -51,6 +51,22 @@ def normalise_text(text: str) -> str:
     return _SPACE_RE.sub(" ", strip_controls(halfwidth(text))).strip()
 
 
+ASCII_DIGITS = frozenset("0123456789")
+# What people type between the digits of a number: spaces and dashes of every width.
+_SEPARATORS = re.compile(r"[\s\-\u2010-\u2015\u2212\u30fc]+")
+
+
+def is_ascii_digits(text: str) -> bool:
+    """Only 0-9 (``str.isdigit`` also accepts Arabic-Indic and other Unicode digits, which the
+    internal system does not read as digits)."""
+    return bool(text) and all(ch in ASCII_DIGITS for ch in text)
+
+
 def digits_only(text: str) -> str:
-    """Digits of a number typed with spaces or full-width digits."""
-    return "".join(ch for ch in halfwidth(text) if ch.isdigit())
+    """A number typed with spaces, dashes or full-width digits, without them.
+
+    Full-width forms are folded (NFKC) and separators removed; anything else is kept, so that
+    a character that is no ASCII digit (an Arabic-Indic ``٣``, a letter) makes the caller's
+    shape check fail instead of being dropped silently or stored as a second spelling.
+    """
+    return _SEPARATORS.sub("", halfwidth(text))

@@ -42,6 +42,7 @@ class Validated:
 
     record: BusinessRecord | None
     problems: tuple[Problem, ...] = ()
+    notes: tuple[Problem, ...] = ()  # what was left out of a valid record, and why
 
 
 def _required(value: Any, field: str, problems: list[Problem]) -> Any:
@@ -95,14 +96,20 @@ def _optional(field: str, value: str | None, codes: CodeTables, problems: list[P
         return None
 
 
-def _person(txn: Transaction, business: Business, codes: CodeTables, problems: list[Problem]) -> PersonRecord | None:
+# Person fields the contract lets an agent leave out and no business needs: one that cannot be
+# read is left out with a note (the business goes on without it) instead of rejecting the business.
+DROPPABLE = frozenset({"phone"})
+
+
+def _person(txn: Transaction, business: Business, codes: CodeTables, problems: list[Problem],
+            notes: list[Problem]) -> PersonRecord | None:
     wire = txn.person
     number = _id_number(wire.id_number, problems)
     name = _required(wire.name, "person.name", problems)
     if business.creates_person:
         for field in ("ethnicity", "hukou_type"):
             _required(getattr(wire, field), f"person.{field}", problems)
-    values = {f: _optional(f, getattr(wire, f), codes, problems)
+    values = {f: _optional(f, getattr(wire, f), codes, notes if f in DROPPABLE else problems)
               for f in ("name", "phone", "ethnicity", "hukou_type")}
     address = normalise_text(wire.address)[:200] if wire.address else None
     if number is None or name is None:
@@ -161,11 +168,12 @@ def validate(txn: Transaction, ctx: Context, scans_ok: Mapping[str, bool], conte
         content_hash: the snapshot's hash without status fields (``wire.content_hash``).
     """
     problems: list[Problem] = []
+    notes: list[Problem] = []
     business = _envelope(txn, ctx, problems)
     _region(txn, business, ctx, problems)
     if business is None:
         return Validated(None, tuple(problems))
-    person = _person(txn, business, ctx.codes, problems)
+    person = _person(txn, business, ctx.codes, problems, notes)
     payload = _payload(txn, business, problems)
     if person is None or payload is None or problems:
         return Validated(None, tuple(problems))
@@ -179,4 +187,6 @@ def validate(txn: Transaction, ctx: Context, scans_ok: Mapping[str, bool], conte
         created_at=txn.created_at, updated_at=txn.updated_at, region_code=txn.region_code,
         agent_id=txn.agent.agent_id.strip(), agent_name=normalise_name(txn.agent.name),
         person=person, payload=payload, content_hash=content_hash, missing_materials=missing,
-        attachments=tuple(a.model_dump() for a in txn.attachments)))
+        attachments=tuple(a.model_dump() for a in txn.attachments),
+        notes=tuple(p.field for p in notes),
+        region_listed=not ctx.regions.unlisted(txn.region_code, on)), notes=tuple(notes))

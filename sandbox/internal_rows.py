@@ -140,7 +140,9 @@ class InternalRows:
         if not exact:
             grade = next(g for g in GRADE_IDS if g != grade)
         name = person.name.replace("·", "•") if "·" in person.name else person.name + " "
-        row = self.enrol(person, grade, when.date(), [], when=when, name=name,
+        # The counter types the enrol date from the paper form, as the agent did on the platform.
+        since = date.fromisoformat(txn["payload"]["enroll_date"]) if txn["biz_type"] == "CBDJ" else when.date()
+        row = self.enrol(person, grade, since, [], when=when, name=name,
                          bank=txn["payload"].get("bank_account") if txn["biz_type"] == "CBDJ" else None)
         self.business(row["aac001"], YWLX[txn["biz_type"]], when, review="0")
         if txn["biz_type"] == "ZYZR":

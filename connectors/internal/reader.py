@@ -60,8 +60,11 @@ def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str
         view.people[row["aac002"]] = PersonState(person=row)
     by_aac001 = {p.aac001: p for p in view.people.values()}
     insurance = codes.setting("insurance", "aae140")
-    for row in _rows(conn, t.ac02, t.ac02.c.aac001, by_aac001, t.ac02.c.aae140 == insurance):
-        by_aac001[row["aac001"]].enrolment = row
+    for row in _rows(conn, t.ac02, t.ac02.c.aac001, by_aac001):  # every scheme: other pensions block enrolment
+        if str(row["aae140"]).strip() == insurance:
+            by_aac001[row["aac001"]].enrolment = row
+        else:
+            by_aac001[row["aac001"]].other_schemes.append(row)
     for row in _rows(conn, t.ac_yhzh, t.ac_yhzh.c.aac001, by_aac001):
         by_aac001[row["aac001"]].bank = row
     _payments(conn, by_aac001, codes)

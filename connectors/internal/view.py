@@ -17,7 +17,8 @@ class PersonState:
     """One person as the internal system holds them (lower-case column names)."""
 
     person: dict[str, Any]
-    enrolment: dict[str, Any] | None = None
+    enrolment: dict[str, Any] | None = None                           # AC02 of the residents' scheme
+    other_schemes: list[dict[str, Any]] = field(default_factory=list)  # AC02 of any other AAE140
     bank: dict[str, Any] | None = None
     paid_years: set[int] = field(default_factory=set)
     back_paid_years: set[int] = field(default_factory=set)
@@ -34,7 +35,11 @@ class PersonState:
         return self.person["aac001"]
 
     def actively_enrolled(self, active_code: str) -> bool:
-        return self.enrolment is not None and self.enrolment["aac008"] == active_code
+        return self.enrolment is not None and str(self.enrolment["aac008"]).strip() == active_code
+
+    def covered_elsewhere(self, active_code: str) -> list[dict[str, Any]]:
+        """Active AC02 rows of another scheme (employee or civil-service pension)."""
+        return [r for r in self.other_schemes if str(r.get("aac008") or "").strip() == active_code]
 
 
 @dataclass

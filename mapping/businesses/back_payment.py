@@ -24,6 +24,8 @@ def _year_problems(years: list[int], person: PersonRecord, ctx: RuleContext) -> 
             problems.append(Problem(f"payload.years[{i}]", "year_too_early", str(year)))
         elif year > ctx.today.year:
             problems.append(Problem(f"payload.years[{i}]", "year_in_future", str(year)))
+        elif year >= ctx.business_date.year:  # this year is paid as due (AAA115 10), not back-paid
+            problems.append(Problem(f"payload.years[{i}]", "year_current", str(year)))
     return problems
 
 

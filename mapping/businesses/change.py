@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mapping.businesses.base import Business, Payload, RuleContext
+from mapping.businesses.base import Business, Payload, RuleContext, grade_problem
 from mapping.businesses.enrolment import BankAccount
 from mapping.codes import CodeTables
 from mapping.problems import Problem, from_validation_error
@@ -16,7 +16,9 @@ from mapping.records import PersonRecord
 from mapping.text import digits_only, normalise_name, normalise_text
 from mapping.types import parse_money
 
-_PHONE = re.compile(r"^(1\d{10}|0\d{9,11})$")
+# A mobile number (11 digits from 1) or a landline with its area code (0 + 9 to 11 digits); ASCII only.
+_PHONE = re.compile(r"1[0-9]{10}|0[1-9][0-9]{8,10}")
+_PHONE_NOISE = re.compile(r"[()]")
 
 
 class ChangeItem(Payload):
@@ -47,9 +49,30 @@ def _name(value: Any, codes: CodeTables) -> str:
     return normalise_name(_text(value, 50))
 
 
+def normalise_phone(raw: str) -> str | None:
+    """A phone number in the form the internal system stores, or None when it is none.
+
+    Accepts the common ways of typing one: ``+86 138 0013 8000``, ``0086-13800138000``,
+    ``138-0013-8000``, a landline with its area code ``0871-65123456`` or ``(0871)65123456``,
+    and ``+86 871 6512 3456`` (the area code without its 0 after the country code).
+    """
+    text = _PHONE_NOISE.sub("", digits_only(raw))
+    international = False
+    for prefix in ("+86", "0086"):
+        if text.startswith(prefix):
+            text, international = text[len(prefix):], True
+            break
+    else:
+        if len(text) == 13 and text.startswith("861"):
+            text, international = text[2:], True
+    if international and text[:1] not in ("", "0", "1"):
+        text = "0" + text  # a landline's area code loses its 0 behind +86
+    return text if _PHONE.fullmatch(text) else None
+
+
 def _phone(value: Any, codes: CodeTables) -> str:
-    phone = digits_only(_text(str(value) if isinstance(value, int) else value, 20))
-    if not _PHONE.match(phone):
+    phone = normalise_phone(_text(str(value) if isinstance(value, int) else value, 30))
+    if phone is None:
         raise ValueProblem([Problem("", "phone_format")])
     return phone
 
@@ -127,6 +150,10 @@ class Change(Business):
         if not payload.changes:
             return [Problem("payload.changes", "changes_empty")]
         problems = [p for i, c in enumerate(payload.changes) for p in _item_problems(i, c, ctx.codes)]
+        for i, c in enumerate(payload.changes):  # a grade not offered on the business date is no grade
+            if c.field == "grade" and not any(p.field.startswith(f"payload.changes[{i}]") for p in problems):
+                problems += grade_problem(convert("grade", c.new, ctx.codes), ctx.business_date, ctx.codes,
+                                          f"payload.changes[{i}].new")
         repeated = [f for f, n in Counter(c.field for c in payload.changes).items() if n > 1]
         problems += [Problem("payload.changes", "change_field_repeated", f) for f in repeated]
         return problems

@@ -14,7 +14,7 @@ from mapping.records import PersonRecord
 from mapping.text import digits_only, normalise_name
 from mapping.types import LocalDate, Money
 
-_ACCOUNT = re.compile(r"^\d{8,32}$")
+_ACCOUNT = re.compile(r"[0-9]{8,32}")  # ASCII digits only: \d also matches other scripts
 
 
 class BankAccount(Payload):
@@ -33,7 +33,7 @@ class BankAccount(Payload):
         return normalise_name(value) if isinstance(value, str) else value
 
     def problems(self, field: str) -> list[Problem]:
-        ok = _ACCOUNT.match(self.account_no)
+        ok = _ACCOUNT.fullmatch(self.account_no)
         return [] if ok else [Problem(f"{field}.account_no", "bank_account_format")]
 
 

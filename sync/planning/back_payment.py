@@ -15,7 +15,7 @@ from sync.planning.ops import NewBusinessLog, NewPayments, Op
 
 
 def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, force: bool = False) -> tuple[Op, ...] | Hold | Invalid:
-    if hold := require_active(record, state, codes):
+    if hold := require_active(record, state, codes, force):
         return hold
     years = tuple(sorted(set(record.payload.years)))
     paid = sorted(set(years) & state.paid_years)

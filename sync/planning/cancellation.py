@@ -13,7 +13,7 @@ from sync.planning.ops import NewBusinessLog, Op, UpdateEnrolment
 
 
 def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, force: bool = False) -> tuple[Op, ...] | Hold:
-    if hold := require_active(record, state, codes):
+    if hold := require_active(record, state, codes, force):
         return hold
     payload = record.payload
     values = {"aac008": codes.setting("enrolment", "terminated"), "aac031": codes.setting("enrolment", "stopped"),

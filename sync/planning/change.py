@@ -6,18 +6,20 @@ import json
 from typing import Any
 
 from connectors.internal.view import PersonState
-from mapping.businesses.change import ValueProblem, convert
+from mapping.businesses.change import ValueProblem, convert, normalise_phone
 from mapping.codes import CodeTables
+from mapping.problems import Problem
 from mapping.records import BusinessRecord
 from mapping.text import digits_only, normalise_name, normalise_text
 from sync.planning.common import differs, require_active
-from sync.planning.decisions import Hold
+from sync.planning.decisions import Hold, Invalid
 from sync.planning.enrolment import bank_columns
 from sync.planning.ops import NewBusinessLog, Op, PutBank, UpdateEnrolment, UpdatePerson
 
 PERSON_COLUMNS = {"name": "aac003", "phone": "aae005", "address": "aae006", "hukou_type": "aac009",
                   "ethnicity": "aac005"}
-_FOLD = {"name": normalise_name, "phone": digits_only, "address": normalise_text}
+_FOLD = {"name": normalise_name, "phone": lambda v: normalise_phone(str(v)) or digits_only(str(v)),
+         "address": normalise_text}
 
 
 def internal_value(field: str, state: PersonState, codes: CodeTables) -> Any:
@@ -63,8 +65,27 @@ def _op(field: str, new: Any, record: BusinessRecord, state: PersonState, codes:
         return UpdatePerson(state.aac001, {PERSON_COLUMNS[field]: new})
     if field == "grade":
         grade = codes.grade_for(new, record.created_at.date())
-        return UpdateEnrolment(state.enrolment["aaz159"], {"aaz289": grade.grade_id if grade else None})
+        if grade is None:  # validation refuses it; never write AAZ289 = NULL
+            raise ValueError(f"no grade {new} on {record.created_at:%Y-%m-%d}")
+        return UpdateEnrolment(state.enrolment["aaz159"], {"aaz289": grade.grade_id})
     return PutBank(state.aac001, bank_columns(new), exists=state.bank is not None)
+
+
+def bgnr_fields(bgnr: Any) -> frozenset[str] | None:
+    """The fields a change's ``BGNR`` (JSON list of ``{field, old, new}``) names; None when unreadable."""
+    try:
+        items = json.loads(bgnr) if isinstance(bgnr, str) else None
+        fields = frozenset(str(i["field"]) for i in items) if isinstance(items, list) else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    return fields or None
+
+
+def same_business(record: BusinessRecord, row: dict) -> bool:
+    """Whether a hand-typed change can be this one: it changes the same fields. A counter change of
+    the address is another business than a platform change of the phone, whatever its date."""
+    fields = bgnr_fields(row.get("bgnr"))
+    return fields is None or fields == {c.field for c in record.payload.changes}
 
 
 def change_list(record: BusinessRecord) -> str:
@@ -73,12 +94,29 @@ def change_list(record: BusinessRecord) -> str:
     return json.dumps(items, ensure_ascii=False, default=str)
 
 
+def grade_year_paid(record: BusinessRecord, state: PersonState) -> int | None:
+    """The year whose contribution is paid already when the change of grade comes, else None.
+
+    domain.md: a grade change takes effect next year if this year is already paid. The internal
+    tables keep one current grade (AC02.AAZ289) and no future one, so such a change waits for an
+    operator instead of changing this year's grade.
+    """
+    year = record.created_at.year
+    changes_grade = any(c.field == "grade" for c in record.payload.changes)
+    return year if changes_grade and year in state.paid_years else None
+
+
 def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, force: bool = False
-         ) -> tuple[Op, ...] | Hold:
-    if hold := require_active(record, state, codes):
+         ) -> tuple[Op, ...] | Hold | Invalid:
+    if hold := require_active(record, state, codes, force):
         return hold
+    for i, c in enumerate(record.payload.changes):
+        if c.field == "grade" and codes.grade_for(convert("grade", c.new, codes), record.created_at.date()) is None:
+            return Invalid((Problem(f"payload.changes[{i}].new", "unknown_grade", str(c.new)),))
     if not force and (stale := stale_fields(record, state, codes)):
         return Hold("stale_change", detail="、".join(s["field"] for s in stale), fields=tuple(stale))
+    if not force and (year := grade_year_paid(record, state)) is not None:
+        return Hold("grade_next_year", detail=str(year))
     ops = [_op(c.field, convert(c.field, c.new, codes), record, state, codes) for c in record.payload.changes]
     log = NewBusinessLog(state.aac001, codes.map("business_type", record.biz_type), record.txn_id, change_list(record))
     return (*ops, log)

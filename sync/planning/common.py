@@ -30,18 +30,42 @@ def yyyymm(value) -> int:
     return value.year * 100 + value.month
 
 
-def require_active(record: BusinessRecord, state: PersonState | None, codes: CodeTables) -> Hold | None:
-    """Back-payment, change and cancellation need an actively enrolled person."""
+def require_active(record: BusinessRecord, state: PersonState | None, codes: CodeTables,
+                   force: bool = False) -> Hold | None:
+    """Back-payment, change and cancellation need an actively enrolled person of the business's region."""
     if state is None or not state.actively_enrolled(codes.setting("enrolment", "active")):
         return Hold("not_enrolled", detail=record.biz_type)
+    return None if force else region_mismatch(record, state)
+
+
+def region_mismatch(record: BusinessRecord, state: PersonState) -> Hold | None:
+    """A business entered for another region than the person's (AC01.AAB301) waits for an operator:
+    an agent may only do business of their own village's people."""
+    home = str(state.person.get("aab301") or "").strip()
+    if home and not home.startswith(record.region_code):
+        return Hold("region_mismatch", detail=f"{record.region_code}/{home}",
+                    fields=({"field": "region_code", "platform": record.region_code, "internal": home},))
     return None
 
 
+def _deceased(state: PersonState, codes: CodeTables) -> bool:
+    enrolment = state.enrolment or {}
+    return (str(enrolment.get("aac008") or "").strip() == codes.setting("enrolment", "terminated")
+            and str(enrolment.get("aae160") or "").strip() == codes.map("termination_reason", "death"))
+
+
 def enrol_ops(record: BusinessRecord, state: PersonState | None, codes: CodeTables,
-              since: int, grade_id: int | None) -> tuple[str, list[Op]] | Hold:
+              since: int, grade_id: int | None, force: bool = False) -> tuple[str, list[Op]] | Hold:
     """AC01 and AC02 rows of an enrolment or transfer-in; returns the person reference and ops."""
-    if state is not None and state.actively_enrolled(codes.setting("enrolment", "active")):
+    active = codes.setting("enrolment", "active")
+    if state is not None and state.actively_enrolled(active):
         return Hold("already_enrolled", rows=(state.person, state.enrolment or {}))
+    if state is not None and (elsewhere := state.covered_elsewhere(active)):
+        # domain.md: not covered by employee or civil-service pension (any other AAE140).
+        return Hold("other_pension_active", detail="、".join(str(r["aae140"]).strip() for r in elsewhere),
+                    rows=(state.person, *elsewhere))
+    if state is not None and not force and _deceased(state, codes):  # an operator checks the death record
+        return Hold("deceased", rows=(state.person, state.enrolment or {}))
     enrolment = {"aae140": codes.setting("insurance", "aae140"), "aac008": codes.setting("enrolment", "active"),
                  "aac031": codes.setting("enrolment", "paying"), "aac049": since,
                  "aac066": codes.setting("insurance", "aac066"), "aaz289": grade_id, "aae160": None, "aic301": None}
@@ -49,7 +73,9 @@ def enrol_ops(record: BusinessRecord, state: PersonState | None, codes: CodeTabl
     if state is None:
         ref = new_ref(record.txn_id)
         return ref, [NewPerson(ref, record.region_code, columns), NewEnrolment(ref, enrolment)]
-    ops: list[Op] = [UpdatePerson(state.aac001, {**columns, "aab301": record.region_code})]
+    # Absent is not "clear it": a phone or address the platform does not send keeps what is known.
+    present = {k: v for k, v in columns.items() if v is not None}
+    ops: list[Op] = [UpdatePerson(state.aac001, {**present, "aab301": record.region_code})]
     if state.enrolment is None:
         ops.append(NewEnrolment(state.aac001, enrolment))
     else:
@@ -71,3 +97,12 @@ def person_differences(record: BusinessRecord, state: PersonState) -> list[dict[
     return (differs("person.name", r.name, normalise_name(str(p["aac003"])))
             + differs("person.gender", r.sex, str(p["aac004"]).strip())
             + differs("person.birth_date", int(r.birth_date.strftime("%Y%m%d")), int(p["aac006"])))
+
+
+def enrolled_person_differences(record: BusinessRecord, state: PersonState) -> list[dict[str, Any]]:
+    """The rest of what an enrolment writes into AC01: village, household type and ethnicity."""
+    p, r = state.person, record.person
+    text = lambda v: str(v).strip() if v is not None else None  # noqa: E731
+    return (differs("region_code", record.region_code, text(p.get("aab301")))
+            + differs("person.hukou_type", r.hukou, text(p.get("aac009")))
+            + differs("person.ethnicity", r.ethnicity, text(p.get("aac005"))))

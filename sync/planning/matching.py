@@ -30,12 +30,14 @@ def hand_typed(record: BusinessRecord, state: PersonState, codes: CodeTables, wi
     """Unlinked hand-typed business of the record's type entered within the window."""
     ywlx = codes.map("business_type", record.biz_type)
     by_hand = codes.setting("source", "by_hand")
+    # A type may tell its business apart before comparing rows (a change: the fields in BGNR).
+    same = getattr(BUSINESSES[record.biz_type], "same_business", lambda _record, _row: True)
     out = []
     for row in state.business:
         entered = _entered(row)
         if (str(row["ywlx"]).strip() == ywlx and str(row.get("sjly") or "").strip() == by_hand
                 and row.get("wblsh") is None and entered is not None
-                and abs(entered - record.created_at) <= window):
+                and abs(entered - record.created_at) <= window and same(record, row)):
             out.append(row)
     return out
 

@@ -89,6 +89,7 @@ class NewBusinessLog(Op):
     ywlx: str
     txn_id: str
     bgnr: str | None = None
+    remark: str | None = None  # AAE013: for the reviewer, e.g. an optional field left out
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         row = {"ywlsh": f"new:{self.txn_id}", "aac001": self.ref, "ywlx": self.ywlx, "aae016": "0",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from config.catalogue import field_label, text
 from connectors.internal.view import InternalView
 from mapping.codes import CodeTables
 from mapping.records import BusinessRecord
@@ -22,7 +23,7 @@ from sync.planning.decisions import (
     Withdrawn,
 )
 from sync.planning.matching import match
-from sync.planning.ops import UpdatePerson
+from sync.planning.ops import NewBusinessLog, Op, UpdatePerson
 
 APPLIED_STATES = frozenset({"applied", "linked"})
 # Person fields a later version may change on business not yet reviewed, without a person.
@@ -101,10 +102,20 @@ def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntr
     # Business typed in by hand was checked on paper at the counter: linking it comes first.
     if rules.match and (matched := match(record, state, codes, rules.window)) is not None:
         return matched
+    if not rules.force and not record.region_listed:
+        return Hold("region_unlisted", detail=record.region_code)
     if rules.materials and record.missing_materials:
         return Hold("materials_incomplete", detail="、".join(record.missing_materials))
     result = BUSINESSES[record.biz_type].plan(record, state, codes, force=rules.force)
-    return Apply(result) if isinstance(result, tuple) else result
+    return Apply(_noted(result, record)) if isinstance(result, tuple) else result
+
+
+def _noted(ops: tuple[Op, ...], record: BusinessRecord) -> tuple[Op, ...]:
+    """Optional fields left out of the record, told to the reviewer in the business's AAE013."""
+    if not record.notes:
+        return ops
+    remark = text("problem.left_out", fields="、".join(field_label(f) for f in record.notes))[:500]
+    return tuple(replace(op, remark=remark) if isinstance(op, NewBusinessLog) else op for op in ops)
 
 
 def _after_apply(c: Candidate, view: InternalView, ledger: LedgerEntry | None, written: dict | None) -> Decision:
@@ -124,7 +135,9 @@ def _later_version(c: Candidate, view: InternalView, ledger: LedgerEntry, writte
     if record is None or reviewed or core_hash(record) != ledger.core_hash:
         return Hold("changed_after_apply", rows=(written,) if written else ())
     state = view.person(record.person.id_number)
-    values = {col: getattr(record.person, f) for f, col in SAFE_PERSON_COLUMNS.items()}
+    # Only what the platform sends is written: an absent phone or address keeps what is known.
+    values = {col: getattr(record.person, f) for f, col in SAFE_PERSON_COLUMNS.items()
+              if getattr(record.person, f) is not None}
     if state is None:
         return Hold("changed_after_apply")
-    return Apply((UpdatePerson(state.aac001, values),), update=True)
+    return Apply((UpdatePerson(state.aac001, values),) if values else (), update=True)

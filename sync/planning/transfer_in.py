@@ -16,7 +16,7 @@ from sync.planning.ops import NewBusinessLog, NewTransfer, Op
 def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, force: bool = False) -> tuple[Op, ...] | Hold:
     payload = record.payload
     # The payload carries no transfer date: the business's creation on the platform is it.
-    result = enrol_ops(record, state, codes, yyyymm(record.created_at), None)
+    result = enrol_ops(record, state, codes, yyyymm(record.created_at), None, force)
     if isinstance(result, Hold):
         return result
     ref, ops = result

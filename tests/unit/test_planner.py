@@ -9,10 +9,11 @@ from sync.planning.decisions import (
     Apply,
     Hold,
     Invalid,
+    Link,
     Unchanged,
     Withdrawn,
 )
-from sync.planning.planner import Candidate, LedgerEntry, core_hash, plan
+from sync.planning.planner import Candidate, LedgerEntry, Rules, core_hash, plan
 from tests.factories import ID, codes, enrolled, raw_txn, validated
 
 
@@ -113,3 +114,132 @@ def test_safe_later_version_updates_contact_details_only():
     assert plan(candidate(raw3), v, codes(), entry).kind == "changed_after_apply"
     v.applied[raw["txn_id"]]["aae016"] = "1"
     assert plan(candidate(raw2), v, codes(), entry).kind == "changed_after_apply"
+
+
+# --- Domain rules (issue 23): what the pension database may receive ------------------------------
+
+def test_reenrolment_writes_only_the_contact_details_present():
+    raw = raw_txn("CBDJ")
+    del raw["person"]["phone"], raw["person"]["address"]
+    decision = plan(candidate(raw), view(enrolled(active=False)), codes(), None)
+    person = decision.ops[0]
+    assert isinstance(person, o.UpdatePerson)
+    assert "aae005" not in person.values and "aae006" not in person.values
+    assert None not in person.values.values() and person.values["aab301"] == "530102001001"
+
+
+def test_someone_covered_by_another_pension_is_not_enrolled_in_the_residents_scheme():
+    state = enrolled(active=False)
+    state.enrolment = None
+    state.other_schemes = [{"aaz159": 9, "aac001": state.aac001, "aae140": "110", "aac008": "1"}]
+    for biz in ("CBDJ", "ZYZR"):
+        held = plan(candidate(raw_txn(biz)), view(state), codes(), None)
+        assert isinstance(held, Hold) and held.kind == "other_pension_active" and held.detail == "110"
+    state.other_schemes[0]["aac008"] = "4"  # the employee pension ended: enrolment goes ahead
+    assert isinstance(plan(candidate(raw_txn("CBDJ")), view(state), codes(), None), Apply)
+
+
+def _grade_change(new="500.00"):
+    raw = raw_txn("XXBG")
+    raw["payload"]["changes"] = [{"field": "grade", "old": "300.00", "new": new}]
+    return raw
+
+
+def test_a_grade_change_waits_for_next_year_when_this_year_is_paid():
+    paid = enrolled()
+    paid.paid_years.add(2026)
+    held = plan(candidate(_grade_change()), view(paid), codes(), None)
+    assert isinstance(held, Hold) and held.kind == "grade_next_year" and held.detail == "2026"
+    applied = plan(candidate(_grade_change()), view(enrolled()), codes(), None)  # 2026 not paid yet
+    assert applied.ops[0] == o.UpdateEnrolment(7, {"aaz289": 5})
+    forced = plan(candidate(_grade_change()), view(paid), codes(), None, Rules(force=True))
+    assert isinstance(forced, Apply)
+
+
+def test_a_grade_not_offered_never_becomes_null():
+    decision = plan(candidate(_grade_change("350.00")), view(enrolled()), codes(), None)
+    assert isinstance(decision, Invalid)
+    assert not any(isinstance(op, o.UpdateEnrolment) and op.values.get("aaz289") is None
+                   for op in getattr(decision, "ops", ()))
+
+
+def _hand_typed_change(fields, days_before=2):
+    import json
+    return {"ywlsh": "YW2026112300000009", "aac001": "5301020000000001", "ywlx": "13", "sjly": "1", "wblsh": None,
+            "aae036": f"202611{25 - days_before:02d}091000", "aae016": "0",
+            "bgnr": json.dumps([{"field": f, "old": "x", "new": "y"} for f in fields])}
+
+
+def test_a_hand_typed_change_of_another_field_is_another_business():
+    state = enrolled()
+    state.business.append(_hand_typed_change(["address"]))
+    decision = plan(candidate(raw_txn("XXBG")), view(state), codes(), None)
+    assert isinstance(decision, Apply) and not isinstance(decision, Link)
+    assert decision.ops[0] == o.UpdatePerson("5301020000000001", {"aae005": "13900139000"})
+    same = enrolled(aae005="13900139000")  # the counter typed the same phone change already
+    same.business.append(_hand_typed_change(["phone"]))
+    linked = plan(candidate(raw_txn("XXBG")), view(same), codes(), None)
+    assert isinstance(linked, Link) and linked.ywlsh == "YW2026112300000009"
+
+
+def test_business_of_another_region_than_the_persons_is_held():
+    state = enrolled(aab301="530103001001")
+    for biz in ("BJ", "XXBG", "ZXDJ"):
+        held = plan(candidate(raw_txn(biz)), view(state), codes(), None)
+        assert isinstance(held, Hold) and held.kind == "region_mismatch"
+    county = raw_txn("BJ", region_code="530103")  # a county-level business covering the person's village
+    assert isinstance(plan(candidate(county), view(state), codes(), None), Apply)
+
+
+def test_a_village_missing_from_the_region_table_is_held_for_an_operator():
+    held = plan(candidate(raw_txn("CBDJ", region_code="530102001999")), view(), codes(), None)
+    assert isinstance(held, Hold) and held.kind == "region_unlisted" and held.detail == "530102001999"
+    forced = plan(candidate(raw_txn("CBDJ", region_code="530102001999")), view(), codes(), None, Rules(force=True))
+    assert isinstance(forced, Apply)
+
+
+def test_a_person_terminated_for_death_is_not_reenrolled_without_an_operator():
+    dead = enrolled(active=False)
+    dead.enrolment.update(aae160="6401", aac031="3")
+    held = plan(candidate(raw_txn("CBDJ")), view(dead), codes(), None)
+    assert isinstance(held, Hold) and held.kind == "deceased"
+    emigrated = enrolled(active=False)
+    emigrated.enrolment.update(aae160="6406")
+    assert isinstance(plan(candidate(raw_txn("CBDJ")), view(emigrated), codes(), None), Apply)
+    assert isinstance(plan(candidate(raw_txn("CBDJ")), view(dead), codes(), None, Rules(force=True)), Apply)
+
+
+def _hand_typed_enrolment(state, **bank):
+    state.enrolment.update(aac049=202611, aaz289=3)
+    state.bank = {"aac001": state.aac001, "aae008": "102", "aae009": "张三", "aae010": "6217000012345678901", **bank}
+    state.business.append({"ywlsh": "YW2026112500000003", "aac001": state.aac001, "ywlx": "11", "sjly": "1",
+                           "wblsh": None, "aae036": "20261125080000", "aae016": "0", "bgnr": None})
+    return state
+
+
+def test_double_entry_of_an_enrolment_compares_everything_it_writes():
+    assert isinstance(plan(candidate(raw_txn("CBDJ")), view(_hand_typed_enrolment(enrolled())), codes(), None), Link)
+    cases = {"region_code": enrolled(aab301="530102001002"), "person.hukou_type": enrolled(aac009="10"),
+             "person.ethnicity": enrolled(aac005="02"),
+             "payload.bank_account.bank_code": _hand_typed_enrolment(enrolled(), aae008="103"),
+             "payload.bank_account.holder_name": _hand_typed_enrolment(enrolled(), aae009="李四")}
+    for field, state in cases.items():
+        if not state.business:
+            _hand_typed_enrolment(state)
+        held = plan(candidate(raw_txn("CBDJ")), view(state), codes(), None)
+        assert isinstance(held, Hold) and held.kind == "double_entry_mismatch", field
+        assert [f["field"] for f in held.fields] == [field]
+    month = _hand_typed_enrolment(enrolled())
+    month.enrolment["aac049"] = 202610
+    held = plan(candidate(raw_txn("CBDJ")), view(month), codes(), None)
+    assert [f["field"] for f in held.fields] == ["payload.enroll_date"]
+
+
+def test_an_optional_field_left_out_is_told_to_the_reviewer():
+    raw = raw_txn("CBDJ")
+    raw["person"]["phone"] = "6512345"
+    decision = plan(candidate(raw), view(), codes(), None)
+    log = decision.ops[-1]
+    assert isinstance(log, o.NewBusinessLog) and "联系电话" in log.remark
+    assert decision.ops[0].values["aae005"] is None
+    assert plan(candidate(raw_txn("CBDJ")), view(), codes(), None).ops[-1].remark is None

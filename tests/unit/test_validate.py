@@ -113,3 +113,93 @@ def test_local_times_in_the_contracts_form_and_what_agents_type(value, expected)
             parse_local_datetime(value)
     else:
         assert str(parse_local_datetime(value)) == expected
+
+
+# --- Domain rules (issue 23): what the pension database may receive ------------------------------
+
+ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+def test_a_grade_change_to_a_grade_not_offered_is_invalid_naming_the_change():
+    raw = raw_txn("XXBG")
+    raw["payload"]["changes"] = [{"field": "phone", "old": "13800138000", "new": "13900139000"},
+                                 {"field": "grade", "old": "300.00", "new": "350.00"}]
+    result = validated(raw)
+    assert result.record is None
+    assert [(p.field, p.code) for p in result.problems] == [("payload.changes[1].new", "unknown_grade")]
+    assert "350.00" in result.problems[0].message()
+
+
+def test_only_ascii_digits_are_digits_in_id_numbers_phones_accounts_and_regions():
+    raw = raw_txn("CBDJ")
+    raw["person"]["id_number"] = ID.translate(ARABIC)  # digits to Python, not to the internal system
+    assert [p.code for p in validated(raw).problems] == ["id_format"]
+    raw = raw_txn("CBDJ")
+    raw["payload"]["bank_account"]["account_no"] = "6217000012345678901".translate(ARABIC)
+    assert [(p.field, p.code) for p in validated(raw).problems] == \
+        [("payload.bank_account.account_no", "bank_account_format")]
+    raw = raw_txn("CBDJ", region_code="530102001001".translate(ARABIC))
+    assert [(p.field, p.code) for p in validated(raw).problems] == [("region_code", "region_format")]
+    raw = raw_txn("XXBG")
+    raw["payload"]["changes"][0]["new"] = "13900139000".translate(ARABIC)
+    assert [(p.field, p.code) for p in validated(raw).problems] == [("payload.changes[0].new", "phone_format")]
+    raw = raw_txn("CBDJ")  # full-width digits are folded, as before
+    raw["person"]["id_number"] = ID.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    assert validated(raw).record.person.id_number == ID
+
+
+def test_a_letter_inside_a_number_is_refused_not_dropped():
+    raw = raw_txn("CBDJ")
+    raw["payload"]["bank_account"]["account_no"] = "6217 0000 1234 5678 9O1"
+    assert [p.code for p in validated(raw).problems] == ["bank_account_format"]
+    raw = raw_txn("CBDJ")
+    raw["payload"]["bank_account"]["account_no"] = "6217-0000-1234-5678-901"
+    assert validated(raw).record.payload.bank_account.account_no == "6217000012345678901"
+
+
+@pytest.mark.parametrize("typed, stored", [
+    ("+86 138 0013 8000", "13800138000"), ("0086-138-0013-8000", "13800138000"), ("8613800138000", "13800138000"),
+    ("138 0013 8000", "13800138000"), ("0871-65123456", "087165123456"), ("(0871)65123456", "087165123456"),
+    ("+86 871 6512 3456", "087165123456"), ("０８７１－６５１２３４５６", "087165123456"),
+])
+def test_common_phone_forms_are_accepted_and_normalised(typed, stored):
+    raw = raw_txn("CBDJ")
+    raw["person"]["phone"] = typed
+    result = validated(raw)
+    assert result.problems == () and result.record.person.phone == stored and result.notes == ()
+
+
+def test_an_unreadable_optional_phone_is_left_out_with_a_note_not_rejecting_the_enrolment():
+    raw = raw_txn("CBDJ")
+    raw["person"]["phone"] = "6512345"  # no area code: not a number anyone can call back
+    result = validated(raw)
+    assert result.problems == () and result.record.person.phone is None
+    assert [(n.field, n.code) for n in result.notes] == [("person.phone", "phone_format")]
+    assert result.record.notes == ("person.phone",)
+    raw = raw_txn("XXBG")  # where the phone is the business itself, it stays invalid
+    raw["payload"]["changes"][0]["new"] = "6512345"
+    assert validated(raw).record is None
+
+
+@pytest.mark.parametrize("kind", ["death_certificate", "other", "household_register"])
+def test_death_is_proved_by_a_death_cremation_or_de_registration_certificate(kind):
+    raw = raw_txn("ZXDJ")
+    raw["attachments"][0]["kind"] = kind
+    assert validated(raw).record.missing_materials == ()
+    raw["attachments"][0]["kind"] = "id_card"
+    assert validated(raw).record.missing_materials != ()
+
+
+def test_back_payment_of_the_current_year_is_not_a_back_payment():
+    raw = raw_txn("BJ")
+    raw["payload"].update(years=[2020, 2026], amount="1000.00")
+    result = validated(raw)
+    assert [(p.field, p.code) for p in result.problems] == [("payload.years[1]", "year_current")]
+
+
+def test_a_village_missing_from_the_table_of_a_served_county_is_flagged_not_rejected():
+    record = validated(raw_txn("CBDJ", region_code="530102001999")).record
+    assert record is not None and record.region_listed is False
+    assert validated(raw_txn("CBDJ")).record.region_listed is True
+    unknown_county = validated(raw_txn("CBDJ", region_code="530199001001"))
+    assert [p.code for p in unknown_county.problems] == ["region_unknown"]
