@@ -162,7 +162,7 @@ class Applier:
         self.refs[f"ywlsh:{item.txn_id}"] = ywlsh
         self._insert(t.ae_ywjl, dict(
             ywlsh=ywlsh, aac001=self._ref(op.ref), ywlx=op.ywlx, sjly=self.source, wblsh=op.txn_id, bgnr=op.bgnr,
-            aae011=item.stamp.operator[:50], aae036=item.stamp.at, aae016="0", aae015=None, aae013=None, qzzt="0"))
+            aae011=item.stamp.operator[:50], aae036=item.stamp.at, aae016="0", aae015=None, aae013=op.remark, qzzt="0"))
         return ywlsh
 
     def _NewPayments(self, op: o.NewPayments, item: Work) -> None:
