@@ -26,8 +26,8 @@ from mapping.regions import Regions
 from sync.conflicts import sentence
 from sync.ledger import tables as t
 
-KINDS = ("pending", "invalid", "conflict", "writeback_pending", "writeback_failing", "writeback_ferried",
-         "writeback_held", "seal_missing", "hand_typed")
+KINDS = ("pending", "invalid", "conflict", "writeback_pending", "writeback_refused", "writeback_failing",
+         "writeback_ferried", "writeback_held", "seal_missing", "hand_typed")
 BUCKETS = ((1, "lt1"), (3, "1to3"), (7, "3to7"), (30, "7to30"), (None, "gt30"))
 STREAM = 2000
 
@@ -215,7 +215,9 @@ class UnsyncedReport:
                 if "sent" in seen:
                     continue
                 # Across the network gap: handed to the ferry and not yet answered, or held by a one-way gap.
-                kind = ("writeback_failing" if "failed" in seen else "writeback_ferried" if "ferried" in seen
+                # Refused by the platform as malformed: not sent again until its body changes.
+                kind = ("writeback_refused" if "refused" in seen else
+                        "writeback_failing" if "failed" in seen else "writeback_ferried" if "ferried" in seen
                         else "writeback_held" if "held" in seen else "writeback_pending")
                 yield self._row(kind, txn_id=r.txn_id, region_code=r.region_code,
                                 agent=_agent(r.agent_id, r.agent_name),

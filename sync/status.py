@@ -101,6 +101,10 @@ def prometheus(state: Engine, now: datetime) -> str:
         family("pension_bridge_writeback_failures", "gauge", "Results whose last attempt failed.")
         _line(out, "pension_bridge_writeback_failures",
               conn.execute(select(func.count()).where(w.status == "failed")).scalar() or 0)
+        family("pension_bridge_writeback_refused", "gauge",
+               "Results the platform refused as malformed (40001 ...): not sent again until their body changes.")
+        _line(out, "pension_bridge_writeback_refused",
+              conn.execute(select(func.count()).where(w.status == "refused")).scalar() or 0)
         family("pension_bridge_seal_failures", "gauge", "Approved business whose seal failed (retried next run).")
         _line(out, "pension_bridge_seal_failures",
               conn.execute(select(func.count()).where(s.status == "failed")).scalar() or 0)

@@ -27,6 +27,7 @@ from connectors.bulk import insert_rows, update_rows
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
+from connectors.platform.errors import FatalError, NotFound
 from connectors.platform.crew import Crew
 from mapping.types import platform_time
 from sync import audit, faultpoints
@@ -46,6 +47,7 @@ class WritebackTally:
     sent: int = 0
     failed: int = 0
     superseded: int = 0
+    refused: int = 0  # the platform refused the body as malformed (40001 …): not sent again unchanged
     waiting: int = 0  # approved, seal not yet made
 
     def count(self, outcome: str) -> None:
@@ -67,17 +69,34 @@ def _reason(ledger: dict[str, Any]) -> str:
     return (reasons or {}).get("reason") or text("writeback.review_failed")
 
 
+def refused(err: PlatformError) -> bool:
+    """The platform refused this request as it is (§2: 40001 "fix the request; never retry as
+    is", 40401, any other 4xx it does not say to retry): the result ends ``refused`` and goes
+    again only with another body. A bad key (40101), a region not permitted (40301) or an
+    answer the client could not read say nothing about the body: those stay ``failed``."""
+    return (isinstance(err, (FatalError, NotFound)) and isinstance(err.code, int) and 40000 <= err.code < 50000
+            and err.code not in (40101, 40301))
+
+
 def outcome_of(ledger: dict[str, Any], business: dict[str, Any] | None, seal: dict[str, Any] | None
                ) -> dict[str, Any] | None:
-    """The result body (without ``version``) a transaction's current state calls for, or None."""
+    """The result body (without ``version``) a transaction's current state calls for, or None.
+
+    Never a body the platform must refuse: ``processed_at`` is a time the bridge knows (the
+    review time, else the entry time, else when the ledger reached its state), and a review
+    status inside that is none of AA10 AAE016's (``REVIEW``) sends nothing (``unknown_review``)."""
     if ledger["state"] in ("rejected", "invalid"):
         return {"outcome": "rejected", "reason": _reason(ledger), "processed_at": platform_time(ledger["state_at"]),
                 "handler": "pension-bridge"}
     if business is None:
         return None
     outcome = REVIEW.get(str(business["aae016"]).strip())
-    body = {"outcome": outcome, "internal_ref": business["ywlsh"], "handler": business["aae011"],
-            "processed_at": platform_time(business["aae015"] if outcome != "accepted" else business["aae036"])}
+    if outcome is None:
+        return None
+    known = [business["aae015"]] if outcome != "accepted" else []
+    at = next(filter(None, map(platform_time, [*known, business["aae036"], ledger["state_at"]])), None)
+    body = {"outcome": outcome, "internal_ref": business["ywlsh"], "handler": business["aae011"] or "pension-bridge",
+            "processed_at": at or platform_time(ledger["state_at"])}
     if outcome == "rejected":
         body["reason"] = business["aae013"] or text("writeback.review_failed")
     if outcome == "completed":
@@ -183,6 +202,9 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
     business.update(_by_key(parts.internal, it.ae_ywjl, y.ywlsh, sorted(waiting_review), *columns,
                             where=(or_(y.aae016.is_(None), y.aae016 != "0"),)))
     approved = [k for k, b in business.items() if str(b["aae016"]).strip() == "1"]
+    for r in ledger:
+        if (b := business.get(r["ywlsh"])) is not None and str(b["aae016"]).strip() not in REVIEW:
+            log.warning("writeback_unknown_review", txn_id=r["txn_id"], aae016=str(b["aae016"])[:10])
     seals = _by_key(parts.state, t.seal, t.seal.c.ywlsh, approved, *[c for c in t.seal.c])
     owed, waiting = [], 0
     for row in ledger:
@@ -192,7 +214,21 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
             waiting += row["ywlsh"] in business and str(business[row["ywlsh"]]["aae016"]).strip() == "1"
         else:
             owed.append((row, body))
-    return [(row, body) for row, body in owed if (row["txn_id"], body["outcome"]) not in sent], waiting
+    owed = [(row, body) for row, body in owed if (row["txn_id"], body["outcome"]) not in sent]
+    refused_bodies = _refused(parts, ledger[0]["txn_id"], ledger[-1]["txn_id"])
+    return [(row, body) for row, body in owed
+            if refused_bodies.get((row["txn_id"], body["outcome"], row["version"])) != {"version": row["version"], **body}
+            ], waiting
+
+
+def _refused(parts: Parts, first: str, last: str) -> dict[tuple[str, str, int], Any]:
+    """(txn_id, outcome, version) -> body of results the platform refused as they were, of the
+    transactions from ``first`` to ``last``: the same body is not sent again; another is."""
+    w = t.writeback.c
+    with parts.state.connect() as conn:
+        return {(r.txn_id, r.outcome, r.version): json.loads(r.body) for r in conn.execute(
+            select(w.txn_id, w.outcome, w.version, w.body).where(w.txn_id >= first, w.txn_id <= last,
+                                                                 w.status == "refused"))}
 
 
 def unfinished(parts: Parts, txn_ids: list[str]) -> dict[tuple[str, str], tuple[str, str]]:
@@ -243,9 +279,12 @@ def _store(parts: Parts, attempts: list[Attempt]) -> None:
                 "created_at": now} for a in attempts if a.key not in known]
         if new:
             insert_rows(conn, t.writeback, new)
-        again = [a.key for a in attempts if a.key in known]
-        for part in chunks(again):
-            conn.execute(update(t.writeback).where(within(conn, w.idempotency_key, part)).values(status="sending"))
+        # A key stored before goes out again: as it was (``unfinished``), or with the body that
+        # replaces one the platform refused — stored as sent, so the record says what went out.
+        update_rows(conn, t.writeback, "idempotency_key",
+                    [{"idempotency_key": a.key, "body": json.dumps(a.payload, ensure_ascii=False)}
+                     for a in attempts if a.key in known],
+                    lambda v: {"status": "sending", "body": v["body"]})
 
 
 def _post(parts: Parts, attempt: Attempt) -> None:
@@ -259,7 +298,7 @@ def _post(parts: Parts, attempt: Attempt) -> None:
         attempt.status, attempt.error = "failed", "platform unreachable"
         raise
     except PlatformError as err:
-        attempt.status, attempt.error = "failed", str(err)[:1000]
+        attempt.status, attempt.error = ("refused" if refused(err) else "failed"), str(err)[:1000]
 
 
 def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> None:

@@ -61,7 +61,7 @@ def report_of(parts) -> UnsyncedReport:
 def test_every_unsynced_state_is_a_row(built):
     rows = list(report_of(built).rows())
     kinds = sorted(r.kind for r in rows)
-    assert kinds == ["conflict", "hand_typed", "invalid", "seal_missing", "writeback_failing"]
+    assert kinds == ["conflict", "hand_typed", "invalid", "seal_missing", "writeback_refused"]  # 40001: not resent
     invalid = next(r for r in rows if r.kind == "invalid")
     assert "缴费档次350.00元" in invalid.reason and invalid.person == "110105********002X"
     assert invalid.region_name == "五华区华山街道东风社区" and invalid.agent == "李四(A0017)"

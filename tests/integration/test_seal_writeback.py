@@ -418,3 +418,60 @@ def test_verify_names_a_transaction_marked_answered_without_a_result(night):
             conn.execute(update(lt.txn).where(lt.txn.c.txn_id == txn["txn_id"]).values(answered_version=7))
         problems = verify(n.parts.internal, n.parts.state, "2").problems
         assert problems == [f"{txn['txn_id']}: marked answered, yet no result was sent for that version"]
+
+
+def test_a_review_without_its_time_is_still_written_back_with_one(night):
+    """AAE015 null on a reviewed business: the body says when it was entered, never null."""
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "2", remark="材料不全")
+        with n.parts.internal.begin() as conn:
+            conn.execute(update(it.ae_ywjl).where(it.ae_ywjl.c.wblsh == txn["txn_id"]).values(aae015=None))
+        result = n.run(full_sweep_days=0)  # a review without its time: the window cannot see it
+        last = n.results(txn["txn_id"])[-1]
+    assert (last["outcome"], last["processed_at"]) == ("rejected", "2026-11-26 02:00:00")
+    assert result.after["writeback"]["refused"] == 0 and result.after["writeback"]["failed"] == 0
+
+
+def test_an_unexpected_review_status_is_not_sent(night):
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        n.run()
+        n.review(txn["txn_id"], "9")
+        n.run()
+        assert [r["outcome"] for r in n.results(txn["txn_id"])] == ["accepted"]
+
+
+def test_a_result_refused_as_malformed_is_not_resent_until_its_body_changes(night, mocker):
+    from connectors.platform import PlatformClient
+    from connectors.platform.errors import FatalError
+
+    txn = raw_txn("CBDJ")
+    real, calls = PlatformClient.post_result, []
+
+    def refuse_accepted(self, txn_id, body, key):
+        calls.append((key, body["outcome"]))
+        if body["outcome"] == "accepted":
+            raise FatalError("40001: invalid result: handler", 40001)
+        return real(self, txn_id, body, key)
+
+    mocker.patch.object(PlatformClient, "post_result", refuse_accepted)
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        first = n.run()
+        second = n.run()  # the same body: not sent again
+        with n.parts.state.connect() as conn:
+            stored = conn.execute(select(lt.writeback.c.status, lt.writeback.c.last_error)).all()
+        n.review(txn["txn_id"], "2", remark="材料不全")  # another outcome, another body: sent
+        third = n.run()
+        results = n.results(txn["txn_id"])
+    assert first.after["writeback"]["refused"] == 1 and second.after["writeback"]["refused"] == 0
+    assert [c[1] for c in calls] == ["accepted", "rejected"]
+    assert stored == [("refused", "40001: invalid result: handler")]
+    assert third.status == "completed" and [r["outcome"] for r in results] == ["rejected"]
