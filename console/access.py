@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from console.auth import User
+from mapping import idcard
 from sync.resolutions import applicable
 
 AGENT_KINDS = frozenset({"materials_incomplete", "stale_change"})  # materials to complete, data to correct
@@ -30,3 +34,84 @@ def actions_for(user: User, kind: str) -> list[str]:
     """The buttons a user gets for a conflict of this kind."""
     order = ("apply", "link", "merge", "keep", "return", "reject")
     return [a for a in order if a in ACTIONS[user.role] and a in applicable(kind)]
+
+
+# --- personal numbers: who reads them in clear --------------------------------------------------
+
+ID_KEYS = frozenset({"id_number", "aac002"})          # the platform's and the internal side's ID number
+ACCOUNT_KEYS = frozenset({"account_no", "aae010"})    # bank account numbers
+# Account numbers are found by their keys only: in free text their 12-19 digits look like region
+# codes (12) and person numbers (16), which agents do read.
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def sees_numbers(user: User) -> bool:
+    """Staff link, merge and check against the internal record, auditors check what was done: both
+    need the numbers. An agent's tasks (complete the materials, correct a change) need to know which
+    number differs, not the number: the person and their cards are in front of the agent."""
+    return user.role != "agent"
+
+
+def mask_account(value: str) -> str:
+    return value[:4] + "*" * 8 + value[-4:] if len(value) >= 12 else "*" * len(value)
+
+
+def mask_text(value: str) -> str:
+    """ID numbers inside free text (sentences, reasons, any other value) masked."""
+    return _ID_IN_TEXT.sub(lambda m: idcard.masked(m.group(0)), value)
+
+
+def _leaf(key: str, value: Any) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if key in ID_KEYS:
+        return idcard.masked(str(value))
+    if key in ACCOUNT_KEYS:
+        return mask_account(str(value))
+    return mask_text(value) if isinstance(value, str) else value
+
+
+def masked(value: Any, key: str = "") -> Any:
+    """A snapshot, internal row or list with every ID and account number masked."""
+    if isinstance(value, dict):
+        if value.get("field") == "bank_account":  # an XXBG change of the account: old and new are numbers
+            return {k: masked(v, "account_no" if k in ("old", "new") and not isinstance(v, dict) else k)
+                    for k, v in value.items()}
+        return {k: masked(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key) for v in value]
+    return _leaf(key, value)
+
+
+def _field_key(field: str) -> str:
+    """``person.id_number`` -> ``id_number``; ``payload.bank_account`` -> ``account_no``."""
+    last = field.split("[", 1)[0].rsplit(".", 1)[-1]
+    return "account_no" if last == "bank_account" else last
+
+
+def for_user(user: User, conflict: dict[str, Any]) -> dict[str, Any]:
+    """The conflict as this user may read it."""
+    if sees_numbers(user):
+        return conflict
+    fields = [{**d, "platform": masked(d.get("platform"), _field_key(str(d.get("field", "")))),
+               "internal": masked(d.get("internal"), _field_key(str(d.get("field", ""))))}
+              for d in conflict.get("fields") or []]
+    return {**conflict, "platform": masked(conflict.get("platform")), "fields": fields,
+            "internal_rows": masked(conflict.get("internal_rows")), "sentence": mask_text(str(conflict.get("sentence") or "")),
+            "history": [{**h, "reason": mask_text(h["reason"]) if h.get("reason") else h.get("reason")}
+                        for h in conflict.get("history") or []]}
+
+
+def line_for(user: User, row: dict[str, Any]) -> dict[str, Any]:
+    """A queue line as this user may read it."""
+    if sees_numbers(user):
+        return row
+    return {**row, "sentence": mask_text(str(row.get("sentence") or ""))}
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+def sees_run(user: User, scopes: list[str | None]) -> bool:
+    """A run's figures and problems cover every scope it ran: only someone whose region holds all
+    of them may read it (a run of the whole province, scope None, is no county's to read)."""
+    return bool(scopes) and all(s is not None and s.startswith(user.region_prefix) for s in scopes)

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import re
 import secrets
 import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from config.catalogue import field_label, has, text
+from connectors.platform.client import sniff
 from console import access
-from console.auth import LoginRefused, User, login, logout, session_user
+from console.auth import IDLE_MINUTES, SESSION_HOURS, LoginRefused, User, login, logout, session_user
 from reports.render import bars, write
 from reports.unsynced import BUCKETS, Summary, UnsyncedReport, bucket, collect
 from reports.unsynced import Filters as ReportFilters
@@ -34,14 +42,28 @@ from sync.scans import ScanStore
 
 COOKIE, LOGIN_COOKIE = "pb_session", "pb_login"
 NEEDS_REASON = frozenset({"reject", "return"})
+BIZ_TYPES = ("CBDJ", "BJ", "XXBG", "ZXDJ", "ZYZR")
+MAX_ID = 2**31 - 1  # the conflict ids the ledger's INTEGER column can hold
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_AGE = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
+_REGION = re.compile(r"[0-9]{2,12}")
+_IMAGES = frozenset({"image/jpeg", "image/png"})
+_SUFFIX = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
 _env = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html", "j2"]))
+_env.filters["segment"] = lambda value: quote(str(value), safe="")  # a platform id as one path segment
+
+
+class BadQuery(Exception):
+    """A query value the page does not know: answered 400, never 500."""
 
 
 class Console:
     """The application and what it needs: the wired parts, a clock, cookie policy."""
 
-    def __init__(self, parts: Parts, clock: Callable[[], datetime], secure_cookies: bool = False) -> None:
+    def __init__(self, parts: Parts, clock: Callable[[], datetime], secure_cookies: bool = False,
+                 idle_minutes: float = IDLE_MINUTES) -> None:
         self.parts, self.clock, self.secure = parts, clock, secure_cookies
+        self.idle = timedelta(minutes=idle_minutes)
         routes = [Route("/login", self.login_page, methods=["GET"]), Route("/login", self.login_post, methods=["POST"]),
                   Route("/logout", self.logout, methods=["POST"]), Route("/", self.queue),
                   Route("/conflicts/{cid:int}", self.conflict),
@@ -50,8 +72,10 @@ class Console:
                   Route("/conflicts/{cid:int}/resolve", self.resolve, methods=["POST"]),
                   Route("/reports", self.reports), Route("/reports/unsynced.{fmt}", self.download),
                   Route("/runs", self.runs)]
-        self.app = Starlette(routes=routes)
-        self.app.add_middleware(_SecurityHeaders)
+        handlers = {HTTPException: self.http_error, BadQuery: self.bad_query, Exception: self.server_error}
+        self.starlette = Starlette(routes=routes, exception_handlers=handlers)
+        # Outside Starlette's own error middleware, so that its 500 answers get the headers too.
+        self.app = _SecurityHeaders(self.starlette)
 
     # --- helpers ----------------------------------------------------------------------
 
@@ -61,11 +85,24 @@ class Console:
         return HTMLResponse(body, status_code=status)
 
     def user(self, request: Request) -> User | None:
-        return session_user(self.parts.state, request.cookies.get(COOKIE), self.clock())
+        return session_user(self.parts.state, request.cookies.get(COOKIE), self.clock(), self.idle)
 
     def refuse(self, user: User | None, status: int = 403) -> HTMLResponse:
         key = "console.forbidden" if status == 403 else "console.not_found"
         return self.page("error.html.j2", user, status=status, message=text(key))
+
+    # --- errors: the console's own page and headers, never a trace -------------------------
+
+    async def http_error(self, request: Request, exc: HTTPException) -> Response:
+        key = {404: "console.page_not_found", 405: "console.method_not_allowed"}.get(exc.status_code,
+                                                                                     "console.bad_request")
+        return self.page("error.html.j2", None, status=exc.status_code, message=text(key))
+
+    async def bad_query(self, request: Request, exc: BadQuery) -> Response:
+        return self.page("error.html.j2", None, status=400, message=text("console.bad_request"))
+
+    async def server_error(self, request: Request, exc: Exception) -> Response:
+        return self.page("error.html.j2", None, status=500, message=text("console.server_error"))
 
     async def form(self, request: Request, user: User) -> dict[str, Any] | None:
         """The posted form when its CSRF token is the session's, else None."""
@@ -86,21 +123,22 @@ class Console:
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not secrets.compare_digest(str(data.get("csrf", "")), expected):
             return await self.login_page(request, text("console.csrf_failed"), status=403)
-        try:
-            token = login(self.parts.state, str(data.get("name", ""))[:60], str(data.get("password", "")), self.clock())
+        try:  # argon2 and the database block: off the event loop, which keeps serving everyone else
+            token = await run_in_threadpool(login, self.parts.state, str(data.get("name", ""))[:60],
+                                            str(data.get("password", ""))[:1024], self.clock())
         except LoginRefused as refused:
-            return await self.login_page(request, text("console.locked" if refused.locked else "console.login_failed"),
-                                         status=401)
+            await anyio.sleep(refused.delay)
+            return await self.login_page(request, text("console.login_failed"), status=401)
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=self.secure,
-                            max_age=8 * 3600)
+                            max_age=SESSION_HOURS * 3600)
         return response
 
     async def logout(self, request: Request) -> Response:
         user = self.user(request)
         if user is None or await self.form(request, user) is None:
             return self.refuse(user)
-        logout(self.parts.state, request.cookies.get(COOKIE))
+        logout(self.parts.state, request.cookies.get(COOKIE), self.clock())
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
@@ -109,16 +147,22 @@ class Console:
 
     def _visible(self, user: User, request: Request) -> list[dict[str, Any]]:
         q = request.query_params
-        region = q.get("region") or user.region_prefix
+        region, kind, biz, age = (q.get(k) or "" for k in ("region", "kind", "biz_type", "min_age"))
+        if region and not _REGION.fullmatch(region) or kind and kind not in _all_kinds() \
+                or biz and biz not in BIZ_TYPES or age and not _AGE.fullmatch(age):
+            raise BadQuery()
         if not region.startswith(user.region_prefix):
             region = user.region_prefix
-        filters = conflicts.Filters(region=region, kind=q.get("kind") or None, biz_type=q.get("biz_type") or None,
+        min_age = float(age) if age else None
+        if min_age is not None and not math.isfinite(min_age):
+            raise BadQuery()
+        filters = conflicts.Filters(region=region, kind=kind or None, biz_type=biz or None,
                                     kinds=access.visible_kinds(user))
         now, rows = self.clock(), []
         for c in conflicts.list_conflicts(self.parts.state, filters):
             c["days"] = (now - c["opened_at"]).total_seconds() / 86400
-            if not q.get("min_age") or c["days"] >= float(q["min_age"]):
-                rows.append(c)
+            if min_age is None or c["days"] >= min_age:
+                rows.append(access.line_for(user, c))
         return rows
 
     async def queue(self, request: Request) -> Response:
@@ -133,6 +177,8 @@ class Console:
                          kinds=sorted(access.visible_kinds(user) or _all_kinds()))
 
     def _conflict_for(self, user: User, cid: int) -> dict[str, Any] | None:
+        if not 0 < cid <= MAX_ID:
+            return None
         try:
             found = conflicts.show(self.parts.state, cid)
         except conflicts.NotFound:
@@ -148,32 +194,69 @@ class Console:
             return self.refuse(user, 404)
         if not access.may_see(user, found):
             return self.refuse(user)
-        platform = _flatten(found["platform"])
+        done = request.query_params.get("done") or ""
+        return self.conflict_page(user, found, done=done if has(f"state.{done}") else None)
+
+    def conflict_page(self, user: User, found: dict[str, Any], status: int = 200, done: str | None = None,
+                      refused: str | None = None) -> HTMLResponse:
+        """The conflict as this user may read it; ``done`` a state key, ``refused`` a catalogue text."""
+        shown = access.for_user(user, found)
+        platform = _flatten(shown["platform"])
         differing = {f for f, _ in platform for d in found["fields"]
                      if d["field"] == f or d["field"].startswith(f + ".") or f.endswith("." + d["field"])}
-        return self.page("conflict.html.j2", user, c=found, platform=platform, differing=differing,
-                         actions=access.actions_for(user, found["kind"]),
-                         attachments=self._attachments(found), done=request.query_params.get("done"),
-                         refused=request.query_params.get("refused"))
+        return self.page("conflict.html.j2", user, status=status, c=shown, platform=platform, differing=differing,
+                         actions=access.actions_for(user, found["kind"]), attachments=self._attachments(found),
+                         done=done, refused=refused)
+
+    def _store(self) -> ScanStore:
+        return ScanStore(Path(self.parts.scan_dir or Path(self.parts.home) / "scans"))
 
     def _attachments(self, found: dict[str, Any]) -> list[dict[str, Any]]:
-        items = [a for a in found["platform"].get("attachments") or [] if isinstance(a, dict)]
+        """The conflict's attachments, each with the file the bridge verified for it (or None) and
+        the type its bytes show. Nothing the platform declared decides how a scan is served."""
+        items = [a for a in found["platform"].get("attachments") or []
+                 if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
         with self.parts.state.connect() as conn:
-            status = {r.attachment_id: r.status for r in conn.execute(select(t.attachment).where(
-                t.attachment.c.attachment_id.in_([a.get("attachment_id") for a in items])))}
-        return [{**a, "ok": status.get(a.get("attachment_id")) == "ok"} for a in items]
+            verified = {r.attachment_id: r.sha256 for r in conn.execute(select(t.attachment).where(
+                t.attachment.c.attachment_id.in_([a["attachment_id"] for a in items]),
+                t.attachment.c.status == "ok"))}
+        store, out = self._store(), []
+        for a in items:
+            path = _scan_path(store, verified.get(a["attachment_id"]))
+            kind = None
+            if path is not None:
+                try:
+                    with open(path, "rb") as f:
+                        kind = sniff(f.read(16))
+                except OSError:
+                    path = None
+            out.append({"attachment_id": a["attachment_id"], "kind": str(a.get("kind") or ""),
+                        "path": path if kind else None, "type": kind, "ok": kind is not None,
+                        "image": kind in _IMAGES, "sha256": verified.get(a["attachment_id"])})
+        return out
 
     async def scan(self, request: Request) -> Response:
+        """A scan as data, never as a page: the type its bytes show, a download unless an image, in a
+        sandbox, never sniffed, never cached; read by the hash the bridge verified, nothing else."""
         user = self.user(request)
         found = self._conflict_for(user, request.path_params["cid"]) if user else None
         if user is None or found is None or not access.may_see(user, found):
             return self.refuse(user)
-        wanted = next((a for a in self._attachments(found) if a.get("attachment_id") == request.path_params["aid"]), None)
-        if wanted is None or not wanted["ok"]:
+        wanted = next((a for a in self._attachments(found) if a["attachment_id"] == request.path_params["aid"]), None)
+        if wanted is None or wanted["path"] is None:
             return self.refuse(user, 404)
-        store = ScanStore(Path(self.parts.scan_dir or Path(self.parts.home) / "scans"))
-        path = store.path(str(wanted["sha256"]).lower())
-        return FileResponse(path, media_type=wanted.get("content_type") or "application/octet-stream")
+        try:
+            content = await anyio.Path(wanted["path"]).read_bytes()
+        except OSError:
+            return self.refuse(user, 404)
+        kind = sniff(content)
+        if kind is None or hashlib.sha256(content).hexdigest() != wanted["sha256"]:
+            return self.refuse(user, 404)  # the file is no longer the one verified
+        disposition = "inline" if kind in _IMAGES else "attachment"
+        headers = {"Content-Disposition": f'{disposition}; filename="scan.{_SUFFIX[kind]}"',
+                   "Content-Security-Policy": "sandbox; default-src 'none'", "X-Content-Type-Options": "nosniff",
+                   "Cache-Control": "no-store"}
+        return Response(content, media_type=kind, headers=headers)
 
     async def confirm(self, request: Request) -> Response:
         user = self.user(request)
@@ -197,7 +280,10 @@ class Console:
             decision = conflicts.resolve(self.parts, found["id"], action, user.name, reason=data.get("reason") or None,
                                          ywlsh=data.get("ywlsh") or None, fields=tuple(form.getlist("field")))
         except Refused as refused:
-            return RedirectResponse(f"/conflicts/{found['id']}?refused={refused.key}:{refused.value}", status_code=303)
+            # Shown here, not through a link's query: a link must not be able to put words on the page.
+            message = text(refused.key, value=refused.value) if has(refused.key) else text("console.refused")
+            return self.conflict_page(user, self._conflict_for(user, found["id"]) or found, status=409,
+                                      refused=message)
         return RedirectResponse(f"/conflicts/{found['id']}?done={decision.state}", status_code=303)
 
     # --- reports and runs -----------------------------------------------------------------
@@ -237,10 +323,22 @@ class Console:
         if user is None:
             return RedirectResponse("/login", status_code=303)
         with self.parts.state.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(select(t.run).order_by(t.run.c.started_at.desc()).limit(30))]
+            rows = [dict(r._mapping) for r in conn.execute(select(t.run).order_by(t.run.c.started_at.desc()).limit(200))]
+            prefixes: dict[str, list[str]] = {}
+            for run_id, prefix in conn.execute(select(t.partition.c.run_id, t.partition.c.prefix).where(
+                    t.partition.c.run_id.in_([r["run_id"] for r in rows if r["kind"] == "distributed"]))):
+                prefixes.setdefault(run_id, []).append(prefix)
+        shown = []
         for r in rows:
+            # pb_run records no scope: a run covers the scopes this deployment serves (BRIDGE_REGIONS,
+            # read by the nightly job and the console alike), a distributed one its partitions as well.
+            if not access.sees_run(user, [*self.parts.scopes, *prefixes.get(r["run_id"], [])]):
+                continue
             r["summary"] = json.loads(r["summary"] or "{}")
-        return self.page("runs.html.j2", user, runs=rows)
+            if not access.sees_numbers(user):
+                r["summary"]["problems"] = [access.mask_text(str(p)) for p in r["summary"].get("problems") or []]
+            shown.append(r)
+        return self.page("runs.html.j2", user, runs=shown[:30])
 
 
 class _SecurityHeaders:
@@ -249,17 +347,36 @@ class _SecurityHeaders:
     def __init__(self, app) -> None:
         self.app = app
 
+    DEFAULTS = ((b"content-security-policy",
+                 b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+                 b"frame-ancestors 'none'"),
+                (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"same-origin"),
+                (b"cache-control", b"no-store"))  # every page and download holds personal data
+
     async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
         async def with_headers(message) -> None:
             if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                headers += [(b"content-security-policy",
-                             b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-                             b"frame-ancestors 'none'"),
-                            (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                            (b"referrer-policy", b"same-origin")]
+                headers = list(message.get("headers") or [])
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in self.DEFAULTS if name not in present]
+                message = {**message, "headers": headers}
             await send(message)
         await self.app(scope, receive, with_headers)
+
+
+def _scan_path(store: ScanStore, sha256: str | None) -> Path | None:
+    """Where the store keeps the scan of this verified hash; None for anything but 64 lowercase hex."""
+    digest = (sha256 or "").lower()
+    if not _HEX64.fullmatch(digest):
+        return None
+    try:
+        return store.path(digest)
+    except ValueError:  # the store refuses what is not a hash
+        return None
 
 
 def _all_kinds() -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import socket
 import threading
 import time
@@ -80,9 +81,40 @@ def seed_internal(parts) -> None:
                      "aae022": 300, "ywlsh": "YW2019010100000011"}])
 
 
-def build_world(server, url, home):
+# A "scan" that is a page and one that is its script, each passing the bridge's type check by its
+# first bytes. Served as they were declared (text/html, application/javascript) from the console's
+# origin, the page runs the script, which resolves its conflict with the viewer's session. The page
+# says windows-1252, so the script's JPEG magic decodes as letters: ``ÿØÿ=1;`` is valid JavaScript.
+HOSTILE_JS = (b"\xff\xd8\xff=1;\ndocument.title='ran';\n(async () => {\n"
+              b"  const cid = location.pathname.split('/')[2];\n"
+              b"  const page = await (await fetch('/conflicts/' + cid)).text();\n"
+              b"  const csrf = (page.match(/name=\"csrf\" value=\"([^\"]+)\"/) || [])[1];\n"
+              b"  await fetch('/conflicts/' + cid + '/resolve', {method: 'POST', body: new URLSearchParams("
+              b"{csrf: csrf, action: 'apply'})});\n"
+              b"  document.title = 'resolved';\n})();\n")
+
+
+def hostile_page(script_src: str) -> bytes:
+    return (b"%PDF-1.4\n<!doctype html><html><head><meta charset=\"windows-1252\"><title>scan</title>"
+            b"<script src=\"" + script_src.encode() + b"\"></script></head><body>scan</body></html>\n")
+
+
+def _hostile_scans(scenario: dict, stale: dict) -> None:
+    """The stale change (a kind staff apply) gets the page and its script as attachments."""
+    js_id, page_id = f"{stale['txn_id']}-JS", f"{stale['txn_id']}-PAGE"
+    for a_id, kind, declared, content in ((page_id, "other", "text/html", hostile_page(js_id)),
+                                          (js_id, "other", "application/javascript", HOSTILE_JS)):
+        digest = hashlib.sha256(content).hexdigest()
+        stale["attachments"].append({"attachment_id": a_id, "kind": kind, "file_name": "scan.pdf",
+                                     "content_type": declared, "size": len(content), "sha256": digest})
+        scenario["attachments"][a_id] = {"content": content, "content_type": declared}
+
+
+def build_world(server, url, home, hostile: bool = False):
     first, later = world_txns()
     scenario = with_scans(*first)
+    if hostile:
+        _hostile_scans(scenario, next(t for t in first if t["txn_id"].endswith("02")))
     server.state.load(scenario)
     materials = next(t for t in first if t["txn_id"].endswith("05"))
     server.state.attachments[materials["attachments"][0]["attachment_id"]]["content"] = b"\xff\xd8\xff forged"
@@ -106,9 +138,10 @@ def free_port() -> int:
 class ConsoleServer:
     """The console on a real uvicorn server in a thread."""
 
-    def __init__(self, parts) -> None:
+    def __init__(self, parts, clock=None, **console_kw) -> None:
         self.port = free_port()
-        config = uvicorn.Config(Console(parts, lambda: datetime(2026, 11, 26, 9, 0)).app, host="127.0.0.1",
+        clock = clock or (lambda: datetime(2026, 11, 26, 9, 0))
+        config = uvicorn.Config(Console(parts, clock, **console_kw).app, host="127.0.0.1",
                                 port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
