@@ -238,7 +238,7 @@ def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., hel
               region: str = typer.Option(..., help="region code prefix the user works"),
               password_stdin: bool = typer.Option(False, help="read the password from standard input")) -> None:
     """Create a console user; the password is asked for, never given on the command line."""
-    from console.auth import add_user
+    from console.auth import UserError, add_user
     from mapping.types import now_local
 
     if password_stdin:
@@ -247,10 +247,74 @@ def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., hel
         password = typer.prompt(text("console.new_password"), hide_input=True, confirmation_prompt=True)
     try:
         add_user(_state_engine(), name, role, region, password, now_local())
-    except ValueError as err:
-        console.print(str(err))
+    except UserError as err:
+        console.print(text(err.key, value=err.value), markup=False, highlight=False)
         raise typer.Exit(2) from None
-    console.print(text("console.user_added", name=name, role=role, region=region))
+    console.print(text("console.user_added", name=name, role=role, region=region), markup=False)
+
+
+def _user_command(action, *args) -> object:
+    """Run one of console.auth's user actions; a refusal is one Chinese line and exit 2."""
+    from console.auth import UserError
+    from mapping.types import now_local
+
+    try:
+        return action(_state_engine(), *args, now_local())
+    except UserError as err:
+        console.print(text(err.key, value=err.value), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@users_app.command("disable")
+def users_disable(name: str = typer.Argument(...)) -> None:
+    """Stop a user signing in; every session of theirs ends."""
+    from console.auth import disable_user
+
+    ended = _user_command(disable_user, name)
+    console.print(text("console.user_disabled", name=name, count=ended), markup=False)
+
+
+@users_app.command("enable")
+def users_enable(name: str = typer.Argument(...)) -> None:
+    """Let a disabled (or locked) user sign in again."""
+    from console.auth import enable_user
+
+    _user_command(enable_user, name)
+    console.print(text("console.user_enabled", name=name), markup=False)
+
+
+@users_app.command("reset-password")
+def users_reset_password(name: str = typer.Argument(...),
+                         password_stdin: bool = typer.Option(False, help="read the password from standard input")
+                         ) -> None:
+    """Give a user a new password (asked for, never on the command line); every session ends."""
+    from console.auth import reset_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt(text("console.new_password"), hide_input=True, confirmation_prompt=True)
+    ended = _user_command(reset_password, name, password)
+    console.print(text("console.user_password_reset", name=name, count=ended), markup=False)
+
+
+@users_app.command("sessions")
+def users_sessions(name: str = typer.Argument(...),
+                   revoke: bool = typer.Option(False, "--revoke", help="end every session of the user")) -> None:
+    """List a user's live sessions, or end them all with --revoke."""
+    from console.auth import revoke_sessions, sessions
+
+    if revoke:
+        ended = _user_command(revoke_sessions, name)
+        console.print(text("console.user_sessions_revoked", name=name, count=ended), markup=False)
+        return
+    found = _user_command(sessions, name)
+    if not found:
+        console.print(text("console.user_no_sessions", name=name), markup=False)
+    for s in found:
+        console.print(text("console.user_session_line", began=f"{s['created_at']:%Y-%m-%d %H:%M}",
+                           seen=f"{s['last_seen_at']:%Y-%m-%d %H:%M}", ends=f"{s['expires_at']:%Y-%m-%d %H:%M}"),
+                      markup=False)
 
 
 @app.command("console")
@@ -264,7 +328,7 @@ def serve_console(port: int = typer.Option(8080), host: str = typer.Option("127.
     from mapping.types import now_local
 
     current = _settings()
-    app_ = Console(wiring.build_internal(current), now_local, secure_cookies).app
+    app_ = Console(wiring.build_internal(current), now_local, secure_cookies, current.console_idle_minutes).app
     console.print(text("console.serving", url=f"http://{host}:{port}/"))
     uvicorn.run(app_, host=host, port=port, log_level="warning")
 

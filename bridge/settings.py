@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     review_lookback_hours: float = Field(default=48.0, ge=0, description="how far before the last finished night "
                                          "review times inside (AAE015) are read")
     report_dir: Path | None = Field(default=None, description="where each run writes the day's report")
+    console_idle_minutes: float = Field(default=30.0, gt=0, description="minutes without a request after which "
+                                        "a console session ends (besides its absolute 8 hours)")
     report_formats: str = Field(default="xlsx,html", pattern="^((xlsx|html|csv|json),?)*$")
     seal_key: Path | None = Field(default=None, description="the agency's seal key file (JSON)")
     seal_algorithm: str = Field(default="SM2-SM3", pattern="^(SM2-SM3|Ed25519)$",
