@@ -209,7 +209,7 @@ class Collector:
                     if sha not in kept:
                         kept[sha] = self._kept_scan(sha, contents)
                     status = kept[sha]
-            contents.attachments[aid] = {"status": status, "sha256": o.sha256, "kind": o.kind,
+            contents.attachments[aid] = {"status": status, "sha256": b.scan_hash(o.sha256), "kind": o.kind,
                                          "content_type": o.content_type, "size": o.size}
         self.result.scans += len(contents.scans)
 

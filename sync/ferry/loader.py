@@ -22,8 +22,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from config.catalogue import text
-
 from connectors.internal.reader import chunks, within
+from mapping.types import PLATFORM_ID
 from sync import audit, faultpoints, writeback
 from sync.engine import Parts
 from sync.ferry import batch as b
@@ -40,6 +40,12 @@ from sync.sealing.service import seal_approved
 
 log = structlog.get_logger(__name__)
 RESULTS_PER_BATCH = 2000
+SCAN_STATUSES = ("ok", "missing", "sha256_mismatch", "type_not_allowed", "too_large", "no_hash")
+
+
+def _short(value: object) -> str | None:
+    """An attachment's words (kind, declared type) as the ledger keeps them: short text or nothing."""
+    return value[:40] if isinstance(value, str) else None
 
 
 @dataclass
@@ -116,7 +122,8 @@ class Loader:
         for sha in batch.scan_names():  # verified: 64 hex digits, the bytes hash to them
             if not self.store.has(sha):
                 self.store.put(sha, batch.scan(sha))
-        outcomes = {aid: self._outcome(batch, aid, o) for aid, o in m.attachments.items() if isinstance(o, dict)}
+        outcomes = {aid: self._outcome(batch, aid, o) for aid, o in m.attachments.items()
+                    if isinstance(o, dict) and PLATFORM_ID.fullmatch(aid)}
         if batch.dropped:  # set aside unread: only the attachments naming a dropped scan fail
             detail = ", ".join(f"{name[:80]} ({why})" for name, why in batch.dropped[:5])
             result.problems.append(text("ferry.dropped_line", batch=f"{m.sender}:{m.seq}", count=len(batch.dropped),
@@ -149,15 +156,18 @@ class Loader:
         """An attachment's outcome as the collector reported it, unless this side knows better: a
         ``sha256`` that is no SHA-256, or names a scan the batch set aside, has failed; one marked
         fetched that neither this batch nor the store holds is missing (the record waits for it)."""
-        status, sha = o.get("status", "missing"), o.get("sha256")
+        status, sha = o.get("status"), o.get("sha256")
+        if status not in SCAN_STATUSES:
+            status = "missing"
         if status == "ok":
             carried = batch.carries(sha)
             if carried is False:
                 status = "sha256_mismatch"
             elif carried is None and not self.store.has(b.scan_hash(sha)):
                 status = "missing"
-        return ScanOutcome(aid, str(status)[:40], sha if isinstance(sha, str) else None, o.get("kind"),
-                           o.get("content_type"), o.get("size") if isinstance(o.get("size"), int) else None)
+        size = o.get("size")
+        return ScanOutcome(aid, status, b.scan_hash(sha), _short(o.get("kind")), _short(o.get("content_type")),
+                           size if isinstance(size, int) and not isinstance(size, bool) and 0 <= size < 2**31 else None)
 
     def _settle(self, conn: Connection, acks: list[dict[str, Any]]) -> None:
         """The platform's answers to results sent across: sent, superseded, or failed (sent again)."""
