@@ -128,7 +128,7 @@ def status(format: str = typer.Option("table", help="table|json|prometheus"),
 
     state = _state_engine()
     if format == "prometheus":
-        sys.stdout.write(run_status.prometheus(state, datetime.now()))
+        sys.stdout.write(run_status.prometheus(state))  # now: Asia/Shanghai, as the ledger stores times
         return
     found = run_status.run_status(state, run_id)
     if format == "json":

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from config.catalogue import text
+from mapping.types import PLATFORM_TZ, now_local
 from sync.ledger import tables as t
 
 AGES = (("lt1", 1), ("1to3", 3), ("3to7", 7), ("ge7", None))
@@ -64,13 +65,29 @@ def render(found: dict[str, Any], console: Console) -> None:
         console.print(table)
 
 
+def _number(value: float) -> str:
+    """A sample value in full: ``:g`` keeps 6 digits, which puts a timestamp up to 5,000 s off."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def _line(out: list[str], name: str, value: float, **labels: str) -> None:
     inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    out.append(f"{name}{{{inner}}} {value:g}" if inner else f"{name} {value:g}")
+    out.append(f"{name}{{{inner}}} {_number(value)}" if inner else f"{name} {_number(value)}")
 
 
-def prometheus(state: Engine, now: datetime) -> str:
-    """Metrics in the Prometheus text format (for node_exporter's textfile collector or a scrape)."""
+def _epoch(local: datetime) -> float:
+    """Seconds since the epoch of a time the bridge stored: naive, in Asia/Shanghai (``now_local``),
+    whatever the host's clock zone is."""
+    return local.replace(tzinfo=PLATFORM_TZ).timestamp() if local.tzinfo is None else local.timestamp()
+
+
+def prometheus(state: Engine, now: datetime | None = None) -> str:
+    """Metrics in the Prometheus text format (for node_exporter's textfile collector or a scrape).
+
+    ``now`` is a naive Asia/Shanghai time like every time in the ledger (default ``now_local()``):
+    on a UTC host the host's ``datetime.now()`` would put every open conflict 8 h in the future.
+    """
+    now = now or now_local()
     r, x, c, w, s = t.run.c, t.txn.c, t.conflict.c, t.writeback.c, t.seal.c
     out: list[str] = []
 
@@ -85,7 +102,7 @@ def prometheus(state: Engine, now: datetime) -> str:
         family("pension_bridge_last_run_finished_timestamp_seconds", "gauge", "When the last run of each kind ended.")
         for kind, finished in conn.execute(select(r.kind, func.max(r.finished_at)).group_by(r.kind)):
             if finished is not None:
-                _line(out, "pension_bridge_last_run_finished_timestamp_seconds", finished.timestamp(), kind=kind)
+                _line(out, "pension_bridge_last_run_finished_timestamp_seconds", _epoch(finished), kind=kind)
         family("pension_bridge_transactions", "gauge", "Platform transactions by their one current state.")
         for state_, n in conn.execute(select(x.state, func.count()).group_by(x.state)):
             _line(out, "pension_bridge_transactions", n, state=state_)

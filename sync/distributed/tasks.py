@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from datetime import datetime
 from typing import Any
 
 import procrastinate
@@ -113,7 +112,7 @@ def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     parts = worker_parts()
     structlog.contextvars.bind_contextvars(run_id=run_id, partition=prefix)
     _mark(parts.state, run_id, prefix, status="running", worker=worker_name(), attempts=True,
-          started_at=datetime.now(), error=None)
+          started_at=parts.clock(), error=None)
     tally = Tally()
     processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id, parts.clock,
                           tally, parts.rules)
@@ -124,13 +123,13 @@ def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     except RegionForbidden:
         note = "region_forbidden"
     except Exception as err:
-        _mark(parts.state, run_id, prefix, status="failed", finished_at=datetime.now(),
+        _mark(parts.state, run_id, prefix, status="failed", finished_at=parts.clock(),
               error=f"{type(err).__name__}: {str(err).splitlines()[0][:500]}" if str(err) else type(err).__name__,
               summary=json.dumps(summary_of(tally)))
         log.error("partition_failed", error=str(err)[:300])
         raise
     summary = {**summary_of(tally), **({"note": note} if note else {})}
-    _mark(parts.state, run_id, prefix, status="done", finished_at=datetime.now(), summary=json.dumps(summary))
+    _mark(parts.state, run_id, prefix, status="done", finished_at=parts.clock(), summary=json.dumps(summary))
     log.info("partition_done", **{k: v for k, v in summary.items() if k != "seconds"})
     return summary
 

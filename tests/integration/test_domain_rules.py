@@ -167,3 +167,30 @@ def test_region_rules_hold_for_an_operator(internal_url, tmp_path):
     assert _conflict_kind(parts, back["txn_id"]) == "region_mismatch"
     assert _conflict_kind(parts, unlisted["txn_id"]) == "region_unlisted"
     assert rows(parts.internal, it.ac_jfjl) == [] and len(rows(parts.internal, it.ac01)) == 1
+
+
+def test_status_metrics_read_times_in_asia_shanghai_on_a_utc_host(internal_url, tmp_path, monkeypatch):
+    """Finding 13: the ledger keeps naive Asia/Shanghai times; a UTC host must not shift them 8 h."""
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    from sync import status
+    from tests.integration.test_sync import CLOCK
+
+    _seed(internal_url, residents=False, other_scheme="110")
+    txn = raw_txn("CBDJ")  # held: one open conflict, opened at the night's clock
+    with sandbox(with_scans(txn)) as server:
+        parts, _ = run(server, internal_url, tmp_path)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        monkeypatch.setattr(status, "now_local", lambda: CLOCK() + timedelta(hours=2))
+        metrics = status.prometheus(parts.state)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    lines = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if not line.startswith("#"))
+    finished = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc).timestamp()  # 02:00 in Shanghai
+    assert float(lines['pension_bridge_last_run_finished_timestamp_seconds{kind="sync"}']) == finished
+    assert lines['pension_bridge_conflicts_open{age_days="lt1"}'] == "1"
+    assert sum(int(v) for k, v in lines.items() if k.startswith("pension_bridge_conflicts_open")) == 1
