@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,7 +35,18 @@ class Settings(BaseSettings):
     regions_file: Path | None = None
     rate_limit: float = Field(default=8.0, ge=0, description="requests/s to the platform; 0: unpaced")
     rate_burst: int = Field(default=16, ge=1)
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, description="seconds for each phase of a platform request "
+                           "(connect, at most 10; one read; one write; a pooled connection)")
+    request_deadline: float = Field(default=120.0, gt=0, description="seconds one platform request may take in "
+                                    "all, however slowly its answer comes; then it is retried within the budget")
+    # The county's network to the platform.
+    proxy: str | None = Field(default=None, pattern=r"^(https?|socks5h?)://\S+$",
+                              description="proxy to the platform; default: HTTPS_PROXY, unless NO_PROXY names it")
+    ca_bundle: FilePath | None = Field(default=None, description="PEM bundle of the CAs the platform's "
+                                       "certificate is checked against (a government CA); default: certifi")
+    client_cert: FilePath | None = Field(default=None, description="PEM client certificate for mutual TLS "
+                                         "at an API gateway")
+    client_key: FilePath | None = Field(default=None, description="its private key, when not in the same file")
     retry_budget: int = Field(default=200, ge=0, description="retries one run may spend")
     retry_seconds: float = Field(default=900.0, ge=0, description="seconds of waiting one run may spend")
     feed_overlap: int = Field(default=180, ge=120, description="seconds re-read before the checkpoint")
@@ -78,6 +89,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("client_key")
+    @classmethod
+    def _key_needs_its_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and info.data.get("client_cert") is None:
+            raise ValueError("needs BRIDGE_CLIENT_CERT, the certificate it belongs to")
+        return value
 
     @field_validator("regions")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,9 +35,15 @@ def client_for(settings: Settings, shared_with: Engine | None = None) -> Platfor
         limiter = SharedRateLimiter(shared_with, settings.app_key, settings.rate_limit, settings.rate_burst)
     else:
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-    return PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
-                          limiter=limiter, budget=RetryBudget(settings.retry_budget, settings.retry_seconds),
-                          timeout=settings.timeout, max_connections=max(4, settings.scan_workers))
+    try:
+        return PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
+                              limiter=limiter, budget=RetryBudget(settings.retry_budget, settings.retry_seconds),
+                              timeout=settings.timeout, max_connections=max(4, settings.scan_workers),
+                              deadline=settings.request_deadline, proxy=settings.proxy, ca_bundle=settings.ca_bundle,
+                              client_cert=settings.client_cert, client_key=settings.client_key)
+    except (OSError, ssl.SSLError) as err:  # a CA bundle, certificate or key that cannot be used
+        from bridge.settings import SettingsError
+        raise SettingsError(f"configuration error: BRIDGE_CA_BUNDLE or BRIDGE_CLIENT_CERT/KEY: {err}") from None
 
 
 def engines(settings: Settings) -> tuple[Engine, Engine, bool]:

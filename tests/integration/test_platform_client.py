@@ -143,3 +143,141 @@ def test_an_attachment_id_with_a_space_and_chinese_is_fetched_over_the_wire():
     with _sandbox(scenario) as server:
         scan = _client(server).attachment("F 1/扫描", _hashlib.sha256(jpeg).hexdigest())
     assert scan.content == jpeg
+
+
+# --- the county's network: mutual TLS with a government CA, a proxy --------------------------------
+
+def _pki(tmp_path):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def issue(name, issuer_name, issuer_key, ca=False, san=None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        cert = builder.sign(issuer_key or key, hashes.SHA256())
+        return key, cert
+
+    def write(name, key, cert):
+        (tmp_path / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / f"{name}.key").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        return tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+
+    ca_key, ca = issue("county test CA", "county test CA", None, ca=True)
+    server = write("server", *issue("127.0.0.1", "county test CA", ca_key,
+                                    san=[x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]))
+    client_pair = write("client", *issue("bridge", "county test CA", ca_key))
+    ca_file, _ = write("ca", ca_key, ca)
+    return ca_file, server, client_pair
+
+
+def test_mutual_tls_with_a_government_ca_through_the_settings(tmp_path):
+    """BRIDGE_CA_BUNDLE checks the gateway's certificate; BRIDGE_CLIENT_CERT/KEY answer its demand for ours."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bridge.settings import Settings
+    from bridge.wiring import client_for
+    from connectors.platform import RetryBudgetExhausted
+
+    ca_file, (server_cert, server_key), (client_cert, client_key) = _pki(tmp_path)
+    seen = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append(self.connection.getpeercert()["subject"])
+            body = b'{"code": 0, "message": "", "request_id": "r", "data": {"items": [], "has_more": false}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca_file))
+    context.load_cert_chain(server_cert, server_key)
+    context.verify_mode = ssl.CERT_REQUIRED
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"https://127.0.0.1:{httpd.server_address[1]}/open/v1"
+    base = dict(platform_url=url, app_key="k", app_secret="s", rate_limit=0, retry_budget=0, home=tmp_path)
+    try:
+        with client_for(Settings(**base, ca_bundle=ca_file, client_cert=client_cert, client_key=client_key)) as c:
+            assert c.changes_page().items == []
+        assert seen == [((("commonName", "bridge"),),)]
+        with client_for(Settings(**base)) as c:  # the default CAs do not know the county's
+            with pytest.raises(RetryBudgetExhausted):
+                c.changes_page()
+        with client_for(Settings(**base, ca_bundle=ca_file)) as c:  # no client certificate: the gateway refuses
+            with pytest.raises(RetryBudgetExhausted):
+                c.changes_page()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_key_without_its_certificate_and_a_missing_bundle_stop_at_the_settings(tmp_path):
+    from bridge.settings import SettingsError, load
+
+    (tmp_path / "k.pem").write_text("x")
+    with pytest.raises(SettingsError, match="BRIDGE_CLIENT_KEY"):
+        load(client_key=tmp_path / "k.pem")
+    with pytest.raises(SettingsError, match="BRIDGE_CA_BUNDLE"):
+        load(ca_bundle=tmp_path / "absent.pem")
+
+
+def test_requests_go_through_the_configured_proxy_and_no_proxy_is_honoured(monkeypatch):
+    """BRIDGE_PROXY wins; else HTTPS_PROXY/HTTP_PROXY, unless NO_PROXY names the platform's host."""
+    import socket
+    import threading
+
+    from connectors.platform.network import proxy_for
+    from connectors.platform.pacing import RetryBudget, Unlimited
+    from connectors.platform import PlatformClient
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    lines = []
+
+    def proxy() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += conn.recv(65536)
+            lines.append(data.split(b"\r\n", 1)[0])
+            body = b'{"code": 0, "message": "", "request_id": "r", "data": {"items": []}}'
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    threading.Thread(target=proxy, daemon=True).start()
+    address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with PlatformClient("http://platform.invalid/open/v1", "k", "s", limiter=Unlimited(), budget=RetryBudget(0, 0),
+                        proxy=address) as c:
+        c.changes_page(limit=5)
+    listener.close()
+    assert lines == [b"GET http://platform.invalid/open/v1/pension/transactions?limit=5 HTTP/1.1"]
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.county:3128")
+    monkeypatch.setenv("NO_PROXY", "intranet.gov.cn")
+    assert proxy_for("https://dzrh.example.gov.cn/open/v1", None) == "http://proxy.county:3128"
+    assert proxy_for("https://dzrh.intranet.gov.cn/open/v1", None) is None
+    assert proxy_for("https://dzrh.intranet.gov.cn/open/v1", "http://set:1") == "http://set:1"
