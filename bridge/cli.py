@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from bridge import logging as bridge_logging
 from bridge import settings as settings_module
+from bridge.terminal import SafeConsole
 from config import load_toml
 from config.catalogue import text
 
+# No local variables in tracebacks: they hold platform records, ID numbers in clear among them.
 app = typer.Typer(help="pension-bridge: platform business into the internal pension system, once.",
-                  no_args_is_help=True, add_completion=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The bridge's own tables.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="The sandbox platform and its data generator.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -32,7 +34,7 @@ app.add_typer(receipt_app, name="receipt")
 ferry_app = typer.Typer(help="Across the network gap (网闸): batches between collector and loader.",
                         no_args_is_help=True)
 app.add_typer(ferry_app, name="ferry")
-console = Console()
+console = SafeConsole()  # platform text is printed as text: no markup, no escape sequences
 
 
 def _run_locked(start, render) -> None:
@@ -565,6 +567,9 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
 
 
 def main() -> None:
+    # Everything this process creates is its owner's alone: the databases, scans, logs, reports,
+    # receipts and keys under BRIDGE_HOME hold personal data and secrets.
+    os.umask(0o077)
     try:
         app()
     except settings_module.SettingsError as err:

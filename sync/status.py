@@ -8,10 +8,12 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from config.catalogue import text
+from mapping.printable import printable
 from mapping.types import PLATFORM_TZ, now_local
 from sync.ledger import tables as t
 
@@ -43,14 +45,21 @@ def run_status(state: Engine, run_id: str | None = None) -> dict[str, Any]:
             "partitions": out_parts, "by_status": by_status}
 
 
+def _shown(value: Any) -> Text:
+    """A value read from the database, shown as text: no Rich markup, no control characters."""
+    return Text(printable("" if value is None else str(value)))
+
+
 def render(found: dict[str, Any], console: Console) -> None:
+    """The run and its partitions; values that partitions and workers wrote are shown as text."""
     run = found["run"]
     if run is None:
         console.print(text("status.no_run"))
         return
-    console.print(text("status.run_line", run_id=run["run_id"], kind=text(f"status.kind.{run['kind']}"),
-                       status=text(f"status.state.{run['status']}"), started=f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
-                       finished=f"{run['finished_at']:%H:%M:%S}" if run["finished_at"] else "-"))
+    line = text("status.run_line", run_id=run["run_id"], kind=text(f"status.kind.{run['kind']}"),
+                status=text(f"status.state.{run['status']}"), started=f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+                finished=f"{run['finished_at']:%H:%M:%S}" if run["finished_at"] else "-")
+    console.print(_shown(line))
     summary = run["summary"]
     if summary:
         console.print(text("run.pulled_line", pulled=summary.get("pulled", 0), new=summary.get("new_versions", 0)))
@@ -60,8 +69,8 @@ def render(found: dict[str, Any], console: Console) -> None:
         for column in ("prefix", "status", "worker", "attempts", "pulled", "new", "error"):
             table.add_column(text(f"status.column.{column}"))
         for x in found["partitions"]:
-            table.add_row(x["prefix"], text(f"status.state.{x['status']}"), x["worker"] or "", str(x["attempts"]),
-                          str(x["pulled"]), str(x["new_versions"]), x["error"] or "")
+            table.add_row(_shown(x["prefix"]), text(f"status.state.{x['status']}"), _shown(x["worker"]),
+                          str(x["attempts"]), str(x["pulled"]), str(x["new_versions"]), _shown(x["error"]))
         console.print(table)
 
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,3 +102,90 @@ def test_html_and_json_carry_no_controls_and_html_escapes(tmp_path):
     texts = [r["agent"] for r in data["rows"]] + list(data["summary"]["按代办员（经办人）"])
     assert not any(ch in value for value in texts for ch in "\x1b\x07\x9b\u202e")
     assert data["rows"][0]["agent"] == FORMULA  # JSON is data: a formula there is only text
+
+
+# --- the command line ---------------------------------------------------------------------
+
+MARKUP = ["[/bogus]", "[bold red]x[/]", ":warning:", "\x1b[2J\x1b]0;owned\x07", "\x9b31m", "\u202eexe.txt"]
+
+
+def cli(*args: str, env: dict[str, str], umask: int | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True, text=True, env=env,
+                          timeout=180, preexec_fn=(lambda: os.umask(umask)) if umask is not None else None)
+
+
+@pytest.fixture
+def hostile_conflict(internal_url, tmp_path):
+    """A conflict whose remarks and detail carry Rich markup and terminal escapes.
+
+    The remarks come in through the platform as any agent can type them; the escapes are then
+    written into the ledger directly, as no entry path lets them in any more: what the command
+    line prints must be safe whatever the database holds."""
+    from sqlalchemy import select, update
+
+    from bridge import wiring
+    from sync import conflicts, engine
+    from sync.ledger import tables as lt
+    from tests.factories import raw_txn
+    from tests.integration.sandbox_fixtures import sandbox, settings
+    from tests.integration.test_conflicts import ENROLMENT, PERSON, insert
+    from tests.integration.test_sync import CLOCK, with_scans
+
+    txn = raw_txn("CBDJ", remarks=" ".join(MARKUP[:3]))
+    with sandbox(with_scans(txn)) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        insert(parts.internal, ac01=[PERSON], ac02=[ENROLMENT])
+        engine.run(parts)
+    (found,) = conflicts.list_conflicts(parts.state)
+    with parts.state.begin() as conn:
+        stored = json.loads(conn.execute(select(lt.txn_version.c.raw)
+                                         .where(lt.txn_version.c.txn_id == txn["txn_id"])).scalar_one())
+        stored["remarks"] = "".join(MARKUP)
+        conn.execute(update(lt.txn_version).where(lt.txn_version.c.txn_id == txn["txn_id"])
+                     .values(raw=json.dumps(stored, ensure_ascii=False)))
+        conn.execute(update(lt.conflict).where(lt.conflict.c.id == found["id"])
+                     .values(kind="stale_change", detail="、".join(MARKUP)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
+    env.update(BRIDGE_INTERNAL_DB=internal_url, BRIDGE_HOME=str(tmp_path), BRIDGE_REGIONS="5301",
+               COLUMNS="200", TERM="xterm-256color")
+    return found["id"], env
+
+
+def assert_shown_literally(result: subprocess.CompletedProcess) -> None:
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "[/bogus]" in out and "[bold red]x[/]" in out and ":warning:" in out  # as typed
+    assert ("\\x1b[2J" in out or "\\u001b[2J" in out) and "\\u202e" in out  # visibly escaped
+
+
+def test_conflicts_show_and_list_print_platform_text_as_text(hostile_conflict):
+    conflict_id, env = hostile_conflict
+    assert_shown_literally(cli("conflicts", "show", str(conflict_id), env=env))
+    assert_shown_literally(cli("conflicts", "list", env=env))
+
+
+def test_cli_json_output_carries_no_terminal_escapes(hostile_conflict):
+    _, env = hostile_conflict
+    listed = cli("conflicts", "list", "--format", "json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\x9b" not in listed.stdout and "\u202e" not in listed.stdout
+    assert json.loads(listed.stdout)[0]["detail"] == "、".join(MARKUP)  # still the data, escaped as JSON
+
+
+def test_status_shows_what_workers_wrote_as_text_on_any_console():
+    import io
+
+    from rich.console import Console
+
+    from sync.status import render
+
+    run = {"run_id": "20261125010000-ab12cd34", "kind": "distributed", "status": "failed",
+           "started_at": datetime(2026, 11, 25, 1), "finished_at": None, "summary": {}}
+    partition = {"prefix": "530102", "status": "failed", "worker": "[bold]w1[/]\x1b]0;x\x07", "attempts": 2,
+                 "pulled": 0, "new_versions": 0, "error": "[/bogus] \x1b[2J boom"}
+    out = io.StringIO()
+    render({"run": run, "partitions": [partition], "by_status": {"failed": 1}},
+           Console(file=out, width=200, force_terminal=False))  # markup on: render must not depend on it
+    shown = out.getvalue()
+    assert "[/bogus]" in shown and "[bold]w1[/]" in shown and "\\x1b[2J" in shown and "\x1b" not in shown
