@@ -52,6 +52,7 @@ def _run_locked(start, render) -> None:
 
 def _settings() -> settings_module.Settings:
     current = settings_module.load()
+    settings_module.prepare_home(current.home)
     bridge_logging.configure(current.home / "logs" / "bridge.log")
     return current
 
@@ -229,8 +230,12 @@ def ferry_keygen(out: Path = typer.Option(..., help="key file to write (private:
 
     from sync.sealing.signer import new_key, write_key
 
+    for path in (out, public_out):  # neither half is written when either would replace a file
+        if path.exists():
+            console.print(text("ferry.key_exists", value=path))
+            raise typer.Exit(1)
     key = new_key("SM2-SM3", "FERRY", "pension-bridge ferry")
-    write_key(out, key)
+    write_key(out, key)  # created 0600, never over a file
     write_key(public_out, dataclasses.replace(key, private_key=None))
     console.print(f"{out}\n{public_out}")
 

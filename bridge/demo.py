@@ -8,7 +8,9 @@ by hand), one sync run, its summary, and where everything is.
 from __future__ import annotations
 
 import json
+import os
 import random
+import secrets
 from pathlib import Path
 
 from rich.console import Console
@@ -16,7 +18,7 @@ from sqlalchemy import inspect, select, update
 
 from bridge import logging as bridge_logging
 from bridge import summary, wiring
-from bridge.settings import Settings
+from bridge.settings import Settings, prepare_home
 from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.db import engine_for
@@ -105,16 +107,23 @@ def _demo_user(parts) -> None:
 
 
 def _env_file(home: Path, settings: Settings) -> Path:
-    """The demo's settings, so the other commands work on the demo data."""
+    """The demo's settings, so the other commands work on the demo data.
+
+    It holds the app secret: created 0600 from its first byte, then moved over the last run's."""
     path = home / "bridge.env"
-    path.write_text("\n".join([f"BRIDGE_PLATFORM_URL={settings.platform_url}", f"BRIDGE_APP_KEY={APP_KEY}",
-                               f"BRIDGE_APP_SECRET={APP_SECRET}", f"BRIDGE_INTERNAL_DB={settings.internal_db}",
-                               f"BRIDGE_HOME={home}", "BRIDGE_REGIONS=5301", ""]), encoding="utf-8")
+    partial = home / f".bridge.env.{secrets.token_hex(6)}.partial"
+    lines = [f"BRIDGE_PLATFORM_URL={settings.platform_url}", f"BRIDGE_APP_KEY={APP_KEY}",
+             f"BRIDGE_APP_SECRET={APP_SECRET}", f"BRIDGE_INTERNAL_DB={settings.internal_db}",
+             f"BRIDGE_HOME={home}", "BRIDGE_REGIONS=5301", ""]
+    with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    os.replace(partial, path)
     return path
 
 
 def run_demo(n: int, home: Path, console: Console) -> int:
-    (home / "logs").mkdir(parents=True, exist_ok=True)
+    prepare_home(home)
+    (home / "logs").mkdir(mode=0o700, exist_ok=True)
     # The terminal shows the summary; the run's log lines go to files only.
     bridge_logging.configure(home / "logs" / "bridge.log", stream=(home / "logs" / "console.log").open("a"))
     scenario = _scenario(home, n)

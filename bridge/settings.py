@@ -129,6 +129,16 @@ class Settings(BaseSettings):
                 raise SettingsError(f"configuration error: BRIDGE_{name.upper()} is not set")
 
 
+def prepare_home(home: Path) -> None:
+    """BRIDGE_HOME as its owner's alone (0700): it holds the databases, scans, logs, reports,
+    receipts and keys. A home an earlier version left open to others is closed, which also
+    closes the files it made there (nobody else can reach them)."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = home.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        home.chmod(0o700)
+
+
 class SettingsError(SystemExit):
     """Stops the program with one line naming the setting."""
 

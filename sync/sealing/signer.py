@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +127,27 @@ def read_key(path: Path) -> KeyFile:
 
 
 def write_key(path: Path, key: KeyFile) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(key.__dict__, ensure_ascii=False, indent=2), encoding="utf-8")
-    path.chmod(0o600)
+    """Write a key file its owner alone can read, from its first byte; never over another file.
+
+    The file is created 0600 by ``open`` itself (a chmod after writing left the private key
+    readable by every local user for a moment), written in full beside its destination, and
+    linked into place: a reader never sees half a key, and two processes making the trial key at
+    once keep one of them.
+
+    Raises:
+        FileExistsError: ``path`` exists (a key is never replaced).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps(key.__dict__, ensure_ascii=False, indent=2).encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load_signer(key_path: Path | None, home: Path, algorithm: str = "SM2-SM3") -> Signer:
@@ -136,7 +155,10 @@ def load_signer(key_path: Path | None, home: Path, algorithm: str = "SM2-SM3") -
     if key_path is None:
         key_path = home / "keys" / f"trial-seal-{algorithm}.json"
         if not key_path.exists():
-            write_key(key_path, new_key(algorithm, "TRIAL-0001", "试用电子印章（非正式）", trial=True))
+            try:
+                write_key(key_path, new_key(algorithm, "TRIAL-0001", "试用电子印章（非正式）", trial=True))
+            except FileExistsError:
+                pass  # another process made it first: its key is the one
         log.warning("seal_trial_key", path=str(key_path), note="not the agency's seal: configure BRIDGE_SEAL_KEY")
     key = read_key(key_path)
     return SIGNERS[key.algorithm](key)

@@ -189,3 +189,67 @@ def test_status_shows_what_workers_wrote_as_text_on_any_console():
            Console(file=out, width=200, force_terminal=False))  # markup on: render must not depend on it
     shown = out.getvalue()
     assert "[/bogus]" in shown and "[bold]w1[/]" in shown and "\\x1b[2J" in shown and "\x1b" not in shown
+
+
+# --- the files of BRIDGE_HOME ----------------------------------------------------------------
+
+def loose(root) -> list[str]:
+    """Everything under ``root`` (itself included) that a group or other user may read or enter."""
+    paths = [root, *root.rglob("*")]
+    return [f"{oct(p.lstat().st_mode & 0o777)} {p}" for p in paths if p.lstat().st_mode & 0o077]
+
+
+def test_demo_home_is_its_owners_alone_under_a_permissive_umask(tmp_path):
+    home = tmp_path / "demo"
+    result = cli("demo", "--n", "200", "--home", str(home), env={**os.environ, "COLUMNS": "200"}, umask=0o022)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {p.name for p in home.iterdir()}
+    assert {"internal.db", "bridge.env", "logs", "scans", "keys", "receipts", "reports"} <= names
+    assert any((home / "receipts").iterdir()) and any((home / "keys").iterdir())
+    assert loose(home) == []
+
+
+def test_commands_close_a_home_left_open_and_create_owner_only_files(tmp_path):
+    home = tmp_path / "home"
+    (home / "logs").mkdir(parents=True)
+    home.chmod(0o755)  # as an earlier version left it
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
+           "BRIDGE_HOME": str(home), "BRIDGE_INTERNAL_DB": f"sqlite:///{home / 'internal.db'}"}
+    assert cli("db", "upgrade", env=env, umask=0o022).returncode == 0
+    keys = cli("ferry", "keygen", "--out", str(home / "keys" / "ferry.json"), "--public-out",
+               str(home / "ferry.pub.json"), env=env, umask=0o022)
+    assert keys.returncode == 0, keys.stderr
+    assert home.stat().st_mode & 0o777 == 0o700
+    assert loose(home) == [f"{oct(0o755)} {home / 'logs'}"]  # made before: unreachable now, behind home
+    again = cli("ferry", "keygen", "--out", str(home / "keys" / "ferry.json"), "--public-out",
+                str(home / "other.pub.json"), env=env, umask=0o022)
+    assert again.returncode == 1 and "密钥文件已存在" in again.stdout and not (home / "other.pub.json").exists()
+
+
+def test_a_key_file_is_created_owner_only_never_chmodded_after(tmp_path, monkeypatch):
+    from sync.sealing import signer
+
+    opened: list[tuple[str, int, int]] = []
+    real_open = os.open
+
+    def spy_open(path, flags, mode=0o777, *args, **kwargs):
+        opened.append((str(path), flags, mode))
+        return real_open(path, flags, mode, *args, **kwargs)
+
+    def no_chmod(*args, **kwargs):
+        raise AssertionError("a key file's mode is set when it is created, not after")
+
+    monkeypatch.setattr(os, "open", spy_open)
+    for name in ("chmod", "fchmod", "lchmod"):
+        monkeypatch.setattr(os, name, no_chmod, raising=False)
+    old = os.umask(0)  # the worst umask: only the mode given to open protects the key
+    try:
+        signer.load_signer(None, tmp_path)
+    finally:
+        os.umask(old)
+    (key,) = (tmp_path / "keys").iterdir()
+    assert key.stat().st_mode & 0o777 == 0o600 and (tmp_path / "keys").stat().st_mode & 0o777 == 0o700
+    assert opened and all(flags & os.O_EXCL and flags & os.O_CREAT and mode == 0o600 for _, flags, mode in opened)
+    assert json.loads(key.read_text(encoding="utf-8"))["private_key"]
+    with pytest.raises(FileExistsError):  # never written over
+        signer.write_key(key, signer.new_key("Ed25519", "X", "x"))
