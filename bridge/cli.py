@@ -37,6 +37,42 @@ app.add_typer(ferry_app, name="ferry")
 console = SafeConsole()  # platform text is printed as text: no markup, no escape sequences
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from bridge import version
+
+        console.print(text("doctor.version_line", version=version.version(), commit=version.commit(),
+                           schema=version.schema_head()), soft_wrap=True)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                                    help="print the version, its commit and schema head")) -> None:
+    """pension-bridge: platform business into the internal pension system, once."""
+
+
+@app.command()
+def doctor(format: str = typer.Option("text", help="text|json"),
+           role: str = typer.Option(None, help="direct|collector|loader; default: from the settings")) -> None:
+    """Check this deployment: one line per check, what is right and what to fix (exit 1 if anything fails)."""
+    from bridge import doctor as checks
+
+    if role is not None and role not in checks.ROLES:
+        raise typer.BadParameter(f"one of {', '.join(checks.ROLES)}", param_hint="--role")
+    deployment = checks.load_deployment(role)
+    results = checks.run(deployment)
+    if format == "json":
+        sys.stdout.write(_json(checks.as_json(deployment, results)) + "\n")
+    else:
+        for line in checks.lines(results):
+            console.print(line, soft_wrap=True)
+        counts = {s: sum(r.status == s for r in results) for s in (checks.OK, checks.WARN, checks.FAIL)}
+        console.print(text("doctor.summary_ok" if checks.healthy(results) else "doctor.summary_fail",
+                           count=counts["ok"], warnings=counts["warn"], failed=counts["fail"]), soft_wrap=True)
+    raise typer.Exit(0 if checks.healthy(results) else 1)
+
+
 def _run_locked(start, render) -> None:
     """Run ``start()``; another run holding the lock exits 3 with one line; else render and exit."""
     from sync.locks import LockBusy
