@@ -44,12 +44,12 @@ def full_console(backend: str, home, hostile: bool = False, **console_kw):
 
 
 @contextmanager
-def bare_console(backend: str, home, clock: Clock | None = None, **console_kw):
+def bare_console(backend: str, home, clock: Clock | None = None, regions: str = "5301", **console_kw):
     """A console over an empty ledger with the three users of console_world."""
     clock = clock or Clock()
     for url in _fresh_url(backend, home):
         create_contract_schema(engine_for(url))
-        parts = wiring.build_internal(Settings(internal_db=url, home=home, regions="5301"), clock=clock)
+        parts = wiring.build_internal(Settings(internal_db=url, home=home, regions=regions), clock=clock)
         for role, (name, region) in USERS.items():
             add_user(parts.state, name, role, region, PASSWORD, clock())
         with ConsoleServer(parts, clock=clock, **console_kw) as console:
