@@ -60,6 +60,12 @@ class CodeTables:
         return self.mapping[table][key]
 
 
+def code(table: str, name: str) -> str:
+    """A code value of ``config/codes.toml`` (AAE016 review, QZZT seal, ...) for modules that hold
+    no ``CodeTables``: the same values ``CodeTables.setting`` reads."""
+    return str(load_toml("codes.toml")[table][name])
+
+
 def grades_from_rows(rows: list[dict[str, Any]]) -> tuple[Grade, ...]:
     """AA18 rows (lower-case column names) as grades."""
     return tuple(

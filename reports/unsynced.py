@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from config.catalogue import has, text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks
+from mapping.codes import code
 from mapping.idcard import masked
 from mapping.regions import Regions
 from sync.conflicts import sentence
@@ -240,7 +241,8 @@ class UnsyncedReport:
 
     def _unsealed(self, f: Filters) -> Iterator[Row]:
         y, p = it.ae_ywjl.c, it.ac01.c
-        query = self._people_query(y.wblsh.isnot(None), y.aae016 == "1", y.qzzt != "1")
+        query = self._people_query(y.wblsh.isnot(None), y.aae016 == code("review", "approved"),
+                                   y.qzzt != code("seal", "sealed"))
         if f.region:
             query = query.where(p.aab301.startswith(f.region))
         for r in self._stream(self.internal, query.order_by(y.ywlsh)):

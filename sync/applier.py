@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from connectors.bulk import insert_rows, update_rows
 from connectors.internal import schema as t
 from connectors.internal.sequences import allocate
+from mapping.codes import code
 from sync.planning import ops as o
 from sync.planning.decisions import Apply
 
@@ -162,7 +163,8 @@ class Applier:
         self.refs[f"ywlsh:{item.txn_id}"] = ywlsh
         self._insert(t.ae_ywjl, dict(
             ywlsh=ywlsh, aac001=self._ref(op.ref), ywlx=op.ywlx, sjly=self.source, wblsh=op.txn_id, bgnr=op.bgnr,
-            aae011=item.stamp.operator[:50], aae036=item.stamp.at, aae016="0", aae015=None, aae013=op.remark, qzzt="0"))
+            aae011=item.stamp.operator[:50], aae036=item.stamp.at, aae016=code("review", "pending"), aae015=None,
+            aae013=op.remark, qzzt=code("seal", "unsealed")))
         return ywlsh
 
     def _NewPayments(self, op: o.NewPayments, item: Work) -> None:

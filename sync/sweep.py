@@ -31,6 +31,7 @@ from sqlalchemy import select
 
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
+from mapping.codes import code
 from sync import checkpoint
 from sync.ledger import tables as t
 
@@ -104,7 +105,7 @@ def candidates(parts: Any, reviewed_since: datetime, most: int = MOST) -> set[st
 def _reviewed(parts: Any, since: datetime, most: int) -> list[str] | None:
     """YWLSH of the bridge's business (written or linked) reviewed inside since ``since``."""
     y = it.ae_ywjl.c
-    query = (select(y.ywlsh).where(y.wblsh.isnot(None), y.aae016 != "0", y.aae015 >= f"{since:%Y%m%d%H%M%S}")
+    query = (select(y.ywlsh).where(y.wblsh.isnot(None), y.aae016 != code("review", "pending"), y.aae015 >= f"{since:%Y%m%d%H%M%S}")
              .limit(most + 1))
     with parts.internal.connect() as conn:
         found = [r[0] for r in conn.execute(query)]

@@ -29,6 +29,7 @@ from connectors.internal.reader import chunk_size, chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
 from connectors.platform.errors import FatalError, NotFound
 from connectors.platform.crew import Crew
+from mapping.codes import code
 from mapping.types import platform_time
 from sync import audit, faultpoints
 from sync.engine import Parts
@@ -38,7 +39,8 @@ from sync.process import Processor, Tally, stage
 
 log = structlog.get_logger(__name__)
 STATES = t.OWING  # the states a result is written back for
-REVIEW = {"0": "accepted", "1": "completed", "2": "rejected"}  # AAE016 -> outcome
+PENDING, APPROVED = code("review", "pending"), code("review", "approved")  # AAE016, config/codes.toml
+REVIEW = {PENDING: "accepted", APPROVED: "completed", code("review", "refused"): "rejected"}  # AAE016 -> outcome
 FINAL = ("completed", "rejected")
 
 
@@ -125,7 +127,7 @@ def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = Non
         # query leaves it out: a quiet night over 87,000 such rows reads none of them.
         y = it.ae_ywjl.c
         accepted = exists().where(w.txn_id == x.txn_id, w.status.in_(("sent", "ferried")), w.outcome == "accepted")
-        query = query.where(~(accepted & exists().where(y.ywlsh == x.ywlsh, y.aae016 == "0")))
+        query = query.where(~(accepted & exists().where(y.ywlsh == x.ywlsh, y.aae016 == PENDING)))
     if after is not None:
         query = query.where(x.txn_id > after)
     if limit is not None:
@@ -200,8 +202,8 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
     business = _by_key(parts.internal, it.ae_ywjl, y.ywlsh,
                        [r["ywlsh"] for r in ledger if r["ywlsh"] and r["ywlsh"] not in waiting_review], *columns)
     business.update(_by_key(parts.internal, it.ae_ywjl, y.ywlsh, sorted(waiting_review), *columns,
-                            where=(or_(y.aae016.is_(None), y.aae016 != "0"),)))
-    approved = [k for k, b in business.items() if str(b["aae016"]).strip() == "1"]
+                            where=(or_(y.aae016.is_(None), y.aae016 != PENDING),)))
+    approved = [k for k, b in business.items() if str(b["aae016"]).strip() == APPROVED]
     for r in ledger:
         if (b := business.get(r["ywlsh"])) is not None and str(b["aae016"]).strip() not in REVIEW:
             log.warning("writeback_unknown_review", txn_id=r["txn_id"], aae016=str(b["aae016"])[:10])
@@ -211,7 +213,7 @@ def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict
         seal = seals.get(row["ywlsh"])
         body = outcome_of(row, business.get(row["ywlsh"]), seal if seal and seal["status"] == "sealed" else None)
         if body is None:
-            waiting += row["ywlsh"] in business and str(business[row["ywlsh"]]["aae016"]).strip() == "1"
+            waiting += row["ywlsh"] in business and str(business[row["ywlsh"]]["aae016"]).strip() == APPROVED
         else:
             owed.append((row, body))
     owed = [(row, body) for row, body in owed if (row["txn_id"], body["outcome"]) not in sent]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.internal.view import InternalView, PersonState
+from mapping.codes import code
 
 
 def new_ref(txn_id: str) -> str:
@@ -92,7 +93,7 @@ class NewBusinessLog(Op):
     remark: str | None = None  # AAE013: for the reviewer, e.g. an optional field left out
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
-        row = {"ywlsh": f"new:{self.txn_id}", "aac001": self.ref, "ywlx": self.ywlx, "aae016": "0",
+        row = {"ywlsh": f"new:{self.txn_id}", "aac001": self.ref, "ywlx": self.ywlx, "aae016": code("review", "pending"),
                "wblsh": self.txn_id, "aae036": None, "sjly": None}
         view.applied[self.txn_id] = row
         if state is not None:

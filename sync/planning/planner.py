@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from config.catalogue import field_label, text
 from connectors.internal.view import InternalView
-from mapping.codes import CodeTables
+from mapping.codes import CodeTables, code
 from mapping.records import BusinessRecord
 from mapping.validate import Validated
 from sync.planning import BUSINESSES
@@ -131,7 +131,7 @@ def _after_apply(c: Candidate, view: InternalView, ledger: LedgerEntry | None, w
 
 def _later_version(c: Candidate, view: InternalView, ledger: LedgerEntry, written: dict | None) -> Decision:
     record = c.validated.record
-    reviewed = written is None or written.get("aae016") != "0"
+    reviewed = written is None or str(written.get("aae016") or "").strip() != code("review", "pending")
     if record is None or reviewed or core_hash(record) != ledger.core_hash:
         return Hold("changed_after_apply", rows=(written,) if written else ())
     state = view.person(record.person.id_number)

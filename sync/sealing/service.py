@@ -17,6 +17,7 @@ from sqlalchemy import exists, select, update
 from config.catalogue import text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
+from mapping.codes import code
 from mapping.idcard import masked
 from mapping.types import platform_time
 from sync import audit
@@ -26,7 +27,8 @@ from sync.sealing.receipt import ReceiptFacts, render
 from sync.sealing.signer import Signer
 
 log = structlog.get_logger(__name__)
-SEALED, FAILED = "1", "2"  # QZZT (AA10): 1 已签章, 2 签章失败
+SEALED, FAILED = code("seal", "sealed"), code("seal", "failed")  # QZZT (AA10), config/codes.toml
+APPROVED = code("review", "approved")  # AAE016 审核通过
 
 
 @dataclass
@@ -79,7 +81,7 @@ def _approved(parts: Parts, ywlshs: list[str]) -> list[dict[str, Any]]:
     with parts.internal.connect() as conn:
         for part in chunks(ywlshs, chunk_size(conn)):
             query = (select(*_COLUMNS).select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001))
-                     .where(within(conn, y.ywlsh, part), y.aae016 == "1"))
+                     .where(within(conn, y.ywlsh, part), y.aae016 == APPROVED))
             out.extend(dict(r._mapping) for r in conn.execute(query))
     return out
 
@@ -95,7 +97,7 @@ def to_seal(parts: Parts, only: Collection[str] | None = None) -> list[tuple[str
         x, y, p = t.txn.c, it.ae_ywjl.c, it.ac01.c
         query = (select(x.txn_id, *_COLUMNS)
                  .select_from(t.txn.join(it.ae_ywjl, y.ywlsh == x.ywlsh).join(it.ac01, y.aac001 == p.aac001))
-                 .where(*_unsealed_where(), y.aae016 == "1"))
+                 .where(*_unsealed_where(), y.aae016 == APPROVED))
         with parts.state.connect() as conn:
             rows = [dict(r._mapping) for q in _among(conn, query, only) for r in conn.execute(q)]
         return list({r["ywlsh"]: (r.pop("txn_id"), r) for r in rows}.values())

@@ -33,7 +33,13 @@ def scenario_txns():
     change = raw_txn("XXBG", txn_id="RH530102202611250103", updated_at="2026-11-25 09:14:00")
     change["attachments"] = []
     back = raw_txn("BJ", txn_id="RH530103202611250104", updated_at="2026-11-25 09:15:00", region_code="530103001001")
+    back["person"] = dict(back["person"], id_number=NEIGHBOUR["aac002"], birth_date="1985-01-01", gender="F")
     return invalid, held, change, back
+
+
+# The back-payment's person lives in the other county: business is done where the person lives.
+NEIGHBOUR = {**PERSON, "aac001": "5301030000000902", "aac002": "530103198501010026", "aac004": "2",
+             "aac006": 19850101, "aab301": "530103001001"}
 
 
 @pytest.fixture
@@ -42,7 +48,8 @@ def built(internal_url, tmp_path, mocker):
     with sandbox(with_scans(*scenario_txns())) as server:
         from bridge import wiring
         parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
-        insert(parts.internal, ac01=[PERSON], ac02=[ENROLMENT])
+        insert(parts.internal, ac01=[PERSON, NEIGHBOUR],
+               ac02=[ENROLMENT, {**ENROLMENT, "aaz159": 902, "aac001": NEIGHBOUR["aac001"]}])
         engine.run(parts)  # feed only: applied business not yet written back
         with parts.internal.begin() as conn:  # counter staff approve the change: the seal is missing
             conn.execute(update(it.ae_ywjl).where(it.ae_ywjl.c.wblsh == "RH530102202611250103")
@@ -147,7 +154,7 @@ def test_names_with_html_cannot_inject(internal_url, tmp_path):
 
 
 def test_nightly_run_writes_the_days_report(internal_url, tmp_path):
-    with sandbox(with_scans(*scenario_txns())) as server:
+    with sandbox(with_scans(*scenario_txns()[:3])) as server:  # the neighbour is not enrolled in this database
         from bridge import wiring
         parts = wiring.build(settings(server, internal_url, tmp_path, report_dir=tmp_path / "daily"), clock=CLOCK)
         result = nightly.run(parts)

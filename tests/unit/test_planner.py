@@ -243,3 +243,27 @@ def test_an_optional_field_left_out_is_told_to_the_reviewer():
     assert isinstance(log, o.NewBusinessLog) and "联系电话" in log.remark
     assert decision.ops[0].values["aae005"] is None
     assert plan(candidate(raw_txn("CBDJ")), view(), codes(), None).ops[-1].remark is None
+
+
+def test_review_and_seal_codes_come_from_configuration(monkeypatch):
+    """Finding 14: AAE016 and QZZT values are read from config/codes.toml, not written as literals."""
+    import re
+    from pathlib import Path
+
+    import mapping.codes
+    from mapping.codes import code
+
+    assert [code("review", k) for k in ("pending", "approved", "refused")] == ["0", "1", "2"]
+    assert [code("seal", k) for k in ("unsealed", "sealed", "failed")] == ["0", "1", "2"]
+    assert codes().setting("review", "pending") == code("review", "pending")
+    literal = re.compile(r"""(aae016|qzzt)["']?\s*(==|!=|=|:)\s*["'][0-9]["']""", re.IGNORECASE)
+    root = Path(__file__).resolve().parents[2]
+    offenders = [f"{p.relative_to(root)}:{n}" for d in ("sync", "reports", "console", "mapping", "connectors")
+                 for p in (root / d).rglob("*.py") if "migrations" not in p.parts
+                 for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if literal.search(line)]
+    assert offenders == []
+    other = {**mapping.codes.load_toml("codes.toml"), "review": {"pending": "P", "approved": "A", "refused": "R"}}
+    monkeypatch.setattr(mapping.codes, "load_toml", lambda name: other)
+    v = InternalView()
+    o.NewBusinessLog("P1", "11", "T1").simulate(v, None)
+    assert v.applied["T1"]["aae016"] == "P"
