@@ -15,24 +15,25 @@ from typing import Any
 
 import structlog
 
-# Not inside a longer identifier such as a platform txn_id (RH + region + date + serial).
-_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
-_PHONE = re.compile(r"(?<![0-9A-Za-z])(1\d{2})\d{4}(\d{4})(?![0-9A-Za-z])")
-_ACCOUNT = re.compile(r"(?<![0-9A-Za-z])(\d{4})\d{8,24}(\d{4})(?![0-9A-Za-z])")
+from mapping.personal import mask_text
+
+# Fields that hold a region code (12 digits at most, the length of the shortest account number):
+# shown as they are when they are one; anywhere else, 12 digits are masked as an account.
+_REGION_KEYS = frozenset({"region", "region_code", "prefix", "from_region_code", "aab301"})
+_REGION = re.compile(r"[0-9]{2,12}")
 
 
 def mask(text: str) -> str:
-    """``530102199003071234`` -> ``530102********1234``; phones and bank accounts alike."""
-    text = _ID.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
-    text = _ACCOUNT.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), text)
-    return _PHONE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    """``530102199003071234`` -> ``530102********1234``; phones and bank accounts alike, in every
+    form people write them (``mapping.personal``)."""
+    return mask_text(text)
 
 
-def _mask_value(value: Any) -> Any:
+def _mask_value(value: Any, key: Any = None) -> Any:
     if isinstance(value, str):
-        return mask(value)
+        return value if key in _REGION_KEYS and _REGION.fullmatch(value) else mask(value)
     if isinstance(value, dict):
-        return {k: _mask_value(v) for k, v in value.items()}
+        return {k: _mask_value(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_mask_value(v) for v in value)
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 10**10:
@@ -41,7 +42,7 @@ def _mask_value(value: Any) -> Any:
 
 
 def mask_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: _mask_value(v) for k, v in event.items()}
+    return {k: _mask_value(v, k) for k, v in event.items()}
 
 
 def configure(log_file: Path | None = None, level: int = logging.INFO, stream: Any = None) -> None:

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from mapping import personal
 from mapping.text import halfwidth
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -70,5 +71,7 @@ def make(first17: str) -> str:
 
 
 def masked(value: str) -> str:
-    """An ID number as printed for people: ``530102********123X``."""
-    return value[:6] + "*" * 8 + value[-4:] if len(value) == 18 else "*" * len(value)
+    """An ID number as printed for people: ``530102********123X`` (also ``530102******123`` for the
+    old 15 digits, however spaced or in full-width digits; phone and account numbers alike, see
+    ``mapping.personal.masked``); a value of no such shape is hidden whole."""
+    return personal.masked(value)
