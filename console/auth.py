@@ -15,7 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -238,7 +238,3 @@ def revoke_sessions(state: Engine, name: str, now: datetime) -> int:
         audit.append(conn, now, CLI, "user:revoke_sessions", name, {"sessions_ended": ended})
     return ended
 
-
-def count_sessions(state: Engine, name: str) -> int:
-    with state.connect() as conn:
-        return conn.execute(select(func.count()).select_from(t.session).where(t.session.c.user_name == name)).scalar()
