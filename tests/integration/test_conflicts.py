@@ -177,8 +177,12 @@ def test_double_entry_mismatch_merged_field_by_field(desk):
 def test_exact_double_entry_links_without_an_operator(desk):
     txn = raw_txn("CBDJ")
     txn["person"]["name"] = "张 三 "
+    # Exact: the counter typed everything the enrolment writes, the enrol month and bank account too.
+    bank = {"aac001": PERSON["aac001"], "aae008": "102", "aae009": "张三", "aae010": "6217000012345678901",
+            "aae011": "柜面(G1)", "aae036": "20261125150000"}
     with desk(txn) as d:
-        insert(d.parts.internal, ac01=[PERSON], ac02=[ENROLMENT], ae_ywjl=[by_hand("YW2026112500000009", "11")])
+        insert(d.parts.internal, ac01=[PERSON], ac02=[dict(ENROLMENT, aac049=202611)], ac_yhzh=[bank],
+               ae_ywjl=[by_hand("YW2026112500000009", "11")])
         result = d.sync()
         assert result.tally.by_state == {"linked": 1}
         assert [r["wblsh"] for r in rows(d.parts.internal, it.ae_ywjl)] == [txn["txn_id"]]
