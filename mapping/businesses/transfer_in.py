@@ -7,6 +7,7 @@ from pydantic import Field
 from mapping.businesses.base import Business, Payload, RuleContext, minimum_age_problem
 from mapping.problems import Problem
 from mapping.records import PersonRecord
+from mapping.text import is_ascii_digits
 from mapping.types import DigitCode, Money
 
 
@@ -24,6 +25,7 @@ class TransferIn(Business):
 
     def rules(self, payload: TransferInPayload, person: PersonRecord, ctx: RuleContext) -> list[Problem]:
         problems = minimum_age_problem(person, ctx.business_date, ctx.codes, "person.birth_date")
-        if len(payload.from_region_code) not in (6, 12):
+        code = payload.from_region_code
+        if len(code) not in (6, 12) or not is_ascii_digits(code):
             problems.append(Problem("payload.from_region_code", "region_format", payload.from_region_code))
         return problems

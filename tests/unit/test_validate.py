@@ -203,3 +203,11 @@ def test_a_village_missing_from_the_table_of_a_served_county_is_flagged_not_reje
     assert validated(raw_txn("CBDJ")).record.region_listed is True
     unknown_county = validated(raw_txn("CBDJ", region_code="530199001001"))
     assert [p.code for p in unknown_county.problems] == ["region_unknown"]
+
+
+def test_a_transfer_from_a_region_code_in_other_digits_is_refused():
+    raw = raw_txn("ZYZR")
+    raw["payload"]["from_region_code"] = "5201O2"
+    assert [(p.field, p.code) for p in validated(raw).problems] == [("payload.from_region_code", "region_format")]
+    raw["payload"]["from_region_code"] = "520102".translate(ARABIC)
+    assert [(p.field, p.code) for p in validated(raw).problems] == [("payload.from_region_code", "region_format")]
