@@ -1,7 +1,9 @@
 """structlog set-up: JSON lines when not on a terminal, and masking of personal numbers.
 
 Masking runs on every value of every event, so no ID number, phone or bank account number
-reaches a log line in clear, whichever code logged it.
+reaches a log line in clear, whichever code logged it. Control and bidi characters in values are
+written as visible escapes: on a terminal, the console renderer prints strings as they are, and
+an ESC sequence or a line feed from the platform would act on the screen or fake a log line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import structlog
 
 from mapping.personal import mask_text
+from mapping.printable import printable
 
 # Fields that hold a region code (12 digits at most, the length of the shortest account number):
 # shown as they are when they are one; anywhere else, 12 digits are masked as an account.
@@ -31,7 +34,9 @@ def mask(text: str) -> str:
 
 def _mask_value(value: Any, key: Any = None) -> Any:
     if isinstance(value, str):
-        return value if key in _REGION_KEYS and _REGION.fullmatch(value) else mask(value)
+        if key in _REGION_KEYS and _REGION.fullmatch(value):
+            return value
+        return printable(mask(value), newlines=key == "exception")  # a traceback keeps its lines
     if isinstance(value, dict):
         return {k: _mask_value(v, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

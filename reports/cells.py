@@ -33,6 +33,17 @@ def sheet_cell(value: Any) -> Any:
     return "'" + value if formula else value
 
 
+# The same over a whole row joined by U+E000: a cell that needs it is always found; a false find
+# (a U+E000 sent by the platform, a negative number) only sends the row through sheet_cell.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+_ROW_FORMULA = re.compile(r"\ue000\s*[=+\-@\uff1d\uff0b\uff0d\uff20]")
+
+
 def sheet_row(cells: list[Any]) -> list[Any]:
-    """Every cell of a row through :func:`sheet_cell`."""
+    """Every cell of a row through :func:`sheet_cell`.
+
+    Most rows need nothing: one search over the row joined decides it (a report has 150,000)."""
+    joined = "\ue000" + "\ue000".join(map(str, cells))
+    if not _CONTROLS.search(joined) and not _ROW_FORMULA.search(joined):
+        return cells
     return [sheet_cell(value) for value in cells]

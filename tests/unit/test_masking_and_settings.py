@@ -153,3 +153,13 @@ def test_region_fields_stay_readable_but_twelve_digits_elsewhere_are_masked():
     event = bridge_logging.mask_processor(None, "info", {"event": "e", "region": "530102001001",
                                                           "note": "账号 530102001001"})
     assert event["region"] == "530102001001" and "530102001001" not in event["note"]
+
+
+def test_log_values_carry_no_terminal_escapes_or_fake_lines():
+    stream = io.StringIO()
+    bridge_logging.configure(stream=stream)
+    structlog.get_logger("t").warning("remark_seen", remarks="ok\x1b[2J\n2026-11-25 [info] verify_ok\u202e")
+    logging.getLogger().handlers.clear()
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert "\x1b" not in line and "\u202e" not in line and len(stream.getvalue().strip().splitlines()) == 1
+    assert json.loads(line)["remarks"] == "ok\\x1b[2J\\x0a2026-11-25 [info] verify_ok\\u202e"
