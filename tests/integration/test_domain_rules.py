@@ -194,3 +194,13 @@ def test_status_metrics_read_times_in_asia_shanghai_on_a_utc_host(internal_url, 
     assert float(lines['pension_bridge_last_run_finished_timestamp_seconds{kind="sync"}']) == finished
     assert lines['pension_bridge_conflicts_open{age_days="lt1"}'] == "1"
     assert sum(int(v) for k, v in lines.items() if k.startswith("pension_bridge_conflicts_open")) == 1
+
+
+def test_a_region_code_with_letters_is_invalid_and_recorded(internal_url, tmp_path):
+    """digits_only keeps what is not a digit, so the code may be longer than 12: still only invalid."""
+    txn = raw_txn("CBDJ", region_code="530102001001abcdef")
+    with sandbox(with_scans(txn)) as server:
+        parts, result = run(server, internal_url, tmp_path)
+    assert result.status == "completed" and result.tally.by_state == {"invalid": 1}
+    assert "region_format" in _ledger(parts, txn["txn_id"])["reasons"]
+    assert rows(parts.internal, it.ac01) == []
