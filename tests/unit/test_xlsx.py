@@ -145,3 +145,16 @@ def test_a_report_that_fails_half_way_leaves_no_file_in_any_format(tmp_path, bef
         render.write_many(Failing(), render.Filters(), paths)
     assert list(tmp_path.iterdir()) == []
     assert not [t for t in threading.enumerate() if t.name == "xlsx-deflate"]
+
+
+def test_text_that_looks_like_a_formula_is_an_inline_string_never_a_formula(tmp_path):
+    path = tmp_path / "f.xlsx"
+    values = ['=HYPERLINK("http://evil.example/","x")', "+1", "-1", "@SUM(A1)", "=1+1\x1b[2J", "530102001001"]
+    with Book(path, ["s"]) as book, book.sheet("s") as sheet:
+        sheet.append(values)
+    with zipfile.ZipFile(path) as z:
+        xml = z.read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in xml and "<f " not in xml and xml.count('t="inlineStr"') == len(values)
+    cells = next(load_workbook(path)["s"].iter_rows())
+    assert [c.data_type for c in cells] == ["s"] * len(values)
+    assert [c.value for c in cells] == [*values[:4], "=1+1[2J", "530102001001"]
