@@ -17,6 +17,7 @@ _PYDANTIC_CODES = {
     "datetime_parsing": "bad_datetime",
     "datetime_from_date_parsing": "bad_datetime",
     "string_too_long": "too_long",
+    "too_long": "too_long",
     "literal_error": "bad_choice",
     "enum": "bad_choice",
 }

@@ -37,6 +37,7 @@ TOO_DEEP = "[pb:too_deep]"  # the same marker as connectors.platform.safejson.TO
 # identity, its size and its hash, and it is invalid.
 MAX_ITEM_BYTES = 256 * 1024
 DROPPED = "pb_dropped"
+MAX_ATTACHMENTS = 32
 
 
 class WireModel(BaseModel):
@@ -85,7 +86,8 @@ class Transaction(WireModel):
     agent: Agent = Field(default_factory=Agent)
     person: Person = Field(default_factory=Person)
     payload: dict[str, Any] | None = None
-    attachments: list[Attachment] = Field(default_factory=list)
+    # A business carries a few scans; a list of thousands would spend the night's request budget.
+    attachments: list[Attachment] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     remarks: str | None = None
 
 

@@ -25,7 +25,7 @@ from mapping.validate import Context
 from sync import checkpoint as cp
 from sync import faultpoints
 from sync.ledger import tables as t
-from sync.ledger.store import seen_versions
+from sync.ledger.store import seen_versions, verified_scans
 from sync.locks import run_lock
 from sync.planning.planner import Rules
 from sync.process import Processor, Staged, Tally, in_rounds, stage
@@ -120,8 +120,12 @@ def _new_versions(parts: Parts, items: list[Any]) -> list[Staged]:
 def _scans(parts: Parts, processor: Processor, batch: list[Staged]) -> dict:
     """Scans of the versions whose outcome they can change (``Processor.needs_scans``)."""
     attachments = [a for s in batch if processor.needs_scans(s)
-                   for a in s.raw["attachments"] if isinstance(a, dict)]
-    return parts.fetcher.outcomes(attachments)
+                   for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
+    if not attachments:
+        return {}
+    with parts.state.connect() as conn:
+        verified = verified_scans(conn, [a["attachment_id"] for a in attachments])
+    return parts.fetcher.outcomes(attachments, verified)
 
 
 def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:

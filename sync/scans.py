@@ -138,10 +138,17 @@ class ScanFetcher:
         self.client, self.store, self.workers = client, store, workers
         self.fetched = 0
 
-    def outcomes(self, attachments: Iterable[dict[str, Any]], known: dict[str, str] | None = None
+    def outcomes(self, attachments: Iterable[dict[str, Any]], verified: dict[str, str] | None = None
                  ) -> dict[str, ScanOutcome]:
-        """Outcome per attachment id, from the store or a download. ``known`` (the statuses recorded
-        earlier) is no longer consulted: only a kept file is final, a failure is fetched again."""
+        """Outcome per attachment id, from the store or a download.
+
+        ``verified``: attachment id -> the hash its bytes were checked to have on an earlier fetch
+        (``store.verified_scans``). A scan is taken from the store without a request only for that
+        attachment and that hash: a declared hash that happens to name a kept file — another
+        person's scan — proves nothing until the platform serves those bytes for this attachment.
+        Any other outcome is fetched again, so a failure is never final.
+        """
+        verified = verified or {}
         todo, done = [], {}
         unique = {a["attachment_id"]: a for a in attachments if isinstance(a, dict)
                   and isinstance(a.get("attachment_id"), str) and PLATFORM_ID.fullmatch(a["attachment_id"])}
@@ -152,7 +159,7 @@ class ScanFetcher:
                 done[a["attachment_id"]] = _outcome(a, "bad_declaration")
             elif sha256 is None:
                 done[a["attachment_id"]] = _outcome(a, "no_hash")
-            elif self.store.has(sha256):
+            elif verified.get(a["attachment_id"]) == sha256 and self.store.has(sha256):
                 done[a["attachment_id"]] = _outcome(a, "ok")
             elif _declared_size(a) > MAX_SCAN_BYTES:  # the platform's own limit: not worth a request
                 done[a["attachment_id"]] = _outcome(a, "too_large")

@@ -39,7 +39,7 @@ from sync.ferry.inbox import Inbox
 from sync.ferry.outbox import Outbox
 from sync.ferry.signing import BatchSigner
 from sync.ledger import tables as t
-from sync.ledger.store import attachment_status, record_attachments
+from sync.ledger.store import record_attachments, verified_scans
 from sync.locks import run_lock
 from sync.process import Staged, stage
 from sync.scans import ScanFetcher, ScanOutcome
@@ -196,8 +196,8 @@ class Collector:
         attachments = [a for s in fresh if isinstance(s.raw, dict) and isinstance(s.raw.get("attachments"), list)
                        for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
         with self.parts.state.connect() as conn:
-            known = attachment_status(conn, [a["attachment_id"] for a in attachments])
-        outcomes = self.parts.fetcher.outcomes(attachments, known)
+            verified = verified_scans(conn, [a["attachment_id"] for a in attachments])
+        outcomes = self.parts.fetcher.outcomes(attachments, verified)
         kept: dict[str, str] = {}  # SHA-256 -> status, each scan checked once per batch
         for aid, o in outcomes.items():
             status = o.status

@@ -46,24 +46,46 @@ def entries(conn: Connection, txn_ids: Iterable[str]) -> dict[str, LedgerEntry]:
     return out
 
 
-def attachment_status(conn: Connection, attachment_ids: Iterable[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _attachment_facts(conn: Connection, attachment_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+    """attachment id -> (status, hash) as recorded."""
+    a, out = t.attachment.c, {}
     for part in chunks(set(attachment_ids)):
-        query = select(t.attachment.c.attachment_id, t.attachment.c.status).where(within(conn, t.attachment.c.attachment_id, part))
-        out.update({r[0]: r[1] for r in conn.execute(query)})
+        out.update({r.attachment_id: (r.status, r.sha256) for r in conn.execute(
+            select(a.attachment_id, a.status, a.sha256).where(within(conn, a.attachment_id, part)))})
+    return out
+
+
+def verified_scans(conn: Connection, attachment_ids: Iterable[str]) -> dict[str, str]:
+    """attachment id -> the hash its bytes were verified to have, for the attachments whose scan
+    the bridge fetched and checked (status ``ok``)."""
+    return {aid: sha for aid, (status, sha) in _attachment_facts(conn, attachment_ids).items()
+            if status == "ok" and sha}
+
+
+def fitted(table: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with every text cut to its column's length in ``table``: what the ledger keeps
+    of a record (its agent, type, region …) describes it, and one longer than the column must
+    not fail the batch it comes in (PostgreSQL and MariaDB refuse it for the whole transaction)."""
+    out = dict(values)
+    for name, value in values.items():
+        column = table.c.get(name)
+        length = getattr(column.type, "length", None) if column is not None else None
+        if length and isinstance(value, str) and len(value) > length:
+            out[name] = value[:length]
     return out
 
 
 def record_attachments(conn: Connection, outcomes: Iterable[Any], now: datetime) -> None:
-    """What each attachment turned out to be; only a status that changed is written again."""
+    """What each attachment turned out to be; only what changed (its status, or the hash it was
+    checked against) is written again."""
     rows = [{"attachment_id": o.attachment_id, "sha256": o.sha256, "status": o.status, "kind": o.kind,
              "content_type": o.content_type, "size": o.size, "checked_at": now} for o in outcomes]
-    existing = attachment_status(conn, [r["attachment_id"] for r in rows])
+    existing = _attachment_facts(conn, [r["attachment_id"] for r in rows])
     new = [r for r in rows if r["attachment_id"] not in existing]
     if new:
         insert_rows(conn, t.attachment, new)
-    for row in rows:  # a scan fetched after it was missing
-        if existing.get(row["attachment_id"], row["status"]) != row["status"]:
+    for row in rows:  # a scan fetched after it was missing, or bytes the agent replaced
+        if existing.get(row["attachment_id"], (row["status"], row["sha256"])) != (row["status"], row["sha256"]):
             conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"]).values(row))
 
 

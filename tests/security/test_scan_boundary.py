@@ -188,3 +188,42 @@ def test_control_characters_do_not_enter(internal_url, tmp_path):
     stored = json.loads(raw)
     assert stored["agent"]["name"] == "李四[2J" and agent == "李四[2J"
     assert "\x1b" not in raw and "\\u001b" not in raw and "\\u0000" not in raw
+
+
+def test_a_transaction_with_hundreds_of_attachments_fetches_none(sqlite_internal_url, tmp_path):
+    attack = _clean("RHMANY000001")
+    attack["attachments"] = [dict(attack["attachments"][0], attachment_id=f"M{i}") for i in range(200)]
+    page = feed_page([json.dumps(attack, ensure_ascii=False).encode()])
+    with HostilePlatform(page) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    assert not [p for p in server.asked if "/attachments/" in p]
+    ledger = _ledger(parts)
+    assert ledger["RHMANY000001"]["state"] == "invalid"
+    assert any(r["field"] == "attachments" for r in json.loads(ledger["RHMANY000001"]["reasons"]))
+
+
+def test_a_declared_hash_of_someone_elses_kept_scan_proves_nothing(sqlite_internal_url, tmp_path):
+    """An agent who learnt the hash of another person's ID card scan declares it for an attachment
+    of their own: the bridge fetches that attachment rather than take the kept file for it."""
+    owner = _clean("RHOWNER00001")
+    thief = _clean("RHTHIEF00001")
+    thief["person"]["id_number"] = "440524188001010014"
+    thief["person"].update(birth_date="1880-01-01", gender="M")
+    for a in thief["attachments"]:
+        a["attachment_id"] = a["attachment_id"].replace("RHCLEAN", "X")
+    scenario = {"seed": 0, "transactions": [owner], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in owner["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        engine.run(parts)
+        server.state.put(dict(thief, updated_at=server.state.local_now().strftime("%Y-%m-%d %H:%M:%S")))
+        second = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        engine.run(second)
+    ledger = _ledger(parts)
+    assert ledger["RHOWNER00001"]["state"] == "applied"
+    assert ledger["RHTHIEF00001"]["state"] == "conflict"  # its scans were asked for, and are missing
+    with parts.state.connect() as conn:
+        statuses = {r.attachment_id: r.status for r in conn.execute(select(lt.attachment))}
+    assert all(statuses[a["attachment_id"]] == "missing" for a in thief["attachments"])
