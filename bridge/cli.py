@@ -34,6 +34,8 @@ app.add_typer(receipt_app, name="receipt")
 ferry_app = typer.Typer(help="Across the network gap (网闸): batches between collector and loader.",
                         no_args_is_help=True)
 app.add_typer(ferry_app, name="ferry")
+bundle_app = typer.Typer(help="Offline install bundles (packaging/build_bundle.py).", no_args_is_help=True)
+app.add_typer(bundle_app, name="bundle")
 console = SafeConsole()  # platform text is printed as text: no markup, no escape sequences
 
 
@@ -71,6 +73,22 @@ def doctor(format: str = typer.Option("text", help="text|json"),
         console.print(text("doctor.summary_ok" if checks.healthy(results) else "doctor.summary_fail",
                            count=counts["ok"], warnings=counts["warn"], failed=counts["fail"]), soft_wrap=True)
     raise typer.Exit(0 if checks.healthy(results) else 1)
+
+
+@bundle_app.command("verify")
+def bundle_verify(folder: Path = typer.Argument(..., exists=True, file_okay=False, help="the unpacked bundle"),
+                  peer_key: Path = typer.Option(None, help="the sending side's SM2 public key (ferry keygen)")) -> None:
+    """Check an offline bundle's SHA256SUMS, and its signature with --peer-key; exit 1 if either fails."""
+    from bridge.bundle import altered, signed_by
+
+    bad = altered(folder)
+    if bad:
+        console.print(text("doctor.bundle_altered", files="、".join(bad[:20])), soft_wrap=True)
+        raise typer.Exit(1)
+    if peer_key is not None and not signed_by(folder, peer_key):
+        console.print(text("doctor.bundle_unsigned", key=peer_key), soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(text("doctor.bundle_signed" if peer_key else "doctor.bundle_intact"), soft_wrap=True)
 
 
 def _run_locked(start, render) -> None:
