@@ -99,7 +99,7 @@ def test_xlsx_summary_first_frozen_filtered(built, tmp_path):
     assert detail.column_dimensions["I"].width >= 20  # the reason column fits Chinese text
     first = [row for row in book["汇总"].values]
     assert first[2][1] == 5 and ("结果未回写平台", None) not in first
-    assert ("回写平台持续失败", 1) in first and ("30天以上", 0) in first
+    assert ("平台拒收回写结果，需修正后才会重发", 1) in first and ("30天以上", 0) in first  # 40001: refused
 
 
 def test_csv_has_a_bom_and_json_parses(built, tmp_path):
