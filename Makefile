@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast bench bundle clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "needs $(PYTHON) on PATH"; exit 1; }
@@ -25,6 +25,10 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pension-bridge bench --n 5000 --db sqlite
 	$(BIN)/pension-bridge bench --n 5000 --db postgresql
+
+# The offline install bundle for x86_64 and aarch64 (docs/deployment.md); SIGN_KEY=<ferry SM2 key> signs it.
+bundle: $(STAMP)
+	$(BIN)/python packaging/build_bundle.py --out build/bundle $(if $(SIGN_KEY),--sign-key $(SIGN_KEY))
 
 clean:
 	rm -rf $(VENV) .demo .bench .pytest_cache
