@@ -490,11 +490,11 @@ def conflicts_list(region: str = typer.Option(None), kind: str = typer.Option(No
 @conflicts_app.command("show")
 def conflicts_show(conflict_id: int = typer.Argument(...)) -> None:
     """One conflict: the platform's version, the internal rows, the differences, the history."""
-    from bridge.logging import mask
+    from bridge.logging import mask_values
     from sync.conflicts import NotFound, show
 
-    try:
-        console.print(mask(_json(show(_state_engine(), conflict_id))))
+    try:  # masked field by field, as log lines are: a region code stays readable, 12 digits elsewhere do not
+        console.print(_json(mask_values(show(_state_engine(), conflict_id))))
     except NotFound:
         console.print(text("resolve.not_found", value=conflict_id))
         raise typer.Exit(1) from None

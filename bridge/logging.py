@@ -46,6 +46,11 @@ def _mask_value(value: Any, key: Any = None) -> Any:
     return value
 
 
+def mask_values(values: dict[str, Any]) -> dict[str, Any]:
+    """A record with every personal number in its values masked, as in a log line."""
+    return {k: _mask_value(v, k) for k, v in values.items()}
+
+
 def mask_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return {k: _mask_value(v, k) for k, v in event.items()}
 

@@ -13,14 +13,15 @@ import os
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
 from openpyxl import load_workbook
 
 from reports.render import write
-from reports.unsynced import Filters, Row, Summary
+from reports.unsynced import Filters, Row
+from tests.factories import ID
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # openpyxl: "workbook contains no default style"
 
@@ -36,7 +37,6 @@ class FakeReport:
 
     rows_: list[Row]
     now: datetime = NOW
-    seen: list[str] = field(default_factory=list)
 
     def rows(self, f: Filters):
         return iter(self.rows_)
@@ -161,7 +161,10 @@ def assert_shown_literally(result: subprocess.CompletedProcess) -> None:
 
 def test_conflicts_show_and_list_print_platform_text_as_text(hostile_conflict):
     conflict_id, env = hostile_conflict
-    assert_shown_literally(cli("conflicts", "show", str(conflict_id), env=env))
+    shown = cli("conflicts", "show", str(conflict_id), env=env)
+    assert_shown_literally(shown)
+    assert '"region_code": "530102001001"' in shown.stdout  # a region code is no account number
+    assert ID not in shown.stdout and ID[:6] + "********" + ID[-4:] in shown.stdout
     assert_shown_literally(cli("conflicts", "list", env=env))
 
 
