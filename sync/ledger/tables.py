@@ -171,6 +171,10 @@ seal = Table(
     Column("attempts", Integer, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
+# The console's queue: residents who waited longest first, one agent's conflicts (``sync.conflicts.page``).
+Index("ix_pb_txn_created_at", txn.c.created_at, txn.c.txn_id)
+Index("ix_pb_conflict_agent", conflict.c.agent_id, conflict.c.status)
+
 _failed_seal = seal.c.status == "failed"
 Index("ix_pb_seal_failed", seal.c.txn_id, postgresql_where=_failed_seal, sqlite_where=_failed_seal)
 
@@ -224,6 +228,7 @@ user = Table(
     Column("locked_until", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("disabled_at", DateTime),                       # set: cannot sign in, no session lives
+    Column("agent_id", String(40)),                        # the platform agent this user is (agents)
 )
 
 session = Table(
