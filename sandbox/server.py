@@ -28,6 +28,50 @@ _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 _PREFIX = re.compile(r"^\d{2,12}$")
 
 
+class Traffic:
+    """What the platform was asked, by kind, as the bench counts it against the least the API
+    allows: requests answered per kind (``feed``, ``transaction``, ``attachment``, ``result``,
+    ``other``), the distinct attachments and Idempotency-Keys among them, and the 42901 answers."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, int] = {}
+        self.attachments: set[str] = set()
+        self.result_keys: set[str] = set()
+        self.rate_limited = 0
+        self._lock = threading.Lock()
+
+    def count(self, kind: str, target: str | None = None) -> None:
+        with self._lock:
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            if kind == "attachment" and target:
+                self.attachments.add(target)
+            elif kind == "result" and target:
+                self.result_keys.add(target)
+
+    def limited(self) -> None:
+        with self._lock:
+            self.rate_limited += 1
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            return {"by_kind": dict(self.by_kind), "requests": sum(self.by_kind.values()),
+                    "distinct_attachments": len(self.attachments), "distinct_results": len(self.result_keys),
+                    "rate_limited": self.rate_limited}
+
+
+def _kind(command: str, path: str) -> tuple[str, str | None]:
+    parts = path[len(BASE) + 1:].split("/") if path.startswith(BASE + "/") else []
+    if parts == ["pension", "transactions"] and command == "GET":
+        return "feed", None
+    if len(parts) == 3 and parts[:2] == ["pension", "transactions"] and command == "GET":
+        return "transaction", None
+    if len(parts) == 4 and parts[3] == "result" and command == "POST":
+        return "result", None
+    if len(parts) == 2 and parts[0] == "attachments" and command == "GET":
+        return "attachment", unquote(parts[1])
+    return "other", None
+
+
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -35,6 +79,7 @@ class SandboxServer(ThreadingHTTPServer):
     def __init__(self, state: PlatformState, faults: Faults, port: int = 0, host: str = "127.0.0.1") -> None:
         self.state, self.faults = state, faults
         self.requests = 0
+        self.traffic = Traffic()
         self._last_page: dict[str, Any] = {}
         super().__init__((host, port), _Handler)
 
@@ -88,7 +133,13 @@ class _Handler(BaseHTTPRequestHandler):
             if self.server.faults.roll("slow"):
                 time.sleep(self.server.faults.slow_seconds)
             app_key = self._authenticate(url.path, url.query, body)
-            self.server.state.take_token(app_key)
+            kind, target = _kind(self.command, url.path)
+            try:
+                self.server.state.take_token(app_key)
+            except ApiError:
+                self.server.traffic.limited()
+                raise
+            self.server.traffic.count(kind, self.headers.get("Idempotency-Key") if kind == "result" else target)
             self._injected_errors()
             self._route(url.path, dict(parse_qsl(url.query, keep_blank_values=True)), body)
         except ApiError as err:

@@ -12,6 +12,7 @@ import bisect
 import hashlib
 import hmac
 import json
+import math
 import random
 import threading
 import time
@@ -55,6 +56,7 @@ class PlatformState:
     cursor_ttl: float = 86400.0
     rate: float = 0.0                 # requests/s per key; 0: unlimited
     burst: int = 20
+    limited: int = 0                  # 42901 answered by the limit above
     clock_skew: float = 0.0
     txns: dict[str, dict[str, Any]] = field(default_factory=dict)
     attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -124,15 +126,24 @@ class PlatformState:
             self._nonces[nonce] = now
 
     def take_token(self, app_key: str) -> None:
+        """The contract's limit (§2): a token bucket of ``rate`` per second and ``burst`` per key.
+
+        Past it, 42901 as a conforming platform answers: ``data.retry_after`` the seconds until
+        the bucket holds a token again, ``Retry-After`` the same in whole seconds (HTTP's form),
+        and every other one with HTTP 200 rather than 429 (the platform does both). A refused
+        request takes no token."""
         if self.rate <= 0:
             return
         now = time.monotonic()
         with self._lock:
             tokens, stamp = self._buckets.get(app_key, (float(self.burst), now))
             tokens = min(self.burst, tokens + (now - stamp) * self.rate)
+            self._buckets[app_key] = (tokens, now)
             if tokens < 1:
-                self._buckets[app_key] = (tokens, now)
-                raise ApiError(42901, 429, "rate limited", {"retry_after": 1}, retry_after=1.0)
+                self.limited += 1
+                wait = round((1 - tokens) / self.rate, 3)
+                raise ApiError(42901, 429 if self.limited % 2 else 200, "rate limited", {"retry_after": wait},
+                               retry_after=float(max(1, math.ceil(wait))))
             self._buckets[app_key] = (tokens - 1, now)
 
     # --- the feed ---------------------------------------------------------------------
