@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from sqlalchemy import create_engine, func, select, text
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
 from connectors.platform import PlatformClient
-from connectors.platform.crew import Crew
 from connectors.platform.feed import pages
 from connectors.platform.pacing import RetryBudget, Unlimited
 from sandbox.evaluation import link_quality
@@ -63,17 +63,20 @@ def io_floor(base_url: str, workers: int) -> dict[str, Any]:
                             max_connections=max(4, workers))
     started, cpu = time.perf_counter(), time.process_time()
     items, scans = 0, 0
-    with Crew(_fetch(client), workers, "floor") as crew:  # the sync's scans go through a crew too
+    fetch = _fetch(client)
+    # As the sync's scans are fetched (``sync.scans``): a window of futures, taken as they finish.
+    with ThreadPoolExecutor(workers, thread_name_prefix="floor") as pool:
+        running: set = set()
         for page in pages(client, lambda: None):
             items += len(page.items)
             for item in page.items:
                 for scan in (item.get("attachments") or []) if isinstance(item, dict) else []:
                     if isinstance(scan, dict) and scan.get("attachment_id"):
-                        crew.put(scan)
-                        while crew.pending >= 4 * workers:
-                            scans += crew.get()[1]
-            while crew.pending:
-                scans += crew.get()[1]
+                        running.add(pool.submit(fetch, scan))
+                        if len(running) >= 4 * workers:
+                            finished, running = wait(running, return_when=FIRST_COMPLETED)
+                            scans += sum(f.result() for f in finished)
+        scans += sum(f.result() for f in running)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # this process does nothing else meanwhile
     client.close()
     return {"transactions": items, "scans": scans, "seconds": seconds, "per_second": items / seconds,
@@ -492,6 +495,143 @@ def _print(r: dict[str, Any], console: Console) -> None:
         table.add_row(name, value)
     console.print(table)
 
+
+# --- paced: a night at the platform's real limit -------------------------------------------------
+
+PLATFORM_RATE, PLATFORM_BURST = 10.0, 20  # platform-api.md §2, in production
+
+
+def least_requests(items: list[Any], context, page_size: int, results: int) -> dict[str, int]:
+    """The fewest requests the API allows for a first night over ``items`` (the feed as served):
+    its pages, one download per distinct attachment of the versions whose scans can change their
+    outcome (``Processor.needs_scans``: not a withdrawal, not a record invalid whatever its scans
+    hold) that the bridge cannot decide without it (a declared hash, not over the platform's
+    10 MiB), and ``results``, one per state reached (the distinct Idempotency-Keys the platform
+    was sent: each names one transaction's version and outcome)."""
+    from types import SimpleNamespace
+
+    from mapping.types import PLATFORM_ID
+    from sync.process import Processor, stage
+    from sync.scans import MAX_SCAN_BYTES, _declared_size, declared
+
+    judge = SimpleNamespace(context=context)  # needs_scans consults the validation context only
+    scans: set[str] = set()
+    for item in items:
+        staged = stage(item)
+        if not Processor.needs_scans(judge, staged):
+            continue
+        for a in staged.raw["attachments"]:
+            if (isinstance(a, dict) and isinstance(a.get("attachment_id"), str)
+                    and PLATFORM_ID.fullmatch(a["attachment_id"]) and declared(a)
+                    and _declared_size(a) <= MAX_SCAN_BYTES):
+                scans.add(a["attachment_id"])
+    pages = max(1, -(-len(items) // page_size))
+    return {"pages": pages, "scans": len(scans), "results": results, "total": pages + len(scans) + results}
+
+
+def _context(url: str):
+    from datetime import date
+
+    from connectors.internal.reader import load_codes
+    from mapping import regions
+    from mapping.validate import Context
+
+    engine = engine_for(url)
+    with engine.connect() as conn:
+        codes = load_codes(conn)
+    return Context(codes, regions.load((), []), date.today())
+
+
+def run_paced(n: int, db: str, home: Path, workers: int, console: Console, rate: float | None = None,
+              burst: int | None = None, platform_rate: float = PLATFORM_RATE,
+              platform_burst: int = PLATFORM_BURST) -> dict[str, Any]:
+    """The nightly sync against a sandbox that enforces the platform's limit (a token bucket of
+    ``platform_rate`` per second and ``platform_burst``, 42901 past it), paced by the bridge's own
+    settings (its defaults unless ``rate``, ``burst``). The sandbox runs in this process, so that
+    it can say what it was asked; the sync is the real command in a child process."""
+    from sandbox.faults import Faults
+    from sandbox.server import SandboxServer
+    from sandbox.state import App, PlatformState
+
+    home.mkdir(parents=True, exist_ok=True)
+    bench_home = home / f"bench-home-{uuid.uuid4().hex[:8]}"
+    scenario = generate(n, seed=9, existing=min(50_000, max(1000, n // 2)), days=max(30, n // 1500))
+    url = _database(db, home)
+    engine = engine_for(url)
+    create_contract_schema(engine)
+    seed(engine, scenario["internal"])
+    _analyze(engine)
+    state = PlatformState(apps={KEY: App(SECRET)}, rate=platform_rate, burst=platform_burst)
+    state.load({k: v for k, v in scenario.items() if k != "internal"})
+    served = list(state.txns.values())  # the feed serves each transaction once, at its current version
+    server = SandboxServer(state, Faults()).start()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
+           "BRIDGE_PLATFORM_URL": server.base_url, "BRIDGE_APP_KEY": KEY, "BRIDGE_APP_SECRET": SECRET,
+           "BRIDGE_INTERNAL_DB": url, "BRIDGE_HOME": str(bench_home), "BRIDGE_SCAN_WORKERS": str(workers),
+           "BRIDGE_REPORT_FORMATS": "",
+           **({"BRIDGE_RATE_LIMIT": f"{rate:g}"} if rate is not None else {}),
+           **({"BRIDGE_RATE_BURST": str(burst)} if burst is not None else {})}
+    try:
+        sync = _timed(["sync"], env)
+        traffic = server.traffic.summary()
+        with engine.connect() as conn:
+            summary = json.loads(conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")).scalar())
+        least = least_requests(served, _context(url), 500, traffic["distinct_results"])
+    finally:
+        server.stop()
+        _remove(bench_home, home)
+        engine.dispose()
+        if db != "sqlite":
+            _drop(url)
+    pulled = summary["pulled"]
+    sent = traffic["requests"] + traffic["rate_limited"]
+    allowed = least["total"] / platform_rate  # seconds the limit allows for what the night needs
+    from bridge.settings import Settings
+
+    defaults = Settings.model_fields
+    result = {
+        "n": n, "db": db, "workers": workers, "transactions": pulled,
+        "pacing": {"rate": rate if rate is not None else defaults["rate_limit"].default,
+                   "burst": burst if burst is not None else defaults["rate_burst"].default,
+                   "platform_rate": platform_rate, "platform_burst": platform_burst},
+        "sync": sync, "phases": summary.get("seconds", {}), "status": summary.get("problems") or "completed",
+        "requests": sent, "requests_by_kind": traffic["by_kind"], "bridge_requests": summary.get("requests"),
+        "bridge_retries": summary.get("retries"), "rate_limited": traffic["rate_limited"],
+        "least": least, "requests_per_txn": sent / max(1, pulled), "least_per_txn": least["total"] / max(1, pulled),
+        "excess_requests": sent - least["total"],
+        "allowed_seconds": allowed, "budget_used": allowed / sync["seconds"],
+        "cpu_share_of_core": sync["cpu"] / sync["seconds"], "cpu_ms_per_txn": 1000 * sync["cpu"] / max(1, pulled),
+        "machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]},
+    }
+    _print_paced(result, console)
+    return result
+
+
+def _print_paced(r: dict[str, Any], console: Console) -> None:
+    p, least = r["pacing"], r["least"]
+    table = Table(title=f"pension-bridge bench --paced — N={r['n']:,}, {r['db']}, the platform's limit "
+                        f"{p['platform_rate']:g}/s burst {p['platform_burst']}, the bridge paced at "
+                        f"{p['rate']:g}/s burst {p['burst']}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    by = r["requests_by_kind"]
+    rows = [("transactions", f"{r['transactions']:,}"),
+            ("wall time, s", f"{r['sync']['seconds']:.1f}"),
+            ("the least time the limit allows for the requests needed, s", f"{r['allowed_seconds']:.1f}"),
+            ("share of the budget used", f"{r['budget_used']:.3f}"),
+            ("requests (feed / scans / results / transactions / 42901)",
+             f"{r['requests']:,} ({by.get('feed', 0)} / {by.get('attachment', 0)} / {by.get('result', 0)} / "
+             f"{by.get('transaction', 0)} / {r['rate_limited']})"),
+            ("the least the API allows (pages / scans / results)",
+             f"{least['total']:,} ({least['pages']} / {least['scans']} / {least['results']})"),
+            ("requests per transaction; the least", f"{r['requests_per_txn']:.3f}; {r['least_per_txn']:.3f}"),
+            ("42901 answers", str(r["rate_limited"])),
+            ("CPU, s; share of one core", f"{r['sync']['cpu']:.2f}; {r['cpu_share_of_core']:.1%}"),
+            ("peak memory, MB", f"{r['sync']['peak_mb']:.0f}"),
+            *[(f"  phase {k}, s", f"{v:.2f}") for k, v in sorted(r["phases"].items())]]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
 
 # --- scaling out: the same run with 1, 2 and 4 workers -----------------------------------------
 

@@ -605,10 +605,20 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
           internal_indexes: bool = typer.Option(True, help="create the indexes `db internal-indexes` recommends"),
           home: Path = typer.Option(Path(".bench")), output: Path = typer.Option(None),
           scaling: bool = typer.Option(False, help="sync --distributed with 1, 2 and 4 worker processes (PostgreSQL)"),
-          scan_delay: float = typer.Option(0.05, help="with --scaling: seconds each scan download takes")) -> None:
+          scan_delay: float = typer.Option(0.05, help="with --scaling: seconds each scan download takes"),
+          paced: bool = typer.Option(False, help="the sync against a sandbox enforcing the platform's limit "
+                                                 "(10/s, burst 20), paced by the bridge's settings"),
+          rate: float = typer.Option(None, help="with --paced: the bridge's requests/s (default its own)"),
+          burst: int = typer.Option(None, help="with --paced: the bridge's burst (default its own)")) -> None:
     """Measure the I/O floor and the full nightly sync side by side; print a table, write JSON."""
-    from bridge.bench import run_bench, run_scaling
+    from bridge.bench import run_bench, run_paced, run_scaling
 
+    if paced:
+        result = run_paced(n, db, home.resolve(), workers, console, rate, burst)
+        path = output or home / f"bench-paced-{n}-{db}.json"
+        path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+        console.print(str(path))
+        return
     if scaling:
         result = run_scaling(n, home.resolve(), (1, 2, 4), scan_delay, 2, console)
         path = output or home / f"bench-scaling-{n}.json"
