@@ -12,6 +12,7 @@ import json
 import stat
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,6 @@ from connectors.platform import (
     RegionForbidden,
     RetryBudgetExhausted,
 )
-from connectors.platform.crew import Crew
 from connectors.platform.feed import pages
 from sync import checkpoint as cp
 from sync import faultpoints
@@ -264,15 +264,13 @@ class Collector:
                         down.set()
                         return None
 
-                with Crew(post, self.parts.fetcher.workers, "results") as crew:
-                    for item in items:
-                        crew.put(item)
-                    while crew.pending:
-                        _, status, error = crew.get()
-                        if error is not None:
-                            raise error
-                        if status is not None:
+                pool = ThreadPoolExecutor(self.parts.fetcher.workers, thread_name_prefix="results")
+                try:
+                    for future in as_completed([pool.submit(post, item) for item in items]):
+                        if (status := future.result()) is not None:
                             counts[status] = counts.get(status, 0) + 1
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)  # a failure: what has not started is not sent
                 if down.is_set():  # the platform stayed down: the batch is taken again next run
                     raise RetryBudgetExhausted("results: the platform stayed down")
                 with self.parts.state.begin() as conn:
