@@ -151,3 +151,33 @@ def test_the_retry_budget_pays_until_it_cannot():
     assert budget.spend(4.0) and budget.spend(4.0)
     assert not budget.spend(0.1)  # no retries left
     assert not RetryBudget(5, 1.0).spend(2.0)  # not enough seconds
+
+
+def test_threads_sharing_one_limiter_keep_to_its_rate_and_burst():
+    """Eight workers (the scans', the write-back's) on the real clock: every turn is reserved
+    once, so together they send no faster than the rate beyond the burst, and none waits longer."""
+    import threading
+    import time
+
+    lim = RateLimiter(200.0, 10)
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(25):
+            lim.acquire()
+            with lock:
+                sent.append(time.monotonic())
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent.sort()
+    assert len(sent) == 200
+    assert sent[-1] - started >= (200 - 10) / 200 * 0.98  # no faster than the rate beyond the burst
+    assert sent[-1] - started < (200 - 10) / 200 + 0.5  # and not held back (on a busy machine)
+    for i, start in enumerate(sent):
+        assert sum(1 for s in sent[i:i + 40] if s - start <= 0.1) <= 10 + 200 * 0.1 + 1
