@@ -158,6 +158,7 @@ class LedgerWriter:
             self._touch(facts, before)
             return
         kind, reasons = reasons_of(decision)
+        facts = fitted(t.txn, facts)
         values = {**facts, "state": decision.state, "reason_kind": kind, "reasons": reasons, "state_at": self.now}
         if isinstance(decision, (Apply, AlreadyApplied)):
             values.update(ywlsh=ywlsh or (before.ywlsh if before else None), applied_version=facts["version"],
@@ -169,6 +170,7 @@ class LedgerWriter:
         self._conflict(facts, decision)
 
     def _touch(self, facts: dict[str, Any], before: LedgerEntry | None) -> None:
+        facts = fitted(t.txn, facts)
         if before is not None and facts["version"] > before.version:
             self._touched.append({"txn_id": facts["txn_id"], "version": facts["version"],
                                   "updated_at": facts["updated_at"], "status": facts["status"]})

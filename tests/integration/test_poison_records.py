@@ -90,8 +90,10 @@ def test_a_value_the_check_misses_is_found_by_the_database_and_isolated(internal
         outcomes = {r["txn_id"]: r["outcome"] for r in server.state.results}
         first = position(parts)
         # Night two: one more clean enrolment moves the checkpoint on; the poison is not retried.
-        later = (server.state.local_now() + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
-        server.state.put(with_scans(person_txn(7, updated_at=later))["transactions"][0])
+        later = (max(server.state.local_now(), first) + timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
+        scenario = with_scans(person_txn(7, updated_at=later))
+        server.state.attachments.update(scenario["attachments"])
+        server.state.put(scenario["transactions"][0], lag=0)
         again = nightly.run(parts)
     assert result.status == "completed" and again.status == "completed", (result.problems, again.problems)
     states = ledger(parts)
