@@ -38,6 +38,7 @@ TOO_DEEP = "[pb:too_deep]"  # the same marker as connectors.platform.safejson.TO
 MAX_ITEM_BYTES = 256 * 1024
 DROPPED = "pb_dropped"
 MAX_ATTACHMENTS = 32
+MAX_VERSION = 2**31  # pb_txn_version.version is an integer column
 
 
 class WireModel(BaseModel):
@@ -76,7 +77,7 @@ class Transaction(WireModel):
     """A full snapshot of one platform transaction version."""
 
     txn_id: TxnId
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, lt=MAX_VERSION)
     biz_type: str | None = Field(default=None, max_length=10)
     status: str | None = Field(default=None, max_length=20)
     seal_status: str | None = Field(default=None, max_length=20)
@@ -141,7 +142,7 @@ def version_of(value: Any) -> int | None:
         return None
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
-    return value if isinstance(value, int) and value >= 1 else None
+    return value if isinstance(value, int) and 1 <= value < MAX_VERSION else None
 
 
 def identity(raw: Any) -> tuple[str, int] | None:

@@ -227,3 +227,18 @@ def test_a_declared_hash_of_someone_elses_kept_scan_proves_nothing(sqlite_intern
     with parts.state.connect() as conn:
         statuses = {r.attachment_id: r.status for r in conn.execute(select(lt.attachment))}
     assert all(statuses[a["attachment_id"]] == "missing" for a in thief["attachments"])
+
+
+@pytest.mark.parametrize("version", [2**31, 2**63, 10**30, "99999999999", -1, 0, True, "２"])
+def test_a_version_no_column_can_hold_costs_only_its_record(version, internal_url, tmp_path):
+    attack = raw_txn("CBDJ", txn_id="RHVERSION001", version=version)
+    clean = _clean("RHCLEAN0009")
+    scenario = {"seed": 0, "transactions": [attack, clean], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in clean["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    ledger = _ledger(parts)
+    assert ledger["RHCLEAN0009"]["state"] == "applied"
+    assert [s for t, s in ((t, r["state"]) for t, r in ledger.items()) if t != "RHCLEAN0009"] == ["invalid"]
