@@ -9,7 +9,7 @@ from sync import fits
 from sync.planning import ops as o
 from sync.planning.decisions import Apply
 
-CONTRACT = Path("/work/shared/contracts/internal-db.sql")
+CONTRACT = Path(__file__).resolve().parents[3] / "shared" / "contracts" / "internal-db.sql"  # ../shared beside the repo
 
 
 def test_the_limits_are_those_of_the_contract_ddl():
