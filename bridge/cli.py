@@ -297,7 +297,9 @@ def ferry_keygen(out: Path = typer.Option(..., help="key file to write (private:
 @users_app.command("add")
 def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., help="agent|staff|auditor"),
               region: str = typer.Option(..., help="region code prefix the user works"),
-              password_stdin: bool = typer.Option(False, help="read the password from standard input")) -> None:
+              password_stdin: bool = typer.Option(False, help="read the password from standard input"),
+              agent_id: str = typer.Option(None, "--agent-id",
+                                           help="the platform agent_id of an agent (their own items: \"mine\")")) -> None:
     """Create a console user; the password is asked for, never given on the command line."""
     from console.auth import UserError, add_user
     from mapping.types import now_local
@@ -307,7 +309,7 @@ def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., hel
     else:
         password = typer.prompt(text("console.new_password"), hide_input=True, confirmation_prompt=True)
     try:
-        add_user(_state_engine(), name, role, region, password, now_local())
+        add_user(_state_engine(), name, role, region, password, now_local(), agent_id=agent_id)
     except UserError as err:
         console.print(text(err.key, value=err.value), markup=False, highlight=False)
         raise typer.Exit(2) from None
@@ -350,6 +352,17 @@ def users_reset_password(name: str = typer.Argument(...),
                          ) -> None:
     """Give a user a new password (asked for, never on the command line); every session ends."""
     from console.auth import reset_password
+
+@users_app.command("link-agent")
+def users_link_agent(name: str = typer.Argument(...),
+                     agent_id: str = typer.Option(None, "--agent-id", help="the platform agent_id; leave out to unlink")) -> None:
+    """Link a console user to a platform agent_id: an agent then works their own items."""
+    from console.auth import link_agent
+
+    _user_command(link_agent, name, agent_id)
+    console.print(text("people.user_agent_linked" if agent_id else "people.user_agent_unlinked",
+                       name=name, agent_id=agent_id or ""), markup=False)
+
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from config.catalogue import has, text
 from console.auth import User
 from mapping import idcard
 from sync.resolutions import applicable
@@ -23,7 +24,26 @@ def visible_kinds(user: User) -> frozenset[str] | None:
 def may_see(user: User, conflict: dict) -> bool:
     in_region = (conflict.get("region_code") or "").startswith(user.region_prefix)
     kinds = visible_kinds(user)
-    return in_region and (kinds is None or conflict["kind"] in kinds)
+    # An agent linked to a platform agent_id works that agent's items only, not the whole village's.
+    own = not (user.role == "agent" and user.agent_id) or conflict.get("agent_id") == user.agent_id
+    return in_region and own and (kinds is None or conflict["kind"] in kinds)
+
+
+def mine(user: User, asked: str) -> bool:
+    """Whether the queue shows only the user's own items: always for a linked agent, on request
+    ("1") for anyone else linked, never for a user without a link."""
+    if not user.agent_id:
+        return False
+    return user.role == "agent" or asked == "1"
+
+
+def button_label(user: User, action: str, kind: str = "") -> str:
+    """The words on a button, for who presses it: an agent's "return" sends the item back to the
+    platform for the agent to fix, which "退回代办员" (to himself) did not say."""
+    for key in (f"button.{user.role}.{action}.{kind}", f"button.{user.role}.{action}", f"action.{action}"):
+        if has(key):
+            return text(key)
+    return action
 
 
 def may_do(user: User, conflict: dict, action: str) -> bool:

@@ -9,7 +9,7 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections import Counter
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -34,11 +34,12 @@ from console.auth import IDLE_MINUTES, SESSION_HOURS, LoginRefused, User, login,
 from reports.render import bars, write
 from reports.unsynced import BUCKETS, Summary, UnsyncedReport, bucket, collect
 from reports.unsynced import Filters as ReportFilters
-from sync import conflicts
+from sync import comparison, conflicts
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.resolutions import Refused
 from sync.scans import ScanStore
+from sync.status import new_business, waited_days, waited_since
 
 COOKIE, LOGIN_COOKIE = "pb_session", "pb_login"
 NEEDS_REASON = frozenset({"reject", "return"})
@@ -47,6 +48,9 @@ MAX_ID = 2**31 - 1  # the conflict ids the ledger's INTEGER column can hold
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _AGE = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
 _REGION = re.compile(r"[0-9]{2,12}")
+_AFTER = re.compile(r"([0-9: -]{0,19})~([0-9]{1,10})")  # a queue page's key: created_at ~ conflict id
+PAGE_SIZE = 30
+COUNTS_SECONDS = 30.0  # the queue's totals may be this old (a resolve here refreshes them at once)
 _IMAGES = frozenset({"image/jpeg", "image/png"})
 _SUFFIX = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
 _env = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html", "j2"]))
@@ -64,6 +68,7 @@ class Console:
                  idle_minutes: float = IDLE_MINUTES) -> None:
         self.parts, self.clock, self.secure = parts, clock, secure_cookies
         self.idle = timedelta(minutes=idle_minutes)
+        self._counts: dict[Any, tuple[float, Any]] = {}
         routes = [Route("/login", self.login_page, methods=["GET"]), Route("/login", self.login_post, methods=["POST"]),
                   Route("/logout", self.logout, methods=["POST"]), Route("/", self.queue),
                   Route("/conflicts/{cid:int}", self.conflict),
@@ -81,7 +86,8 @@ class Console:
 
     def page(self, name: str, user: User | None, status: int = 200, **values: Any) -> HTMLResponse:
         body = _env.get_template(name).render(t=text, label=field_label, readable=conflicts.readable, user=user,
-                                              has=has, **values)
+                                              has=has, button=access.button_label,
+                                              readable_time=comparison.shown, new_business=new_business, **values)
         return HTMLResponse(body, status_code=status)
 
     def user(self, request: Request) -> User | None:
@@ -145,36 +151,68 @@ class Console:
 
     # --- the queue ----------------------------------------------------------------------
 
-    def _visible(self, user: User, request: Request) -> list[dict[str, Any]]:
+    def _filters(self, user: User, request: Request) -> tuple[conflicts.Filters, dict[str, Any]]:
+        """The queue's filters from the query, checked; what the page shows of them."""
         q = request.query_params
-        region, kind, biz, age = (q.get(k) or "" for k in ("region", "kind", "biz_type", "min_age"))
+        region, kind, biz, age, mine = (q.get(k) or "" for k in ("region", "kind", "biz_type", "min_age", "mine"))
         if region and not _REGION.fullmatch(region) or kind and kind not in _all_kinds() \
-                or biz and biz not in BIZ_TYPES or age and not _AGE.fullmatch(age):
+                or biz and biz not in BIZ_TYPES or age and not _AGE.fullmatch(age) or mine not in ("", "0", "1"):
             raise BadQuery()
-        if not region.startswith(user.region_prefix):
+        outside = bool(region) and not region.startswith(user.region_prefix)
+        if outside or not region:
             region = user.region_prefix
         min_age = float(age) if age else None
         if min_age is not None and not math.isfinite(min_age):
             raise BadQuery()
+        mine_on = access.mine(user, mine)
+        since = f"{self.clock() - timedelta(days=min_age):%Y-%m-%d %H:%M:%S}" if min_age is not None else None
         filters = conflicts.Filters(region=region, kind=kind or None, biz_type=biz or None,
-                                    kinds=access.visible_kinds(user))
-        now, rows = self.clock(), []
-        for c in conflicts.list_conflicts(self.parts.state, filters):
-            c["days"] = (now - c["opened_at"]).total_seconds() / 86400
-            if min_age is None or c["days"] >= min_age:
-                rows.append(access.line_for(user, c))
-        return rows
+                                    kinds=access.visible_kinds(user), agent_id=user.agent_id if mine_on else None,
+                                    waiting_since=since)
+        return filters, {"region": region, "kind": kind, "biz_type": biz, "min_age": age, "mine": mine_on,
+                         "outside": outside}
+
+    def _totals(self, filters: conflicts.Filters) -> tuple[dict[str, int], list[int]]:
+        """Counts by kind and by wait, kept for ``COUNTS_SECONDS``: at 150,000 open conflicts they
+        cost more than the page itself, and every user reloads the queue."""
+        now = self.clock()
+        thresholds = tuple(f"{now - timedelta(days=limit):%Y-%m-%d %H:%M:%S}" for limit, _ in BUCKETS if limit)
+        key = (filters, now.strftime("%Y%m%d%H"))
+        cached = self._counts.get(key)
+        if cached is not None and time.monotonic() - cached[0] < COUNTS_SECONDS:
+            return cached[1]
+        found = conflicts.counts(self.parts.state, filters, thresholds)
+        if len(self._counts) > 500:
+            self._counts.clear()
+        self._counts[key] = (time.monotonic(), found)
+        return found
 
     async def queue(self, request: Request) -> Response:
         user = self.user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
-        rows = self._visible(user, request)
-        by_kind = Counter(r["kind"] for r in rows)
-        by_age = Counter(bucket(r["days"]) for r in rows)
-        return self.page("queue.html.j2", user, rows=rows, by_kind=by_kind.most_common(),
-                         by_age=[(name, by_age.get(name, 0)) for _, name in BUCKETS], query=request.query_params,
-                         kinds=sorted(access.visible_kinds(user) or _all_kinds()))
+        filters, shown = self._filters(user, request)
+        after = _after(request.query_params.get("after") or "")
+        rows, next_key = await run_in_threadpool(conflicts.page, self.parts.state, filters, after, PAGE_SIZE)
+        by_kind, by_wait = await run_in_threadpool(self._totals, filters)
+        now = self.clock()
+        for r in rows:
+            r["days"] = waited_days(waited_since(r["created_at"], r["first_seen_at"]), now)
+            r["next_step"] = conflicts.next_step(r["kind"], user.role)
+        rows = [access.line_for(user, r) for r in rows]
+        total, older = by_wait[0], by_wait[1:]  # created after each threshold, newest first
+        buckets = [n - (older[i - 1] if i else 0) for i, n in enumerate(older)] + [total - (older[-1] if older else 0)]
+        next_query = None
+        if next_key is not None:
+            next_query = "&".join(f"{k}={quote(str(v), safe='')}" for k, v in (
+                ("region", shown["region"]), ("kind", shown["kind"]), ("biz_type", shown["biz_type"]),
+                ("min_age", shown["min_age"]), ("mine", "1" if shown["mine"] else "0"),
+                ("after", f"{next_key[0]}~{next_key[1]}")) if v != "")
+        return self.page("queue.html.j2", user, rows=rows, total=total,
+                         by_kind=sorted(by_kind.items(), key=lambda kv: -kv[1]),
+                         by_age=list(zip([name for _, name in BUCKETS], buckets)), query=shown,
+                         kinds=sorted(access.visible_kinds(user) or _all_kinds()), next_query=next_query,
+                         paged=after is not None)
 
     def _conflict_for(self, user: User, cid: int) -> dict[str, Any] | None:
         if not 0 < cid <= MAX_ID:
@@ -201,11 +239,11 @@ class Console:
                       refused: str | None = None) -> HTMLResponse:
         """The conflict as this user may read it; ``done`` a state key, ``refused`` a catalogue text."""
         shown = access.for_user(user, found)
-        platform = _flatten(shown["platform"])
-        differing = {f for f, _ in platform for d in found["fields"]
-                     if d["field"] == f or d["field"].startswith(f + ".") or f.endswith("." + d["field"])}
-        return self.page("conflict.html.j2", user, status=status, c=shown, platform=platform, differing=differing,
-                         actions=access.actions_for(user, found["kind"]), attachments=self._attachments(found),
+        attachments = self._attachments(found)
+        return self.page("conflict.html.j2", user, status=status, c=shown,
+                         table=comparison.compare(shown, self.parts.codes), resident=comparison.resident(shown),
+                         next_step=conflicts.next_step(found["kind"], user.role, _materials(found, attachments)),
+                         actions=access.actions_for(user, found["kind"]), attachments=attachments,
                          done=done, refused=refused)
 
     def _store(self) -> ScanStore:
@@ -264,9 +302,17 @@ class Console:
         data = await self.form(request, user) if user else None
         if user is None or found is None or data is None or not access.may_do(user, found, data.get("action", "")):
             return self.refuse(user)
+        action = data["action"]
+        shown = access.for_user(user, found)
+        table = comparison.compare(shown, self.parts.codes)
         candidates = [r for r in found["internal_rows"] if isinstance(r, dict) and r.get("ywlsh")]
-        return self.page("confirm.html.j2", user, c=found, action=data["action"], needs_reason=data["action"] in NEEDS_REASON,
-                         candidates=candidates, mergeable=[d["field"] for d in found["fields"]])
+        mergeable = [(d["field"], conflicts.readable(d["field"]), comparison.shown(d.get("internal"), d["field"]),
+                      comparison.shown(d.get("platform"), d["field"])) for d in shown["fields"]]
+        return self.page("confirm.html.j2", user, c=shown, action=action, needs_reason=action in NEEDS_REASON,
+                         candidates=candidates, mergeable=mergeable, resident=comparison.resident(shown),
+                         written=[line for line in table.lines if line.platform not in ("—", comparison.empty())],
+                         kept=[line for line in table.lines if line.differs],
+                         warnings=_warnings(action, found, table, self._attachments(found)))
 
     async def resolve(self, request: Request) -> Response:
         user = self.user(request)
@@ -284,6 +330,7 @@ class Console:
             message = text(refused.key, value=refused.value) if has(refused.key) else text("console.refused")
             return self.conflict_page(user, self._conflict_for(user, found["id"]) or found, status=409,
                                       refused=message)
+        self._counts.clear()  # the queue's totals changed
         return RedirectResponse(f"/conflicts/{found['id']}?done={decision.state}", status_code=303)
 
     # --- reports and runs -----------------------------------------------------------------
@@ -379,18 +426,51 @@ def _scan_path(store: ScanStore, sha256: str | None) -> Path | None:
         return None
 
 
+def _materials(found: dict[str, Any], attachments: list[dict[str, Any]]) -> str:
+    """For a conflict of materials: each scan named, missing or failing its check (which differ
+    for the agent: one is to upload, the other to upload again)."""
+    if found["kind"] != "materials_incomplete":
+        return ""
+    present = {a["kind"] for a in attachments}
+    out = []
+    for needed in (found.get("detail") or "").split("、"):
+        if not needed:
+            continue
+        label = conflicts.readable(needed)
+        failed = any(kind in present for kind in needed.split("|"))
+        out.append(text("people.scan_failed_kind" if failed else "people.scan_missing_kind", kind=label))
+    return "；".join(out)
+
+
+def _warnings(action: str, found: dict[str, Any], table: comparison.Comparison,
+              attachments: list[dict[str, Any]]) -> list[str]:
+    """What the confirm page warns of before the choice is carried out."""
+    out = []
+    counter = [str(r["ywlsh"]) for r in found["internal_rows"] if isinstance(r, dict) and r.get("ywlsh")]
+    if action == "apply" and found["kind"] in ("double_entry_mismatch", "multiple_candidates") and counter:
+        out.append(text("people.warn_apply_typed", ywlsh="、".join(counter)))
+    bad = [conflicts.readable(a["kind"]) for a in attachments if not a["ok"]]
+    if action == "apply" and (bad or found["kind"] == "materials_incomplete"):
+        out.append(text("people.warn_apply_materials",
+                        kinds="、".join(bad) or _materials(found, attachments) or text("people.unknown")))
+    if action == "link":
+        for line in table.lines:
+            if line.differs:
+                out.append(text("people.warn_link_keeps", field=line.label, internal="／".join(line.internal),
+                                platform=line.platform))
+    return out
+
+
+def _after(value: str) -> tuple[str, int] | None:
+    """A queue page's key from its link; None for the first page. Anything else is a bad query."""
+    if not value:
+        return None
+    match = _AFTER.fullmatch(value)
+    if match is None or int(match.group(2)) > MAX_ID:
+        raise BadQuery()
+    return match.group(1), int(match.group(2))
+
+
 def _all_kinds() -> list[str]:
     from config.catalogue import keys
     return sorted(k.split(".", 1)[1] for k in keys() if k.startswith("conflict_kind."))
-
-
-def _flatten(raw: Any, prefix: str = "") -> list[tuple[str, str]]:
-    """A snapshot as (field, value) lines, for showing side by side."""
-    if isinstance(raw, dict):
-        return [line for k, v in raw.items() if k != "attachments" for line in _flatten(v, f"{prefix}{k}.")]
-    if isinstance(raw, list):
-        return [(prefix.rstrip("."), json.dumps(raw, ensure_ascii=False))]
-    field = prefix.rstrip(".")
-    value = "" if raw is None else str(raw)
-    key = f"value.{field}.{value}"
-    return [(field, text(key) if has(key) else value)]

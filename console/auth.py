@@ -7,6 +7,7 @@ the console calls it off its event loop and waits out the slow-down with ``anyio
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ name, a locked or a disabled account, so that neither the answer nor its time te
 SEEN_EVERY = timedelta(seconds=60)  # last-seen time written at most this often per session
 CLI = "pension-bridge"  # the actor of what the command line does to users
 _hasher = PasswordHasher()  # argon2id: memory-hard
+AGENT_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")  # as pb_conflict.agent_id holds it
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class User:
     role: str
     region_prefix: str
     csrf: str = ""
+    agent_id: str | None = None  # the platform agent this user is: "mine" in the queue
 
 
 class LoginRefused(Exception):
@@ -67,7 +70,13 @@ def _check_new(password: str) -> None:
         raise UserError("console.user_password_short")
 
 
-def add_user(state: Engine, name: str, role: str, region: str, password: str, now: datetime) -> None:
+def _check_agent_id(agent_id: str | None) -> None:
+    if agent_id is not None and not AGENT_ID.fullmatch(agent_id):
+        raise UserError("people.user_agent_invalid", agent_id[:40])
+
+
+def add_user(state: Engine, name: str, role: str, region: str, password: str, now: datetime,
+             agent_id: str | None = None) -> None:
     if not name.strip() or len(name) > 60:
         raise UserError("console.user_name_invalid", name[:60])
     if role not in ROLES:
@@ -75,14 +84,15 @@ def add_user(state: Engine, name: str, role: str, region: str, password: str, no
     if not region.isdigit() or not 2 <= len(region) <= 12:
         raise UserError("console.user_region_invalid", region[:20])
     _check_new(password)
+    _check_agent_id(agent_id)
     hashed = _hasher.hash(password)
     try:
         with state.begin() as conn:
             if conn.execute(select(t.user.c.name).where(t.user.c.name == name)).first() is not None:
                 raise UserError("console.user_exists", name)
             conn.execute(t.user.insert().values(name=name, role=role, region_prefix=region, password_hash=hashed,
-                                                failed_logins=0, created_at=now))
-            audit.append(conn, now, CLI, "user:add", name, {"role": role, "region": region})
+                                                failed_logins=0, created_at=now, agent_id=agent_id))
+            audit.append(conn, now, CLI, "user:add", name, {"role": role, "region": region, "agent_id": agent_id})
     except IntegrityError:  # added by someone else between the look and the insert
         raise UserError("console.user_exists", name) from None
 
@@ -147,7 +157,7 @@ def session_user(state: Engine, token: str | None, now: datetime,
         return None
     s, u = t.session.c, t.user.c
     digest = _token_hash(token)
-    query = (select(u.name, u.role, u.region_prefix, u.disabled_at, s.csrf, s.expires_at, s.last_seen_at)
+    query = (select(u.name, u.role, u.region_prefix, u.agent_id, u.disabled_at, s.csrf, s.expires_at, s.last_seen_at)
              .select_from(t.session.join(t.user, s.user_name == u.name)).where(s.token_hash == digest))
     with state.connect() as conn:
         row = conn.execute(query).first()
@@ -160,7 +170,7 @@ def session_user(state: Engine, token: str | None, now: datetime,
     if now - row.last_seen_at >= SEEN_EVERY:
         with state.begin() as conn:
             conn.execute(update(t.session).where(s.token_hash == digest).values(last_seen_at=now))
-    return User(row.name, row.role, row.region_prefix, row.csrf)
+    return User(row.name, row.role, row.region_prefix, row.csrf, row.agent_id)
 
 
 def logout(state: Engine, token: str | None, now: datetime) -> None:
@@ -228,6 +238,16 @@ def sessions(state: Engine, name: str, now: datetime) -> list[dict[str, Any]]:
                                                                                       s.expires_at > now)
                              .order_by(s.created_at)).all()
     return [dict(r._mapping) for r in found]
+
+
+def link_agent(state: Engine, name: str, agent_id: str | None, now: datetime) -> None:
+    """Link the user to a platform agent_id (None: unlink). Their sessions stay: the link is read
+    on every request."""
+    _check_agent_id(agent_id)
+    with state.begin() as conn:
+        _existing(conn, name)
+        conn.execute(update(t.user).where(t.user.c.name == name).values(agent_id=agent_id))
+        audit.append(conn, now, CLI, "user:link_agent", name, {"agent_id": agent_id})
 
 
 def revoke_sessions(state: Engine, name: str, now: datetime) -> int:

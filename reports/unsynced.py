@@ -26,6 +26,7 @@ from mapping.idcard import masked
 from mapping.regions import Regions
 from sync.conflicts import sentence
 from sync.ledger import tables as t
+from sync.status import waited_days, waited_since
 
 KINDS = ("pending", "invalid", "conflict", "writeback_pending", "writeback_refused", "writeback_failing",
          "writeback_ferried", "writeback_held", "seal_missing", "hand_typed")
@@ -152,7 +153,7 @@ class UnsyncedReport:
         self._counties: dict[str, str] = {}
 
     def _days(self, since: datetime | None) -> float:
-        return max(0.0, (self.now - since).total_seconds() / 86400) if since else 0.0
+        return waited_days(since, self.now)
 
     def _row(self, kind: str, txn_id: str | None, region_code: str | None, agent: str, biz_type: str, person: str,
              state: str, reason: str, reason_kind: str, since: datetime | None) -> Row:
@@ -184,7 +185,7 @@ class UnsyncedReport:
             yield self._row(state, txn_id=txn_id, region_code=region_code, agent=_agent(agent_id, agent_name),
                             biz_type=_biz(biz_type), person=masked(id_number) if id_number else "",
                             state=text(f"state.{state}"), reason=_ledger_reason(state, reason_kind, reasons),
-                            reason_kind=reason_kind or state, since=_parse(created_at) or first_seen_at)
+                            reason_kind=reason_kind or state, since=waited_since(created_at, first_seen_at))
 
     def _unwritten(self, f: Filters) -> Iterator[Row]:
         x, w = t.txn.c, t.writeback.c
@@ -197,7 +198,8 @@ class UnsyncedReport:
         # transaction that records a result sent or ferried, and results are never deleted
         # (``verify`` names any hint without its result). What became of each candidate is then
         # read by key, a chunk at a time, and those with a result sent are left out.
-        columns = (x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number, x.state_at)
+        columns = (x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number, x.state_at,
+                   x.created_at)
         hinted, unsent = (self._ledger_where(select(*columns).where(
             x.state.in_(("applied", "linked", "rejected")), or_(x.status.is_(None), x.status != "withdrawn"),
             candidates), f).order_by(x.txn_id)
@@ -224,7 +226,7 @@ class UnsyncedReport:
                                 agent=_agent(r.agent_id, r.agent_name),
                                 biz_type=_biz(r.biz_type), person=masked(r.id_number) if r.id_number else "",
                                 state=text(f"state.{r.state}"), reason=text(f"report.kind.{kind}"),
-                                reason_kind=kind, since=r.state_at)
+                                reason_kind=kind, since=waited_since(r.created_at, r.state_at))
 
     def _writeback_statuses(self, txn_ids: list[str]) -> dict[str, set[str]]:
         w = t.writeback.c

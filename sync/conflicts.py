@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from config.catalogue import has, text
@@ -27,6 +27,8 @@ class Filters:
     biz_type: str | None = None
     status: str = "open"
     kinds: frozenset[str] | None = None  # the kinds a role may see
+    agent_id: str | None = None  # "mine": the platform agent the user is linked to
+    waiting_since: str | None = None  # the platform's created_at at or before this (plain local time)
 
 
 def readable(token: str) -> str:
@@ -67,6 +69,77 @@ def list_conflicts(state: Engine, filters: Filters = Filters(), limit: int = 500
         query = query.where(x.biz_type == filters.biz_type)
     with state.connect() as conn:
         return [{**r._mapping, "sentence": sentence(r.kind, r.detail)} for r in conn.execute(query)]
+
+
+def _where(query, filters: Filters):
+    c, x = t.conflict.c, t.txn.c
+    if filters.status:
+        query = query.where(c.status == filters.status)
+    if filters.region:
+        query = query.where(c.region_code.startswith(filters.region))
+    if filters.kind:
+        query = query.where(c.kind == filters.kind)
+    if filters.kinds is not None:
+        query = query.where(c.kind.in_(sorted(filters.kinds)))
+    if filters.biz_type:
+        query = query.where(x.biz_type == filters.biz_type)
+    if filters.agent_id:
+        query = query.where(c.agent_id == filters.agent_id)
+    if filters.waiting_since:
+        query = query.where(x.created_at <= filters.waiting_since)
+    return query
+
+
+def page(state: Engine, filters: Filters, after: tuple[str, int] | None = None, size: int = 50
+         ) -> tuple[list[dict[str, Any]], tuple[str, int] | None]:
+    """One page of the queue, the resident who waited longest first (the platform's created_at),
+    and the key of the next page (None on the last). Keyset, not offset: page 3,000 costs what
+    page 1 does, and a conflict resolved meanwhile does not shift the next page.
+    """
+    c, x = t.conflict.c, t.txn.c
+    query = _where(select(c.id, c.txn_id, c.version, c.kind, c.detail, c.region_code, c.agent_id, c.status,
+                          c.opened_at, x.biz_type, x.agent_name, x.created_at, x.first_seen_at)
+                   .select_from(t.conflict.join(t.txn, c.txn_id == x.txn_id)), filters)
+    if after is not None:
+        query = query.where(or_(x.created_at > after[0], and_(x.created_at == after[0], c.id > after[1])))
+    query = query.order_by(x.created_at, c.id).limit(size + 1)
+    with state.connect() as conn:
+        found = [{**r._mapping, "sentence": sentence(r.kind, r.detail)} for r in conn.execute(query)]
+    more = len(found) > size
+    found = found[:size]
+    names = _names(state, [(r["txn_id"], r["version"]) for r in found])
+    for r in found:
+        r["resident"] = names.get((r["txn_id"], r["version"])) or ""
+    return found, ((found[-1]["created_at"] or "", found[-1]["id"]) if more else None)
+
+
+def _names(state: Engine, keys: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
+    """The resident's name in each of these versions, as the platform sent it."""
+    v = t.txn_version.c
+    if not keys:
+        return {}
+    with state.connect() as conn:
+        found = conn.execute(select(v.txn_id, v.version, v.raw).where(v.txn_id.in_(sorted({k for k, _ in keys}))))
+        out = {}
+        for txn_id, version, raw in found:
+            if (txn_id, version) in keys:
+                person = (json.loads(raw) or {}).get("person")
+                name = person.get("name") if isinstance(person, dict) else None
+                out[(txn_id, version)] = str(name) if isinstance(name, str) else ""
+    return out
+
+
+def counts(state: Engine, filters: Filters, thresholds: tuple[str, ...]) -> tuple[dict[str, int], list[int]]:
+    """Open conflicts by kind, and by how long their residents have waited: the number created
+    after each threshold (plain local times, newest first), the rest older than the last."""
+    c, x = t.conflict.c, t.txn.c
+    joined = t.conflict.join(t.txn, c.txn_id == x.txn_id)
+    columns = [func.count()] + [func.sum(case((x.created_at > limit, 1), else_=0)) for limit in thresholds]
+    with state.connect() as conn:
+        by_kind = {r[0]: r[1] for r in conn.execute(_where(select(c.kind, func.count()).select_from(joined),
+                                                           filters).group_by(c.kind))}
+        row = conn.execute(_where(select(*columns).select_from(joined), filters)).one()
+    return by_kind, [int(v or 0) for v in row]
 
 
 class NotFound(LookupError):
@@ -121,3 +194,11 @@ def resolve(parts: Parts, conflict_id: int, action: str, operator: str, reason: 
     audit = {"actor": operator.strip()[:60], "resolution": {"action": action, "reason": reason}}
     return processor.process([stage(raw, restaged=True)], _known_scans(parts.state, raw), None, None,
                              audit=audit, decide=decider(choice))[0]
+
+
+def next_step(kind: str, role: str, value: str = "") -> str:
+    """What the person reading the conflict does next, in one sentence: by kind and by role."""
+    for key in (f"next_step.{role}.{kind}", f"next_step.{role}.other"):
+        if has(key):
+            return text(key, value=value)
+    return ""

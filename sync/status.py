@@ -20,6 +20,33 @@ from sync.ledger import tables as t
 AGES = (("lt1", 1), ("1to3", 3), ("3to7", 7), ("ge7", None))
 
 
+def waited_since(created_at: str | None, fallback: datetime | None = None) -> datetime | None:
+    """When the resident's wait began: the platform's ``created_at`` (when the agent took the
+    business), the one definition of age in the queue, the report and the metrics; ``fallback``
+    (the bridge first seeing it) only for a transaction without one."""
+    try:
+        if created_at and len(created_at) == 19 and created_at[10] == " ":
+            return datetime.fromisoformat(created_at)
+    except ValueError:
+        pass
+    return fallback
+
+
+def waited_days(since: datetime | None, now: datetime) -> float:
+    """Days waited since ``waited_since``; 0 when unknown or in the future."""
+    return max(0.0, (now - since).total_seconds() / 86400) if since else 0.0
+
+
+def new_business(summary: dict[str, Any]) -> int:
+    """Versions that brought the bridge something to do: decided to any state but ``unchanged``.
+    A write-back's echo (the platform's status moving after our result) is a version, not new
+    business: ``sync`` says "平台没有新的业务" for a night of echoes, and so does ``status``."""
+    by_state = summary.get("by_state")
+    if not isinstance(by_state, dict):
+        return int(summary.get("new_versions", 0) or 0)
+    return sum(int(n) for state, n in by_state.items() if state != "unchanged" and isinstance(n, int))
+
+
 def run_status(state: Engine, run_id: str | None = None) -> dict[str, Any]:
     r, p = t.run.c, t.partition.c
     with state.connect() as conn:
@@ -35,7 +62,7 @@ def run_status(state: Engine, run_id: str | None = None) -> dict[str, Any]:
         summary = json.loads(x["summary"] or "{}")
         out_parts.append({"prefix": x["prefix"], "status": x["status"], "worker": x["worker"], "attempts": x["attempts"],
                           "started_at": x["started_at"], "finished_at": x["finished_at"],
-                          "pulled": summary.get("pulled", 0), "new_versions": summary.get("new_versions", 0),
+                          "pulled": summary.get("pulled", 0), "new_versions": new_business(summary),
                           "by_state": summary.get("by_state", {}), "error": x["error"]})
     by_status: dict[str, int] = {}
     for x in out_parts:
@@ -62,7 +89,7 @@ def render(found: dict[str, Any], console: Console) -> None:
     console.print(_shown(line))
     summary = run["summary"]
     if summary:
-        console.print(text("run.pulled_line", pulled=summary.get("pulled", 0), new=summary.get("new_versions", 0)))
+        console.print(text("run.pulled_line", pulled=summary.get("pulled", 0), new=new_business(summary)))
     if found["partitions"]:
         table = Table(title=text("status.partitions_title", **{k: found["by_status"].get(k, 0)
                                                                for k in ("done", "running", "queued", "failed")}))
@@ -115,11 +142,14 @@ def prometheus(state: Engine, now: datetime | None = None) -> str:
         family("pension_bridge_transactions", "gauge", "Platform transactions by their one current state.")
         for state_, n in conn.execute(select(x.state, func.count()).group_by(x.state)):
             _line(out, "pension_bridge_transactions", n, state=state_)
-        family("pension_bridge_conflicts_open", "gauge", "Conflicts waiting for an operator, by age in days.")
-        opened = [row[0] for row in conn.execute(select(c.opened_at).where(c.status == "open"))]
+        family("pension_bridge_conflicts_open", "gauge",
+               "Conflicts waiting for an operator, by how long the resident has waited (from the platform's created_at).")
+        waited = [waited_days(waited_since(created, opened), now) for created, opened in conn.execute(
+            select(x.created_at, c.opened_at).select_from(t.conflict.join(t.txn, c.txn_id == x.txn_id))
+            .where(c.status == "open"))]
         for label, limit in AGES:
             low = {"lt1": 0, "1to3": 1, "3to7": 3, "ge7": 7}[label]
-            n = sum(1 for at in opened if low <= (now - at).total_seconds() / 86400 < (limit or float("inf")))
+            n = sum(1 for days in waited if low <= days < (limit or float("inf")))
             _line(out, "pension_bridge_conflicts_open", n, age_days=label)
         family("pension_bridge_writebacks", "gauge", "Results for the platform by status (failed: will be retried).")
         for status, n in conn.execute(select(w.status, func.count()).group_by(w.status)):

@@ -23,6 +23,7 @@ from tests.integration.test_sync import CLOCK, with_scans
 
 PASSWORD = "correct horse 1"
 USERS = {"agent": ("王代办", "530102"), "staff": ("李华", "5301"), "auditor": ("审计张", "5301")}
+AGENT_ID = "A0017"  # the platform agent the agent user is; another agent (A0020) works the same village
 
 
 def person(n: int, region: str = "530102001001") -> dict:
@@ -50,6 +51,7 @@ def world_txns() -> tuple[list[dict], list[dict]]:
     already = txn("CBDJ", 1, 1)
     stale = txn("XXBG", 1, 2)
     stale["payload"]["changes"][0]["old"] = "13700000000"
+    stale["created_at"] = "2026-11-20 08:00:00"  # the resident has waited six days when the console opens
     paid = txn("BJ", 1, 3)
     paid["payload"].update(years=[2019], amount="500.00")
     unknown = txn("BJ", 2, 4)
@@ -60,7 +62,10 @@ def world_txns() -> tuple[list[dict], list[dict]]:
     withdrawn, changed = txn("CBDJ", 7, 10), txn("CBDJ", 8, 11)
     other_region = txn("CBDJ", 9, 12, region="530103001001")
     other_region["attachments"] = []
-    first = [already, stale, paid, unknown, materials, mismatch, multiple, dup_a, dup_b, withdrawn, changed, other_region]
+    neighbour = txn("CBDJ", 9, 13)  # the same village, another agent's resident, no scans
+    neighbour.update(attachments=[], agent={"agent_id": "A0020", "name": "赵六"})
+    first = [already, stale, paid, unknown, materials, mismatch, multiple, dup_a, dup_b, withdrawn, changed, other_region,
+             neighbour]
     later_w = dict(copy.deepcopy(withdrawn), version=2, status="withdrawn", updated_at="2026-11-25 20:00:00")
     later_c = copy.deepcopy(changed)
     later_c.update(version=2, updated_at="2026-11-25 20:01:00")
@@ -125,7 +130,7 @@ def build_world(server, url, home, hostile: bool = False):
         server.state.put(version)
     engine.run(parts)
     for role, (name, region) in USERS.items():
-        add_user(parts.state, name, role, region, PASSWORD, CLOCK())
+        add_user(parts.state, name, role, region, PASSWORD, CLOCK(), agent_id=AGENT_ID if role == "agent" else None)
     return parts
 
 

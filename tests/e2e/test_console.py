@@ -107,21 +107,21 @@ def test_staff_resolve_a_conflict_of_every_kind(browser, world):
 def test_agent_sees_only_his_region_and_kinds(browser, world):
     parts, console = world
     page = signed_in(browser, console, "agent")
-    listed = page.locator("tbody tr").all_inner_texts()
+    listed = page.locator(".queue .item").all_inner_texts()
     assert len(listed) == 2 and all("530102" in line for line in listed)
     assert any("材料不全" in line for line in listed) and any("变更前内容与内部系统不一致" in line for line in listed)
     other = next(r["id"] for r in rows(parts.state, lt.conflict) if r["region_code"].startswith("530103"))
     assert page.goto(f"{console.url}/conflicts/{other}").status == 403
     hidden = conflict_id(parts, "already_enrolled")  # his region, a kind only staff work
     assert page.goto(f"{console.url}/conflicts/{hidden}").status == 403
-    resolve_in_page(page, console, conflict_id(parts, "materials_incomplete"), "退回代办员补正", "补拍身份证")
+    resolve_in_page(page, console, conflict_id(parts, "materials_incomplete"), "退回平台，我去补传材料", "补拍身份证")
     assert page.locator("button", has_text="按平台内容入库").count() == 0
 
 
 def test_auditor_reads_and_changes_nothing(browser, world):
     parts, console = world
     page = signed_in(browser, console, "auditor")
-    assert page.locator("tbody tr").count() == 11
+    assert page.locator(".queue .item").count() == 12
     cid = conflict_id(parts, "stale_change")
     page.goto(f"{console.url}/conflicts/{cid}")
     assert page.locator("form[action$='/confirm']").count() == 0
@@ -175,3 +175,106 @@ def test_pages_for_reports_and_runs(browser, world):
     assert not left, f"the download left {left} behind"
     page.click("text=运行记录")
     assert page.locator("tbody tr").count() == 2
+
+
+def test_the_conflict_page_aligns_both_records(browser, world):
+    """Issue 26, finding 1: one table, codes decoded, dates formatted, empty values named."""
+    parts, console = world
+    page = signed_in(browser, console, "staff")
+    page.goto(f"{console.url}/conflicts/{conflict_id(parts, 'double_entry_mismatch')}")
+    table = {r.locator("th").inner_text().split("（不一致）")[0]: r for r in page.locator("#compare tbody tr").all()}
+    name = table["姓名"]
+    assert "differs" in name.get_attribute("class") and name.locator("td").all_inner_texts() == ["测试4", "测试肆"]
+    assert table["参保日期"].locator("td").all_inner_texts() == ["2026-11", "2020-01"]
+    assert table["银行代码"].locator("td").all_inner_texts() == ["102", "（未填）"]
+    assert table["业务类型"].locator("td").all_inner_texts() == ["参保登记", "参保登记"]  # YWLX 11 decoded
+    assert table["数据来源（仅内部）"].locator("td").all_inner_texts() == ["—", "柜面录入"]
+    assert table["审核状态（仅内部）"].locator("td").all_inner_texts() == ["—", "未审核"]
+    assert "2026-11-25 15:00" in table["受理时间（平台）／经办时间（内部）"].inner_text()  # not 20261125150000
+    main = page.inner_text("main")
+    assert "None" not in main and "20261125150000" not in main and "系统自动" in main  # not "pension-bridge"
+    assert page.locator(".next").inner_text().startswith("下一步：")
+    page.goto(f"{console.url}/conflicts/{conflict_id(parts, 'stale_change')}")
+    before = page.locator("#compare tr", has_text="变更前的联系电话").locator("td").all_inner_texts()
+    assert before == ["13700000000", "13800138000"]  # the internal value, though no internal business row
+    assert "联系电话：13700000000 → 13900139000" in page.inner_text("main")  # the change in words, not JSON
+
+
+def test_confirm_pages_restate_and_warn(browser, world):
+    """Finding 4: the resident, the result, each value written; a warning where one is due."""
+    parts, console = world
+    page = signed_in(browser, console, "staff")
+    cid = conflict_id(parts, "double_entry_mismatch")
+    page.goto(f"{console.url}/conflicts/{cid}")
+    page.get_by_role("button", name="按平台内容入库").click()
+    assert "测试4" in page.locator("h1").inner_text()
+    warning = page.locator(".warning").inner_text()
+    assert "YW2026112500000041" in warning and "两笔" in warning
+    assert page.locator("#written tr", has_text="姓名").locator("td").inner_text() == "测试4"
+    assert page.evaluate("document.activeElement.id") == "reason"  # focus on the form, not <body>
+    page.goto(f"{console.url}/conflicts/{cid}")
+    page.get_by_role("button", name="关联柜面已录入的业务").click()
+    assert any("姓名" in w and "测试肆" in w and "测试4" in w for w in page.locator(".warning").all_inner_texts())
+    page.goto(f"{console.url}/conflicts/{cid}")
+    page.get_by_role("button", name="逐项合并后关联").click()
+    assert "内部“测试肆” → 改为平台的“测试4”" in page.locator("label", has=page.locator("input[value='person.name']")
+                                                         ).inner_text()
+    box = page.locator("input[value='person.name']").bounding_box()
+    assert box["width"] >= 24 and box["height"] >= 24  # not a tiny checkbox
+    page.fill("#reason", "")
+    page.goto(f"{console.url}/conflicts/{conflict_id(parts, 'materials_incomplete')}")
+    page.get_by_role("button", name="按平台内容入库").click()
+    assert "材料仍不齐" in page.locator(".warning").inner_text()
+
+
+def test_an_agent_sees_his_own_items_and_what_to_do(browser, world):
+    """Finding 3: the agent_id link, the next step per kind and role, the resident's name."""
+    parts, console = world
+    page = signed_in(browser, console, "agent")
+    items = page.locator(".queue .item").all_inner_texts()
+    assert all("A0017" in i for i in items) and not any("赵六" in i for i in items)
+    assert any("测试3" in i for i in items)  # the resident's name in the queue
+    neighbour = next(r["id"] for r in rows(parts.state, lt.conflict) if r["agent_id"] == "A0020")
+    assert page.goto(f"{console.url}/conflicts/{neighbour}").status == 403
+    page.goto(f"{console.url}/conflicts/{conflict_id(parts, 'materials_incomplete')}")
+    step = page.locator(".next").inner_text()
+    assert "身份证（上传的文件校验不符，需重新上传）" in step  # which scan, and that it failed its check
+    staff = signed_in(browser, console, "staff")
+    assert any("赵六" in i for i in staff.locator(".queue .item").all_inner_texts())
+    staff.goto(f"{console.url}/conflicts/{neighbour}")
+    assert "身份证（没有上传）" in staff.locator(".next").inner_text()
+
+
+def test_the_queue_pages_by_key_and_counts_the_residents_wait(browser, world, monkeypatch):
+    """Finding 2 and 5: keyset pages, and the wait from the platform's created_at (not "0天")."""
+    from console import app as console_app
+    parts, console = world
+    monkeypatch.setattr(console_app, "PAGE_SIZE", 5)
+    page = signed_in(browser, console, "auditor")
+    seen = []
+    while True:
+        seen += [a.get_attribute("href") for a in page.locator(".queue .item a").all()]
+        if page.locator("a[rel=next]").count() == 0:
+            break
+        page.locator("a[rel=next]").click()
+    assert len(seen) == len(set(seen)) == 12
+    # The stale change was taken on the platform 2026-11-20 08:00, its conflict opened 2026-11-26
+    # 02:00, the console's clock says 2026-11-26 09:00: six days, the longest wait, listed first.
+    page.goto(console.url + "/")
+    first = page.locator(".queue .item").first.inner_text()
+    assert "变更前内容" in first and "已等 6 天" in first and "2026-11-20 08:00" in first
+    buckets = dict(li.inner_text().split() for li in page.locator(".cards").nth(1).locator("li").all())
+    assert (buckets["3-7天"], buckets["不足1天"]) == ("1", "11")
+
+
+def test_chinese_error_pages_and_a_region_outside(browser, world):
+    """Finding 6: no English error page; a region outside the user's prefix is said, not hidden."""
+    parts, console = world
+    page = signed_in(browser, console, "agent")
+    answer = page.goto(f"{console.url}/no-such-page")
+    assert answer.status == 404 and "找不到这个页面" in page.inner_text("main") and "Not Found" not in page.content()
+    page.goto(f"{console.url}/?region=5301")
+    assert "530102" in page.locator("[role=alert]").inner_text() and page.input_value("#region") == "530102"
+    assert page.locator("a.skip").get_attribute("href") == "#main"
+    with httpx.Client(base_url=console.url) as client:
+        assert "不支持这种操作方式" in client.put("/login").text

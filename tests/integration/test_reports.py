@@ -86,7 +86,9 @@ def test_filters(built):
     assert {r.region_code[:6] for r in report.rows(Filters(region="530103"))} == {"530103"}
     assert [r.kind for r in report.rows(Filters(kind="already_enrolled"))] == ["conflict"]
     assert {r.kind for r in report.rows(Filters(since=datetime(2026, 11, 27).date()))} == {"hand_typed"}
-    assert {r.kind for r in report.rows(Filters(min_age_days=4.5))} == {"invalid", "conflict"}
+    # Every row's age is how long its resident has waited, from the platform's created_at (issue 26,
+    # finding 5): a result the platform refused has kept its resident waiting since then too.
+    assert {r.kind for r in report.rows(Filters(min_age_days=4.5))} == {"invalid", "conflict", "writeback_refused"}
 
 
 def test_xlsx_summary_first_frozen_filtered(built, tmp_path):
