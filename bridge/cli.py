@@ -454,7 +454,12 @@ def verify() -> None:
     current = _settings()
     internal, state, _ = wiring.engines(current)
     wiring.prepare_state(state, current)
-    report = run_verify(internal, state, load_toml("codes.toml")["source"]["platform"])
+    from sync import audit
+
+    report = run_verify(internal, state, load_toml("codes.toml")["source"]["platform"],
+                        heads=audit.heads_path(current.home), signer=wiring.head_verifier(current))
+    if not report.checked.get("audit_signed_entries"):
+        console.print(text("atrest.no_signed_head", path=audit.heads_path(current.home)))
     if report.ok:
         console.print(text("run.verify_ok", transactions=report.checked.get("transactions", 0),
                            rows=report.checked.get("synced_business_rows", 0)))

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     seal_key: Path | None = Field(default=None, description="the agency's seal key file (JSON)")
     seal_algorithm: str = Field(default="SM2-SM3", pattern="^(SM2-SM3|Ed25519)$",
                                 description="algorithm of the trial key made when no seal key is set")
+    # Personal data at rest (docs/privacy.md): how long it is kept, the key it is kept under.
+    data_key: Path | None = Field(default=None, description="the SM4 data key file (0600) scans and raw "
+                                  "payloads are encrypted under; without one they are kept clear, with a warning")
+    retention_days: int = Field(default=180, ge=1, description="days after a transaction's final state before "
+                                "its scans and raw payloads are purged (pension-bridge purge)")
+    audit_retention_days: int = Field(default=365, ge=180, description="days audit entries are kept at least "
+                                      "(at least 180: six months)")
     # Across the network gap (collect / load): folders the gateway ferries, and the batch key.
     ferry_outbox: Path | None = Field(default=None, description="batches this side writes for the gateway")
     ferry_inbox: Path | None = Field(default=None, description="batches the gateway brings from the other side")

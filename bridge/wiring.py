@@ -101,6 +101,21 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
                  review_lookback=timedelta(hours=settings.review_lookback_hours))
 
 
+def head_verifier(settings: Settings):
+    """The seal key's verifier for the signed audit heads (``sync.audit``), without making a
+    trial key: None when no seal key is set and no trial key was ever made, or the key is no key
+    (``verify`` then says there is no signed head; ``doctor`` names the key's fault)."""
+    from sync.sealing.signer import SIGNERS as signers
+    from sync.sealing.signer import read_key as read
+
+    path = settings.seal_key or settings.home / "keys" / f"trial-seal-{settings.seal_algorithm}.json"
+    try:
+        key = read(path)
+        return signers[key.algorithm](key)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 # --- across the network gap ----------------------------------------------------------------------
 
 def ferry_folders(settings: Settings):

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import structlog
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
@@ -61,9 +65,13 @@ def append_many(conn: Connection, entries: list[tuple[datetime, str, str, str | 
     conn.execute(update(t.audit_head).where(t.audit_head.c.id == 1).values(last_hash=prev))
 
 
-def check(conn: Connection) -> list[str]:
-    """Problems with the chain: an edited entry, a deleted one, or a head that does not match."""
+def check(conn: Connection, signed: dict[str, Any] | None = None) -> list[str]:
+    """Problems with the chain: an edited entry, a deleted one, or a head that does not match;
+    with ``signed`` (``latest_head``), also a chain that no longer holds the head signed: entry
+    number ``entries`` (in order) must carry the hash signed. A chain rewritten from its first
+    entry, with a head row made to match, breaks it; so does an edit or a deletion before it."""
     problems, prev, count = [], GENESIS, 0
+    want = int(signed["entries"]) if signed else 0
     query = select(t.audit).order_by(t.audit.c.id).execution_options(yield_per=2000)
     for row in conn.execute(query):
         count += 1
@@ -71,8 +79,113 @@ def check(conn: Connection) -> list[str]:
             problems.append(f"audit entry {row.id}: the entry before it was changed or removed")
         if entry_hash(row.prev_hash, row.at, row.actor, row.action, row.subject, row.detail) != row.hash:
             problems.append(f"audit entry {row.id}: its content was changed")
+        if count == want and row.hash != signed["hash"]:
+            problems.append(f"audit trail: entry {want} does not hold the head signed at {signed['at']}; "
+                            "the chain was rewritten")
         prev = row.hash
+    if count < want:
+        problems.append(f"audit trail: {count} entries, {want} were signed at {signed['at']}; entries were removed")
     head = conn.execute(select(t.audit_head)).first()
     if head is not None and (head.last_hash != prev or head.entries != count):
         problems.append("audit trail: entries are missing at its end")
     return problems
+
+
+# --- the signed head: a witness outside the database ---------------------------------------------
+#
+# Nothing in the database proves the chain: whoever can write it can rewrite every entry from the
+# first and set ``pb_audit_head`` to match. At the end of each run the head (entry count and last
+# hash) is signed with the seal key and appended to ``$BRIDGE_HOME/audit/heads.jsonl``, and carried
+# in each results batch across the gap. ``check`` holds the chain to the latest head that verifies
+# under the seal key: its entry number ``entries`` must still carry that hash.
+
+HEADS_FILE = "heads.jsonl"
+
+
+def head(conn: Connection) -> tuple[int, str]:
+    """(entries, last hash) of the chain as the head row records it."""
+    row = conn.execute(select(t.audit_head.c.entries, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)).first()
+    return (int(row.entries), row.last_hash) if row is not None else (0, GENESIS)
+
+
+def _head_digest(entries: int, last_hash: str, at: str) -> bytes:
+    body = json.dumps({"entries": entries, "hash": last_hash, "at": at}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).digest()
+
+
+def signed_head(conn: Connection, signer: Any, at: datetime) -> dict[str, Any]:
+    """The chain's head signed by ``signer`` (``sync.sealing.signer.Signer``, the seal key)."""
+    entries, last_hash = head(conn)
+    stamp = at.replace(microsecond=0).isoformat()
+    signature = signer.sign(_head_digest(entries, last_hash, stamp))
+    return {"entries": entries, "hash": last_hash, "at": stamp, "algorithm": signer.algorithm,
+            "fingerprint": signer.fingerprint, "signature": signature.hex()}
+
+
+def head_holds(record: Any, signer: Any) -> bool:
+    """``record`` is a head signed by ``signer``'s key (its public half is enough)."""
+    try:
+        entries, last_hash, stamp = int(record["entries"]), str(record["hash"]), str(record["at"])
+        if record.get("algorithm") != signer.algorithm or record.get("fingerprint") != signer.fingerprint:
+            return False
+        return bool(signer.verify(_head_digest(entries, last_hash, stamp), bytes.fromhex(str(record["signature"]))))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def heads_path(home: Any) -> Path:
+    return Path(home) / "audit" / HEADS_FILE
+
+
+def append_head(path: Path, record: dict[str, Any]) -> None:
+    """Append one signed head: the file is created owner-only (0600, its folder 0700) and only
+    ever opened for appending, never through a symbolic link."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.write(fd, (json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sign_head(engine: Any, signer: Any, home: Any, at: datetime) -> dict[str, Any] | None:
+    """Sign the head now and append it to the heads file; the record, or None without a key that
+    signs (a verifying-only key, a signing service that is down: the run is not failed for it)."""
+    try:
+        with engine.connect() as conn:
+            record = signed_head(conn, signer, at)
+        append_head(heads_path(home), record)
+    except Exception as err:  # the run's work is done; the missing head is reported by ``verify``
+        structlog.get_logger(__name__).error("audit_head_not_signed", error=f"{type(err).__name__}: {err}"[:300])
+        return None
+    return record
+
+
+def latest_head(path: Path, signer: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    """The last head in ``path`` that ``signer``'s key signed, and the problems found: a line
+    that is not a head signed by the seal key (forged or damaged), a head with fewer entries than
+    one before it (the chain can only grow)."""
+    problems: list[str] = []
+    best: dict[str, Any] | None = None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return None, []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not head_holds(record, signer):
+            problems.append(f"audit heads line {number}: not a head signed by the seal key")
+            continue
+        if best is not None and int(record["entries"]) < int(best["entries"]):
+            problems.append(f"audit heads line {number}: {record['entries']} entries, fewer than "
+                            f"{best['entries']} signed before")
+            continue
+        best = record
+    return best, problems
+

@@ -7,7 +7,7 @@ import dataclasses
 import structlog
 
 from connectors.platform import PlatformError
-from sync import engine, faultpoints, sweep
+from sync import audit, engine, faultpoints, sweep
 from sync.engine import Parts, RunResult
 from sync.ledger import statistics
 from sync.sealing.service import seal_approved
@@ -75,6 +75,8 @@ def after_feed(parts: Parts, result: RunResult) -> None:
     except (OSError, ValueError) as err:  # a full disk must not undo a night's work: say so
         result.problems.append(f"report: {err}")
         log.error("report_failed", error=str(err))
+    if parts.signer is not None:  # the audit head, signed outside the database (``sync.audit``)
+        audit.sign_head(parts.state, parts.signer, parts.home, parts.clock())
 
 
 def run(parts: Parts, wait: bool = False) -> RunResult:

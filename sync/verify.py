@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import exists, func, or_, select
@@ -33,14 +34,21 @@ class Report:
 PAGE = 5000
 
 
-def verify(internal: Engine, state: Engine, source: str, limit: int = 50) -> Report:
+def verify(internal: Engine, state: Engine, source: str, limit: int = 50, heads: Path | None = None,
+           signer: Any = None) -> Report:
     """Both directions between the ledger and ``AE_YWJL``, a page of keys at a time: memory stays
-    flat however long the ledger (holding it whole took 708 MB at a million transactions)."""
+    flat however long the ledger (holding it whole took 708 MB at a million transactions).
+
+    ``heads`` and ``signer``: the signed audit heads (``$BRIDGE_HOME/audit/heads.jsonl``) and the
+    seal key's verifier; the chain must still hold the latest head the seal key signed
+    (``checked["audit_signed_entries"]``: how many entries that head covers, 0 without one)."""
     report = Report()
+    signed, head_problems = audit.latest_head(heads, signer) if heads is not None and signer is not None else (None, [])
+    report.checked["audit_signed_entries"] = int(signed["entries"]) if signed else 0
     with state.connect() as conn:
         _every_version_has_a_state(conn, report, limit)
         _answered_hints_hold(conn, report, limit)
-        report.problems += audit.check(conn)[:limit]
+        report.problems += (head_problems + audit.check(conn, signed))[:limit]
     if internal is state:  # one database: two anti-joins, the server's work
         _joined(state, source, report, limit)
     else:

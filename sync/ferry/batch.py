@@ -79,6 +79,9 @@ class Manifest(BaseModel):
     counts: dict[str, int]
     files: dict[str, str]             # member -> SHA-256
     attachments: dict[str, dict[str, Any]] = Field(default_factory=dict)  # attachment id -> outcome
+    # A results batch: the internal side's audit head signed by its seal key (``sync.audit``),
+    # a second witness outside its database. Absent in batches written before it (and in feeds).
+    audit_head: dict[str, Any] | None = None
 
 
 class BadBatch(Exception):
@@ -99,6 +102,7 @@ class Contents:
     scans: dict[str, Path] = field(default_factory=dict)     # SHA-256 -> file holding the scan
     attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
     positions: dict[str, str] = field(default_factory=dict)
+    audit_head: dict[str, Any] | None = None
 
     def range(self) -> tuple[str | None, str | None]:
         stamps = sorted(str(t.get("updated_at"))[:19] for t in self.transactions
@@ -161,7 +165,12 @@ def write(folder: Path, kind: str, sender: str, seq: int, created_at: str, conte
                                 counts={"transactions": len(contents.transactions), "results": len(contents.results),
                                         "acks": len(contents.acks), "scans": len(contents.scans)},
                                 files=dict(sorted(files.items())), attachments=contents.attachments)
-            manifest_bytes = json.dumps(manifest.model_dump(), ensure_ascii=False, sort_keys=True, indent=1).encode()
+            dumped = manifest.model_dump()
+            if contents.audit_head is None:  # a batch without a head reads as before, to old readers too
+                dumped.pop("audit_head", None)
+            else:
+                dumped["audit_head"] = contents.audit_head
+            manifest_bytes = json.dumps(dumped, ensure_ascii=False, sort_keys=True, indent=1).encode()
             signature = json.dumps({"algorithm": signer.algorithm, "signature": signer.sign(manifest_bytes)}).encode()
             archive.writestr("manifest.json", manifest_bytes)
             archive.writestr("manifest.sig", signature)
@@ -457,7 +466,7 @@ class Batch:
         """The batch as it was written (scans left in the file)."""
         return Contents(transactions=self.items("transactions"), results=self.items("results"),
                         acks=self.items("acks"), attachments=dict(self.manifest.attachments),
-                        positions=dict(self.manifest.positions))
+                        positions=dict(self.manifest.positions), audit_head=self.manifest.audit_head)
 
     def salvage(self, folder: Path) -> Contents:
         """The batch as a sound writer writes it: the verified scans copied into ``folder``, what

@@ -32,7 +32,7 @@ from connectors.platform import (
 )
 from connectors.platform.feed import pages
 from sync import checkpoint as cp
-from sync import faultpoints
+from sync import audit, faultpoints
 from sync.engine import _position
 from sync.ferry import batch as b
 from sync.ferry.inbox import Inbox
@@ -275,6 +275,9 @@ class Collector:
                     raise RetryBudgetExhausted("results: the platform stayed down")
                 with self.parts.state.begin() as conn:
                     self.inbox.record(conn, batch, {"results": len(items)})
+                if isinstance(batch.manifest.audit_head, dict):  # the inside's signed head, witnessed here
+                    audit.append_head(self.parts.folders.home / "audit" / "inside-heads.jsonl",
+                                      batch.manifest.audit_head)
             self.inbox.archive(batch)
 
     def _post(self, item: dict[str, Any]) -> str:

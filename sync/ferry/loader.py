@@ -207,9 +207,14 @@ class Loader:
             with p.state.begin() as conn:
                 self._mark(conn, items, "held", None)
             result.held = len(items)
+            if p.signer is not None:
+                audit.sign_head(p.state, p.signer, p.home, p.clock())
             return
+        # The audit head, signed at the end of the run (``sync.audit``), goes across in each batch.
+        head = audit.sign_head(p.state, p.signer, p.home, p.clock()) if p.signer is not None else None
         for start in range(0, len(items), RESULTS_PER_BATCH):
-            seq = self.outbox.send(b.Contents(results=items[start:start + RESULTS_PER_BATCH]), self._record_results)
+            seq = self.outbox.send(b.Contents(results=items[start:start + RESULTS_PER_BATCH], audit_head=head),
+                                   self._record_results)
             result.result_batches.append(seq)
         result.results = len(items)
 
