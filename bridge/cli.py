@@ -36,7 +36,11 @@ ferry_app = typer.Typer(help="Across the network gap (网闸): batches between c
 app.add_typer(ferry_app, name="ferry")
 bundle_app = typer.Typer(help="Offline install bundles (packaging/build_bundle.py).", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
-console = SafeConsole()  # platform text is printed as text: no markup, no escape sequences
+# Platform text is printed as text: no markup, no escape sequences. Lines are not wrapped at the
+# terminal's width (soft wrap): a command printed to be copied ("下一步") stays one line.
+console = SafeConsole(soft_wrap=True)
+err_console = SafeConsole(stderr=True, soft_wrap=True)
+_verbose = {"on": False, "said": False}
 
 
 def _print_version(value: bool) -> None:
@@ -50,8 +54,11 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main_options(show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
-                                                    help="print the version, its commit and schema head")) -> None:
+                                                    help="print the version, its commit and schema head"),
+                  verbose: bool = typer.Option(False, "-v", "--verbose",
+                                               help="say which settings file and databases the command uses")) -> None:
     """pension-bridge: platform business into the internal pension system, once."""
+    _verbose["on"] = verbose
 
 
 @app.command()
@@ -108,6 +115,15 @@ def _settings() -> settings_module.Settings:
     current = settings_module.load()
     settings_module.prepare_home(current.home)
     bridge_logging.configure(current.home / "logs" / "bridge.log")
+    if _verbose["on"] and not _verbose["said"]:  # -v: which settings file and databases, once
+        from bridge.wiring import safe_url, state_setting
+
+        _verbose["said"] = True
+        none = text("cli.using_none")
+        err_console.print(text("cli.using", env=os.environ.get("BRIDGE_ENV_FILE") or none,
+                               internal=safe_url(current.internal_db) if current.internal_db else none,
+                               state_name=state_setting(current), state=safe_url(current.state_url),
+                               platform=current.platform_url or none))
     return current
 
 
@@ -123,6 +139,7 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
     from sync.locks import LockBusy
 
     current = _settings()
+    wiring.check_platform(current)  # a first request refused or unreachable: its cause, at once
     parts = wiring.build(current, shared_rate=distributed)
     heap.freeze_wired()
     try:
@@ -134,11 +151,15 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
                 console.print(text("status.enqueued", run_id=result.run_id))
                 raise typer.Exit(0)
         else:
-            result = nightly.run(parts, wait=wait)
+            from bridge.progress import SyncProgress
+
+            with SyncProgress(err_console, lambda: parts.fetcher.fetched) as progress:
+                parts.progress = progress.on_page
+                result = nightly.run(parts, wait=wait)
     except LockBusy as busy:
         console.print(text("run.lock_busy", value=busy.scope))
         raise typer.Exit(3) from None
-    summary.render(result, console)
+    summary.render(result, console, current.platform_url)
     raise typer.Exit(result.exit_code)
 
 
@@ -150,7 +171,9 @@ def writeback() -> None:
     from sync.engine import RunResult
     from sync.process import Tally
 
-    parts = wiring.build(_settings())
+    current = _settings()
+    wiring.check_platform(current)
+    parts = wiring.build(current)
     heap.freeze_wired()
     result = RunResult("writeback", "completed", Tally())
     nightly.seal_and_write_back(parts, result)
@@ -201,7 +224,9 @@ def collect(wait: bool = typer.Option(False, help="wait for another collector's 
     from bridge import heap, summary, wiring
     from sync.ferry.collector import Collector
 
-    collector = Collector(wiring.build_collector(_settings()))
+    current = _settings()
+    wiring.check_platform(current)
+    collector = Collector(wiring.build_collector(current))
     heap.freeze_wired()
     _run_locked(lambda: collector.run(wait=wait, accept_gap=accept_gap), summary.render_collect)
 
@@ -436,11 +461,11 @@ def report_unsynced(format: str = typer.Option("xlsx", help="xlsx|html|csv|json"
 @receipt_app.command("verify")
 def receipt_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Whether a receipt is intact and sealed by the configured key; non-zero when it is not."""
+    from bridge.wiring import signer_for
     from sync.sealing.check import verify_receipt
-    from sync.sealing.signer import load_signer
 
     current = _settings()
-    verdict = verify_receipt(file, load_signer(current.seal_key, current.home, current.seal_algorithm))
+    verdict = verify_receipt(file, signer_for(current, sign=False))
     console.print(text(verdict.key, **verdict.values))
     raise typer.Exit(0 if verdict.ok else 1)
 
@@ -470,11 +495,18 @@ def verify() -> None:
     raise typer.Exit(1)
 
 
-def _state_engine():
+def _state_engine(create: bool = False):
+    """The bridge's own tables. With no database set, the default file under the home is used
+    only when it exists (or ``create``): a command reading an empty, fresh one would answer an
+    empty queue for a settings file that was never read."""
     from bridge import wiring
     from connectors.internal.db import engine_for
 
     current = _settings()
+    if not (create or current.state_db or current.internal_db):
+        default = current.home / "state.db"
+        if not default.exists():
+            raise settings_module.SettingsError(text("cli.no_database", path=default))
     state = engine_for(current.state_url)
     wiring.prepare_state(state, current)
     return state
@@ -490,8 +522,16 @@ def conflicts_list(region: str = typer.Option(None), kind: str = typer.Option(No
     """Conflicts, oldest first."""
     from rich.table import Table
 
+    from config.catalogue import keys
     from sync.conflicts import Filters, list_conflicts
 
+    known = sorted(k.split(".", 1)[1] for k in keys() if k.startswith("conflict_kind."))
+    if kind is not None and kind not in known:
+        err_console.print(text("cli.unknown_kind", value=kind, known="、".join(known)))
+        raise typer.Exit(2)
+    if status not in ("open", "resolved"):
+        err_console.print(text("cli.unknown_status", value=status, known="open、resolved"))
+        raise typer.Exit(2)
     rows = list_conflicts(_state_engine(), Filters(region=region, kind=kind, status=status))
     if format == "json":
         console.print_json(_json(rows))
@@ -544,7 +584,7 @@ def conflicts_resolve(conflict_id: int = typer.Argument(...),
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the bridge's own tables (never the internal ones)."""
-    _state_engine()
+    _state_engine(create=True)
     console.print("ok")
 
 
@@ -653,12 +693,24 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
     console.print(str(path))
 
 
+# Last, once every command is registered: --help in Chinese, English beside it (bridge/helptext.py).
+from bridge import helptext as _helptext  # noqa: E402
+
+_helptext.apply(app)
+
+
 def main() -> None:
     # Everything this process creates is its owner's alone: the databases, scans, logs, reports,
     # receipts and keys under BRIDGE_HOME hold personal data and secrets.
     os.umask(0o077)
+    from sqlalchemy.exc import DBAPIError
+
     try:
         app()
     except settings_module.SettingsError as err:
         print(err, file=sys.stderr)
+        sys.exit(2)
+    except DBAPIError as err:  # a database lost after its first connection: one line, not a traceback
+        reason = (str(err.orig or err).strip().splitlines() or [type(err).__name__])[0][:200]
+        print(text("cli.db_failed", reason=reason), file=sys.stderr)
         sys.exit(2)

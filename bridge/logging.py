@@ -55,9 +55,23 @@ def mask_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str,
     return {k: _mask_value(v, k) for k, v in event.items()}
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of writing: a progress display on the terminal
+    swaps it for a proxy that prints above the display (``bridge.progress``)."""
+
+    def write(self, data: str) -> int:
+        return sys.stderr.write(data)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(log_file: Path | None = None, level: int = logging.INFO, stream: Any = None) -> None:
     """Log to ``stream`` (stderr) as console lines on a terminal, JSON otherwise; also to ``log_file`` as JSON."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()
     shared = [structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
               structlog.processors.TimeStamper(fmt="iso"), structlog.processors.format_exc_info, mask_processor]
     handlers: list[logging.Handler] = [logging.StreamHandler(stream)]

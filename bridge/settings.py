@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.catalogue import has, text
+
 
 def default_home() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
@@ -98,14 +100,31 @@ class Settings(BaseSettings):
         if value is None:
             return None
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError(text("cli.reason.platform_scheme"))
         return value.rstrip("/")
+
+    @field_validator("internal_db", "state_db", "queue_db")
+    @classmethod
+    def _db_url(cls, value: str | None) -> str | None:
+        """A database URL SQLAlchemy can open (``postgresql://…``, ``sqlite:///…``): a path or
+        ``host/db`` without a scheme stops here, not in a traceback of the first query."""
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+
+        from connectors.internal.db import normalise_url
+
+        try:
+            make_url(normalise_url(value)).get_dialect()
+        except Exception:
+            raise ValueError(text("cli.reason.db_url")) from None
+        return value
 
     @field_validator("client_key")
     @classmethod
     def _key_needs_its_certificate(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is not None and info.data.get("client_cert") is None:
-            raise ValueError("needs BRIDGE_CLIENT_CERT, the certificate it belongs to")
+            raise ValueError(text("cli.reason.key_needs_cert"))
         return value
 
     @field_validator("regions")
@@ -113,7 +132,7 @@ class Settings(BaseSettings):
     def _regions(cls, value: str) -> str:
         parts = [p.strip() for p in value.split(",") if p.strip()]
         if any(not p.isdigit() or not 2 <= len(p) <= 12 for p in parts):
-            raise ValueError("must be comma-separated digit prefixes of 2-12 digits")
+            raise ValueError(text("cli.reason.regions"))
         return ",".join(parts)
 
     @property
@@ -137,7 +156,7 @@ class Settings(BaseSettings):
         """Stop with one line naming the first setting this command needs and lacks."""
         for name in names:
             if getattr(self, name) in (None, ""):
-                raise SettingsError(f"configuration error: BRIDGE_{name.upper()} is not set")
+                raise SettingsError(text("cli.setting_missing", name=f"BRIDGE_{name.upper()}"))
 
 
 def prepare_home(home: Path) -> None:
@@ -155,11 +174,30 @@ class SettingsError(SystemExit):
 
 
 def load(**overrides: object) -> Settings:
-    """Settings from the environment; raises SettingsError naming the first bad one."""
+    """Settings from the environment; raises SettingsError naming the first bad one.
+
+    ``BRIDGE_ENV_FILE`` naming a file that is not there stops here: read silently as absent, it
+    left every setting at its default (a fresh SQLite file under the home, an empty queue)."""
+    env_file = os.environ.get("BRIDGE_ENV_FILE") or None
+    if env_file is not None and not Path(env_file).is_file():
+        raise SettingsError(text("cli.env_file_missing", path=env_file))
     try:
-        return Settings(**overrides)
+        return Settings(_env_file=env_file, **overrides)
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         name = "BRIDGE_" + str(first["loc"][0]).upper() if first["loc"] else "BRIDGE_*"
-        reason = "is not set" if first["type"] == "missing" else f"is invalid: {first['msg']}"
-        raise SettingsError(f"configuration error: {name} {reason}") from None
+        if first["type"] == "missing":
+            raise SettingsError(text("cli.setting_missing", name=name)) from None
+        raise SettingsError(text("cli.setting_invalid", name=name, reason=_reason(first))) from None
+
+
+def _reason(problem: dict) -> str:
+    """Why a value was refused, in words (a validator's own words are already the catalogue's)."""
+    kind = str(problem["type"])
+    if kind == "value_error" and problem.get("ctx", {}).get("error") is not None:
+        return str(problem["ctx"]["error"])
+    for prefix in ("string_pattern", "path_not_file", "float_parsing", "int_parsing", "bool_parsing",
+                   "greater_than", "less_than"):
+        if kind.startswith(prefix) and has(f"doctor.reason.{prefix}"):
+            return text(f"doctor.reason.{prefix}")
+    return text("doctor.reason.other", detail=str(problem.get("msg", ""))[:160])

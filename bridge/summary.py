@@ -16,12 +16,18 @@ def _label(kind: str, key: str) -> str:
     return text(f"{kind}.{key}") if has(f"{kind}.{key}") else key
 
 
-def render(result: RunResult, console: Console) -> None:
+def render(result: RunResult, console: Console, platform_url: str | None = None) -> None:
     tally = result.tally
     decided = sum(n for state, n in tally.by_state.items() if state != "unchanged")
     if decided == 0 and result.status == "completed":
         console.print(text("run.nothing_new"))
         render_after(result, console)
+        return
+    if decided == 0:  # stopped before deciding anything: the cause, not an empty table
+        render_after(result, console)
+        for region in result.skipped_regions:
+            console.print(text("run.region_forbidden", value=region))
+        _failure(result, console, platform_url)
         return
     table = Table(title=f"{text('run.summary_title')}（{result.run_id}）")
     table.add_column(text("run.column_biz_type"))
@@ -41,7 +47,29 @@ def render(result: RunResult, console: Console) -> None:
     for region in result.skipped_regions:
         console.print(text("run.region_forbidden", value=region))
     if result.status != "completed":
+        _failure(result, console, platform_url)
+
+
+def _failure(result: RunResult, console: Console, platform_url: str | None) -> None:
+    """Why the run stopped, first in Chinese naming the setting and the URL, then the detail."""
+    if platform_url is None:
         console.print(text("run.platform_down"))
+        _problems(result.problems, console)
+        return
+    kinds = [p.partition(":")[0] for p in result.problems]
+    if any(k == "RetryBudgetExhausted" for k in kinds):
+        key = "cli.platform.down_during_run"
+    elif all(k.endswith("Error") and k not in _PLATFORM_ERRORS for k in kinds) and kinds:
+        key = "cli.platform.db_during_run"  # SQLAlchemy's: OperationalError, IntegrityError …
+    else:
+        key = "cli.platform.refused_during_run"
+    console.print(text(key, url=platform_url), soft_wrap=True)
+    _problems(result.problems, console)
+
+
+# The engine names a platform failure by its class (``sync.engine.run``).
+_PLATFORM_ERRORS = frozenset({"PlatformError", "FatalError", "RetriableError", "ResignError", "DeadlineExceeded",
+                              "ResponseTooLarge", "ConflictError"})
 
 
 def render_after(result: RunResult, console: Console) -> None:

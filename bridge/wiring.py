@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import socket
 import ssl
+import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
-from bridge.settings import Settings
+from bridge.settings import Settings, SettingsError
+from config.catalogue import text
 from connectors.internal.db import engine_for, same_database
 from connectors.internal.reader import load_codes
 from connectors.platform import PlatformClient
@@ -23,7 +27,7 @@ from sync.ledger.migrate import upgrade
 from sync.locks import run_lock
 from sync.planning.planner import Rules
 from sync.scans import ScanFetcher, ScanStore
-from sync.sealing.signer import load_signer
+from sync.sealing.signer import SIGNERS, Signer, new_key, read_key, write_key
 
 
 def client_for(settings: Settings, shared_with: Engine | None = None) -> PlatformClient:
@@ -35,20 +39,118 @@ def client_for(settings: Settings, shared_with: Engine | None = None) -> Platfor
         limiter = SharedRateLimiter(shared_with, settings.app_key, settings.rate_limit, settings.rate_burst)
     else:
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    return _client(settings, limiter, RetryBudget(settings.retry_budget, settings.retry_seconds))
+
+
+def _client(settings: Settings, limiter, budget: RetryBudget, max_attempts: int = 8) -> PlatformClient:
     try:
         return PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
-                              limiter=limiter, budget=RetryBudget(settings.retry_budget, settings.retry_seconds),
+                              limiter=limiter, budget=budget, max_attempts=max_attempts,
                               timeout=settings.timeout, max_connections=max(4, settings.scan_workers),
                               deadline=settings.request_deadline, proxy=settings.proxy, ca_bundle=settings.ca_bundle,
                               client_cert=settings.client_cert, client_key=settings.client_key)
     except (OSError, ssl.SSLError) as err:  # a CA bundle, certificate or key that cannot be used
-        from bridge.settings import SettingsError
-        raise SettingsError(f"configuration error: BRIDGE_CA_BUNDLE or BRIDGE_CLIENT_CERT/KEY: {err}") from None
+        raise SettingsError(text("cli.tls_files", reason=f"{type(err).__name__}: {err}")) from None
+
+
+def check_platform(settings: Settings) -> None:
+    """The run's first request, made once, before anything else (issue 26, finding 7).
+
+    A first request that cannot reach the platform, or that the platform refuses for the key, the
+    signature or the path, is a configuration problem: it stops the command at once with one line
+    naming the setting and the URL, instead of spending the retry budget (27 s for a refused
+    connection) and ending "平台持续无法访问". A platform that answers but is busy (42901, 5xx) or
+    asks for a fresh signature passes: the run retries those within its budget, as it does every
+    failure after this first request. A region the key may not read passes too: the run skips
+    and reports it."""
+    from connectors.platform import errors as e
+    from connectors.platform.pacing import RetryBudget as Budget
+
+    settings.need("platform_url", "app_key", "app_secret")
+    client = _client(settings, Unlimited(), Budget(0, 0), max_attempts=1)
+    prefix = settings.region_prefixes[0] if settings.region_prefixes else None
+    try:
+        client.changes_page(updated_after=datetime.now() - timedelta(seconds=1), region_prefix=prefix, limit=1)
+    except (e.RegionForbidden, e.CursorExpired, e.ConflictError):
+        pass
+    except e.PlatformError as err:
+        line = platform_cause(settings.platform_url, err)
+        if line is not None:
+            raise SettingsError(line) from None
+    finally:
+        client.close()
+
+
+def _chain(err: BaseException):
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def platform_cause(url: str, err: BaseException) -> str | None:
+    """One line in Chinese naming the setting and the URL for a platform failure that is a
+    configuration problem; None for one worth retrying (the platform answered, busy or briefly
+    broken)."""
+    import httpx
+
+    from connectors.platform import errors as e
+
+    codes = [x.code for x in _chain(err) if isinstance(x, e.PlatformError) and x.code]
+    code = codes[-1] if codes else None
+    chain = list(_chain(err))
+    causes = [(ssl.SSLCertVerificationError, "tls_untrusted"), (ssl.SSLError, "tls_mismatch"),
+              (ConnectionRefusedError, "refused"), (socket.gaierror, "no_host"), (httpx.ProxyError, "proxy"),
+              (httpx.TimeoutException, "timeout"), (e.DeadlineExceeded, "timeout"),
+              (httpx.TransportError, "unreachable")]
+    if url.startswith("http://"):  # a server that hangs up on plain HTTP: it expected a TLS handshake
+        causes.insert(-1, ((httpx.RemoteProtocolError, httpx.ReadError), "not_http"))
+    for kind, key in causes:  # the most telling cause anywhere in the chain wins
+        found = next((x for x in chain if isinstance(x, kind)), None)
+        if found is not None:
+            return text(f"cli.platform.{key}", url=url, host=httpx.URL(url).host, reason=type(found).__name__)
+    if code in (40101,):
+        return text("cli.platform.signature", url=url, code=code)
+    if code == 40401:
+        return text("cli.platform.not_found", url=url, code=code)
+    if code in (40102, 40103, 42901, 50001, 50301) or (code is None and not isinstance(err, e.FatalError)
+                                                         and "unreadable answer" not in str(err)):
+        return None  # busy or asked to sign again: the run's retry budget is for these
+    if code is None:  # a redirect, or an answer that is no envelope: not the platform's open API
+        return text("cli.platform.not_platform", url=url)
+    return text("cli.platform.refused_code", url=url, code=code)
+
+
+def safe_url(url: str | None) -> str:
+    """A database URL without its password, for messages."""
+    if not url:
+        return "-"
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "?"
+
+
+def _reach(engine: Engine, setting: str, url: str) -> None:
+    """Connect once: a database that is down is one line naming its setting, not 431 of traceback."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as err:
+        reason = (str(err.orig or err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise SettingsError(text("cli.db_down", name=setting, url=safe_url(url), reason=reason)) from None
+
+
+def state_setting(settings: Settings) -> str:
+    """The setting the state database comes from."""
+    return "BRIDGE_STATE_DB" if settings.state_db else "BRIDGE_INTERNAL_DB" if settings.internal_db else "BRIDGE_HOME"
 
 
 def engines(settings: Settings) -> tuple[Engine, Engine, bool]:
     settings.need("internal_db")
     internal = engine_for(settings.internal_db)
+    _reach(internal, "BRIDGE_INTERNAL_DB", settings.internal_db)
     same = same_database(settings.internal_db, settings.state_url)
     state = internal if same else engine_for(settings.state_url)
     return internal, state, same
@@ -57,8 +159,56 @@ def engines(settings: Settings) -> tuple[Engine, Engine, bool]:
 def prepare_state(state: Engine, settings: Settings) -> None:
     """Create or upgrade the bridge's tables, one process at a time."""
     settings.home.mkdir(parents=True, exist_ok=True)
+    _reach(state, state_setting(settings), settings.state_url)
     with run_lock(state, settings.home, "schema", wait=True, poll=0.2):
         upgrade(state)
+
+
+def signer_for(settings: Settings, sign: bool = True) -> Signer:
+    """The seal key of BRIDGE_SEAL_KEY, or the trial key under the home (made on first use, and
+    said so once, in Chinese). A key file that is missing, empty, not a key, or (``sign``) cannot
+    sign stops the command with one line naming BRIDGE_SEAL_KEY."""
+    path = settings.seal_key
+    if path is None:
+        path = settings.home / "keys" / f"trial-seal-{settings.seal_algorithm}.json"
+        if not path.exists():
+            try:
+                write_key(path, new_key(settings.seal_algorithm, "TRIAL-0001", text("cli.trial_seal_name"), trial=True))
+                sys.stderr.write(text("cli.seal_trial_made", path=path) + "\n")
+            except FileExistsError:
+                pass  # another process made it first: its key is the one
+    return _signer(path, "BRIDGE_SEAL_KEY" if settings.seal_key else "BRIDGE_HOME", sign)
+
+
+def _signer(path: Path, setting: str, sign: bool) -> Signer:
+    import hashlib
+
+    def bad(key: str, **values: object) -> SettingsError:
+        return SettingsError(text(f"cli.seal.{key}", name=setting, path=path, **values))
+
+    try:
+        key = read_key(path)
+    except FileNotFoundError:
+        raise bad("missing") from None
+    except OSError as err:
+        raise bad("unreadable", reason=type(err).__name__) from None
+    except KeyError as err:
+        raise bad("incomplete", field=err.args[0] if err.args else "?") from None
+    except (ValueError, TypeError, AttributeError):  # empty, not JSON, or JSON that is not an object
+        raise bad("malformed") from None
+    if key.algorithm not in SIGNERS:
+        raise bad("algorithm", algorithm=key.algorithm)
+    if sign and not key.private_key:
+        raise bad("no_private")
+    try:
+        signer = SIGNERS[key.algorithm](key)
+        if sign:
+            digest = hashlib.sha256(b"pension-bridge key check").digest()
+            if not signer.verify(digest, signer.sign(digest)):
+                raise ValueError("the key does not verify its own seal")
+    except (ValueError, TypeError, IndexError):
+        raise bad("cannot_sign") from None
+    return signer
 
 
 def fixed_clock() -> Callable | None:
@@ -93,7 +243,7 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
                  fetcher=None, home=settings.home, scopes=settings.region_prefixes or (None,),
                  overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
                  rules=Rules(window=timedelta(days=settings.match_window_days)),
-                 signer=load_signer(settings.seal_key, settings.home, settings.seal_algorithm),
+                 signer=signer_for(settings),
                  scan_dir=settings.scans_path, receipts=settings.home / "receipts",
                  reports=settings.report_dir or settings.home / "reports",
                  report_formats=tuple(f for f in settings.report_formats.split(",") if f),
@@ -126,14 +276,13 @@ def ferry_folders(settings: Settings):
 
 
 def ferry_signer(settings: Settings):
-    from bridge.settings import SettingsError
     from sync.ferry.signing import make_signer
 
     secret = settings.ferry_key.get_secret_value() if settings.ferry_key else None
     try:
         return make_signer(settings.ferry_signature, secret, settings.ferry_key_file, settings.ferry_peer_key)
     except (ValueError, OSError, KeyError) as err:
-        raise SettingsError(f"configuration error: {err}") from None
+        raise SettingsError(text("cli.ferry_key", reason=str(err)[:200])) from None
 
 
 def ferry_sender(settings: Settings, side: str) -> str:

@@ -72,6 +72,9 @@ class Parts:
     report_formats: tuple[str, ...] = ("xlsx", "html")
     full_sweep_every: timedelta | None = timedelta(days=7)  # None: the seal and write-back read all
     review_lookback: timedelta = timedelta(hours=48)        # how far review times are read back
+    # Told after each page: (scope, checkpoint at the scope's start, the page's position, tally).
+    # The CLI draws its progress display from it; the engine knows nothing of terminals.
+    progress: Callable[[str, datetime | None, datetime | None, Tally], None] | None = None
 
 
 QUIET_COMMIT = 2.0  # seconds a quiet page's position may wait for the next commit
@@ -136,6 +139,7 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
             return cp.read(conn, key).updated_at
 
     tally = processor.tally
+    since = committed() if parts.progress is not None else None
     feed = pages(parts.client, committed, region_prefix=scope, overlap=parts.overlap, limit=parts.page_size)
     # A page with nothing new (most of a quiet night's re-read overlap) leaves its position to be
     # committed with the next batch, at most QUIET_COMMIT seconds later, or at the end: one
@@ -151,6 +155,8 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
             tally.pulled += len(page.items)
             batch = _new_versions(parts, page.items)
         position = _position(page.items)
+        if parts.progress is not None:
+            parts.progress(key, since, position, tally)
         if not batch and time.monotonic() - last_commit < QUIET_COMMIT:
             quiet = max(filter(None, (quiet, position)), default=None)
             continue

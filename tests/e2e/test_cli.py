@@ -36,4 +36,5 @@ def test_missing_setting_is_one_clear_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     result = cli("sync", env=env)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["configuration error: BRIDGE_PLATFORM_URL is not set"]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("设置错误：BRIDGE_PLATFORM_URL 未设置")

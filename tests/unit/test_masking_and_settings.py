@@ -37,12 +37,12 @@ def test_missing_setting_is_named(monkeypatch):
     current = load()  # each side of a network gap has only half of the settings: a command names what it lacks
     with pytest.raises(SettingsError) as err:
         current.need("platform_url", "app_key", "app_secret", "internal_db")
-    assert "BRIDGE_APP_KEY is not set" in str(err.value)
+    assert "BRIDGE_APP_KEY 未设置" in str(err.value)
     monkeypatch.setenv("BRIDGE_APP_KEY", "k")
     monkeypatch.setenv("BRIDGE_APP_SECRET", "s")
     with pytest.raises(SettingsError) as err:
         wiring.build(load())
-    assert "BRIDGE_INTERNAL_DB is not set" in str(err.value)
+    assert "BRIDGE_INTERNAL_DB 未设置" in str(err.value)
 
 
 def test_malformed_setting_is_named_and_secret_never_shown(monkeypatch):
