@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import sys
@@ -114,8 +115,11 @@ def platform_cause(url: str, err: BaseException) -> str | None:
         return text("cli.platform.signature", url=url, code=code)
     if code == 40401:
         return text("cli.platform.not_found", url=url, code=code)
+    unreadable = re.search(r"unreadable answer, HTTP (\d{3})", str(err))
+    if unreadable and unreadable.group(1).startswith("5"):
+        return None  # a gateway's error page while the platform is down: the retry budget's case
     if code in (40102, 40103, 42901, 50001, 50301) or (code is None and not isinstance(err, e.FatalError)
-                                                         and "unreadable answer" not in str(err)):
+                                                         and not unreadable):
         return None  # busy or asked to sign again: the run's retry budget is for these
     if code is None:  # a redirect, or an answer that is no envelope: not the platform's open API
         return text("cli.platform.not_platform", url=url)

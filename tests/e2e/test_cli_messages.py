@@ -168,6 +168,10 @@ def test_a_busy_first_answer_is_left_to_the_retry_budget(sqlite_internal_url, tm
     assert platform_cause("http://p/open/v1", busy) is None
     down = e.RetryBudgetExhausted("gave up: 50301", 50301)
     assert platform_cause("http://p/open/v1", down) is None
+    gateway = e.RetryBudgetExhausted("gave up after retries: unreadable answer, HTTP 503")
+    assert platform_cause("http://p/open/v1", gateway) is None  # a gateway's page while the platform is down
+    web_page = e.RetryBudgetExhausted("gave up after retries: unreadable answer, HTTP 404")
+    assert "BRIDGE_PLATFORM_URL" in platform_cause("http://p/open/v1", web_page)
 
 
 # --- finding 8: configuration mistakes, one line each --------------------------------------------
