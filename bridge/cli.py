@@ -581,6 +581,50 @@ def conflicts_resolve(conflict_id: int = typer.Argument(...),
     console.print(text("resolve.done", id=conflict_id, state=text(f"state.{decision.state}")))
 
 
+# --- personal data at rest (issue 27): data keys and retention ------------------------------------
+
+keys_app = typer.Typer(help="Data keys (SM4-GCM) that scans and raw payloads are kept under.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("new")
+def keys_new(out: Path = typer.Option(None, help="also write the key here (default: only under the home)")) -> None:
+    """Make a data key, owner-only; set BRIDGE_DATA_KEY to it, then run keys rotate."""
+    from sync import atrest
+
+    current = _settings()
+    key = atrest.DataKey.new()
+    kept = atrest.keys_folder(current.home) / f"{key.key_id}.json"  # every key stays, so old items open
+    for path in [kept] + ([out] if out else []):
+        try:
+            atrest.write_key(path, key)
+        except FileExistsError:
+            console.print(text("atrest.key_exists", path=path))
+            raise typer.Exit(1) from None
+    console.print(text("atrest.key_made", path=out or kept))
+
+
+@keys_app.command("rotate")
+def keys_rotate(batch: int = typer.Option(500, min=1, help="payloads re-encrypted per transaction")) -> None:
+    """Re-encrypt every scan and payload not yet under BRIDGE_DATA_KEY (resumable)."""
+    from bridge import wiring
+    from sync.atrest import keys_folder
+    from sync.ledger import payloads
+    from sync.scans import ScanStore
+
+    current = _settings()
+    ring = wiring.data_keys(current)
+    if ring.current is None:
+        console.print(text("atrest.rotate_need_key", folder=keys_folder(current.home)))
+        raise typer.Exit(2)
+    moved, failed = payloads.rotate(_state_engine(), ring, batch)
+    scans, scans_failed = ScanStore(current.scans_path, ring).rotate()
+    console.print(text("atrest.rotated", key_id=ring.current.key_id, scans=scans, payloads=moved,
+                       left=failed + scans_failed))
+    if failed + scans_failed:
+        raise typer.Exit(1)
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the bridge's own tables (never the internal ones)."""

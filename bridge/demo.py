@@ -114,10 +114,26 @@ def _env_file(home: Path, settings: Settings) -> Path:
     partial = home / f".bridge.env.{secrets.token_hex(6)}.partial"
     lines = [f"BRIDGE_PLATFORM_URL={settings.platform_url}", f"BRIDGE_APP_KEY={APP_KEY}",
              f"BRIDGE_APP_SECRET={APP_SECRET}", f"BRIDGE_INTERNAL_DB={settings.internal_db}",
-             f"BRIDGE_HOME={home}", "BRIDGE_REGIONS=5301", ""]
+             f"BRIDGE_HOME={home}", "BRIDGE_REGIONS=5301", f"BRIDGE_DATA_KEY={settings.data_key}", ""]
     with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines))
     os.replace(partial, path)
+    return path
+
+
+def _trial_data_key(home: Path, console: Console) -> Path:
+    """The demo's data key (``sync.atrest``): scans and payloads at rest are encrypted in the
+    demo as in production; made once, owner-only, kept with the others under the home."""
+    from sync import atrest
+
+    folder = atrest.keys_folder(home)
+    found = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if found:
+        return found[0]
+    key = atrest.DataKey.new()
+    path = folder / f"{key.key_id}.json"
+    atrest.write_key(path, key)
+    console.print(text("atrest.trial_key_made", path=path))
     return path
 
 
@@ -135,7 +151,7 @@ def run_demo(n: int, home: Path, console: Console) -> int:
     first_time = not (home / "counter-approved").exists()
     try:
         settings = Settings(platform_url=server.base_url, app_key=APP_KEY, app_secret=APP_SECRET, internal_db=url,
-                            home=home, regions="5301", rate_limit=0)
+                            home=home, regions="5301", rate_limit=0, data_key=_trial_data_key(home, console))
         parts = wiring.build(settings)
         result = nightly.run(parts)
         summary.render(result, console)

@@ -456,6 +456,22 @@ def check_seal_key(d: Deployment) -> Result:
     return ok("seal_key", "seal_ok", code=key.seal_code, algorithm=key.algorithm)
 
 
+def check_data_key(d: Deployment) -> Result:
+    """Scans and payloads at rest under an SM4 data key (``sync.atrest``, docs/privacy.md)."""
+    from sync import atrest
+
+    path = d.settings.data_key
+    if path is None:
+        return warn("data_key", "atrest.data_key_missing", "atrest.data_key")
+    try:
+        key = atrest.read_key(path)
+    except atrest.DataKeyError as err:
+        return fail("data_key", "atrest.data_key_bad", "atrest.data_key", path=path, reason=str(err))
+    if _open_to_others(path):
+        return fail("data_key", "atrest.data_key_bad", "atrest.data_key", path=path, reason="chmod 600")
+    return ok("data_key", "atrest.data_key_ok", key_id=key.key_id)
+
+
 def private_files(d: Deployment) -> list[Path]:
     """Files that hold secrets: keys of seal, ferry and TLS, the env file, trial keys."""
     s = d.settings
@@ -549,6 +565,7 @@ CHECKS: tuple[tuple[str, Callable[[Deployment], Result], tuple[str, ...]], ...] 
     ("platform", check_platform, ("direct", "collector")),
     ("clock", check_clock, ("direct", "collector")),
     ("seal_key", check_seal_key, ("direct", "loader")),
+    ("data_key", check_data_key, ROLES),
     ("permissions", check_permissions, ROLES),
     ("disk", check_disk, ROLES),
     ("ferry_folders", check_ferry_folders, ("collector", "loader")),

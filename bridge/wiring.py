@@ -239,6 +239,7 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
     clock = clock or fixed_clock() or now_local
     internal, state, same = engines(settings)
     prepare_state(state, settings)
+    data_keys(settings)
     with internal.connect() as conn:
         codes = load_codes(conn)
     extra = [settings.regions_file] if settings.regions_file else []
@@ -268,6 +269,30 @@ def head_verifier(settings: Settings):
         return signers[key.algorithm](key)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def data_keys(settings: Settings):
+    """The data keys (``sync.atrest``): ``BRIDGE_DATA_KEY`` and the older ones under the home, set
+    for this process. Without a key, scans and payloads stay clear: said once per process, in
+    Chinese, on stderr. A key file that cannot be used stops the command."""
+    import sys
+
+    from bridge.settings import SettingsError
+    from config.catalogue import text
+    from sync import atrest
+
+    try:
+        ring = atrest.load(settings.data_key, settings.home)
+    except atrest.DataKeyError as err:
+        raise SettingsError(text("atrest.key_bad", path=settings.data_key, reason=str(err))) from None
+    atrest.configure(ring)
+    if ring.current is None and not _warned["data_key"]:
+        _warned["data_key"] = True
+        sys.stderr.write(text("atrest.no_data_key") + "\n")
+    return ring
+
+
+_warned = {"data_key": False}
 
 
 # --- across the network gap ----------------------------------------------------------------------
@@ -304,6 +329,7 @@ def build_collector(settings: Settings, clock: Callable | None = None):
     clock = clock or fixed_clock() or now_local
     state = engine_for(settings.state_url)
     prepare_state(state, settings)
+    data_keys(settings)
     client = client_for(settings)
     return CollectorParts(client=client, state=state,
                           fetcher=ScanFetcher(client, ScanStore(settings.scans_path), settings.scan_workers),

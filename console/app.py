@@ -264,8 +264,7 @@ class Console:
             kind = None
             if path is not None:
                 try:
-                    with open(path, "rb") as f:
-                        kind = sniff(f.read(16))
+                    kind = sniff(store.open_file(path)[:16])  # decrypted and checked (sync.atrest)
                 except OSError:
                     path = None
             out.append({"attachment_id": a["attachment_id"], "kind": str(a.get("kind") or ""),
@@ -284,7 +283,7 @@ class Console:
         if wanted is None or wanted["path"] is None:
             return self.refuse(user, 404)
         try:
-            content = await anyio.Path(wanted["path"]).read_bytes()
+            content = await anyio.to_thread.run_sync(self._store().open_file, wanted["path"])
         except OSError:
             return self.refuse(user, 404)
         kind = sniff(content)

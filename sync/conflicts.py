@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from config.catalogue import has, text
 from sync.engine import Parts
+from sync.ledger import payloads
 from sync.ledger import tables as t
 from sync.planning.decisions import Decision
 from sync.process import Processor, Tally, stage
@@ -123,7 +124,7 @@ def _names(state: Engine, keys: list[tuple[str, int]]) -> dict[tuple[str, int], 
         out = {}
         for txn_id, version, raw in found:
             if (txn_id, version) in keys:
-                person = (json.loads(raw) or {}).get("person")
+                person = (payloads.open_json(raw, txn_id, version) or {}).get("person")
                 name = person.get("name") if isinstance(person, dict) else None
                 out[(txn_id, version)] = str(name) if isinstance(name, str) else ""
     return out
@@ -157,7 +158,7 @@ def show(state: Engine, conflict_id: int) -> dict[str, Any]:
         history = conn.execute(select(t.conflict_event).where(t.conflict_event.c.conflict_id == conflict_id)
                                .order_by(t.conflict_event.c.id)).all()
     out = dict(row._mapping)
-    out.update(platform=json.loads(raw), fields=json.loads(row.fields or "[]"),
+    out.update(platform=payloads.open_json(raw, row.txn_id, row.version), fields=json.loads(row.fields or "[]"),
                internal_rows=json.loads(row.internal_rows or "[]"), sentence=sentence(row.kind, row.detail),
                history=[dict(h._mapping) for h in history])
     return out

@@ -22,17 +22,27 @@ import structlog
 from connectors.platform import NotFound, PlatformClient
 from connectors.platform.client import ScanRejected
 from mapping.types import PLATFORM_ID, SHA256_HEX
+from sync import atrest
 
 log = structlog.get_logger(__name__)
 
 
 class ScanStore:
-    """Files named by their SHA-256: a scan already kept is never fetched again."""
+    """Files named by their SHA-256: a scan already kept is never fetched again.
 
-    def __init__(self, root: Path) -> None:
+    Each file holds the scan encrypted under the data key (``sync.atrest``, SM4-GCM, the hash as
+    associated data) when the deployment has one, else the scan itself; it is named by the hash
+    of the CLEAR bytes either way, and ``read`` takes both forms."""
+
+    def __init__(self, root: Path, ring: atrest.Keyring | None = None) -> None:
         self.root = root
         self._base = str(root)
         self._folders: set[str] = set()  # fan-out folders known to exist
+        self._ring = ring  # None: the process's keyring (``atrest.configure``)
+
+    @property
+    def ring(self) -> atrest.Keyring:
+        return self._ring if self._ring is not None else atrest.ring()
 
     def path(self, sha256: str) -> Path:
         """The file of the scan whose bytes hash to ``sha256``.
@@ -53,12 +63,32 @@ class ScanStore:
         not served as the scan it claims to be).
 
         Raises:
-            ValueError: not a hash, or the file no longer holds those bytes.
+            ValueError: not a hash; ``ScanUnreadable`` (an ``OSError``): the file no longer
+                holds those bytes, or does not open.
             FileNotFoundError: no such scan is kept.
         """
-        content = self.path(sha256).read_bytes()
-        if hashlib.sha256(content).hexdigest() != sha256:
-            raise ValueError("scan file does not match its name")
+        return self.open_file(self.path(sha256))
+
+    def open_file(self, path: Path) -> bytes:
+        """The clear bytes of a file of this store, found by ``path`` (its name is the hash they
+        must have): decrypted when encrypted, checked against the name either way.
+
+        Raises:
+            ScanUnreadable: the name is not a hash, the file does not open under a key held, or
+                its bytes are not those of its name (an ``OSError``: a caller serving files
+                treats it as a file it cannot read).
+            FileNotFoundError: no such file.
+        """
+        name = Path(path).name
+        if not is_sha256(name):
+            raise ScanUnreadable("not a scan file of the store")
+        stored = Path(path).read_bytes()
+        try:
+            content = self.ring.open(stored, name)
+        except atrest.NotOpened as err:
+            raise ScanUnreadable(f"scan {name[:12]}: {err}") from None
+        if hashlib.sha256(content).hexdigest() != name:
+            raise ScanUnreadable("scan file does not match its name")
         return content
 
     def put(self, sha256: str, content: bytes) -> None:
@@ -74,6 +104,9 @@ class ScanStore:
         sha256 = checked(sha256)
         if hashlib.sha256(content).hexdigest() != sha256:
             raise ValueError("scan bytes do not match the hash they are to be kept under")
+        self._write(sha256, self.ring.seal(content, sha256))
+
+    def _write(self, sha256: str, stored: bytes) -> None:
         folder = os.path.join(self._base, sha256[:2])
         if folder not in self._folders:
             os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -81,10 +114,54 @@ class ScanStore:
         tmp = os.path.join(folder, f".tmp-{os.getpid()}-{threading.get_ident()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            _write_all(fd, content)
+            _write_all(fd, stored)
         finally:
             os.close(fd)
         os.replace(tmp, os.path.join(folder, sha256))
+
+    def files(self) -> Iterable[Path]:
+        """Every scan file of the store (named by a hash, in its fan-out folder)."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir() and len(folder.name) == 2:
+                for path in sorted(folder.iterdir()):
+                    if is_sha256(path.name) and path.name[:2] == folder.name and path.is_file():
+                        yield path
+
+    def rotate(self) -> tuple[int, int]:
+        """Re-encrypt every scan not yet under the current data key (clear ones too), one file
+        at a time, each replaced whole; (moved, not opened). Resumable: a file already under the
+        current key is only looked at (its first 16 bytes)."""
+        ring = self.ring
+        if ring.current is None:
+            raise atrest.DataKeyError("no current data key (BRIDGE_DATA_KEY)")
+        moved = failed = 0
+        for path in self.files():
+            with path.open("rb") as fh:
+                if atrest.key_id_of(fh.read(16)) == ring.current.key_id:
+                    continue
+            try:
+                content = self.open_file(path)
+            except ScanUnreadable:
+                failed += 1
+                continue
+            self._write(path.name, ring.seal(content, path.name))
+            moved += 1
+        return moved, failed
+
+    def delete(self, sha256: str) -> bool:
+        """Remove the scan kept under ``sha256`` (retention); whether there was one."""
+        try:
+            self.path(sha256).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+
+class ScanUnreadable(OSError, ValueError):
+    """A kept scan that cannot be served as the scan it names: a ``ValueError`` as a file whose
+    bytes changed always was, an ``OSError`` to whoever serves files."""
 
 
 def is_sha256(value: object) -> bool:

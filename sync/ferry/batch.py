@@ -18,13 +18,14 @@ aside unread (``dropped``); a scan set aside fails only the attachments that nam
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import struct
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ class Contents:
     transactions: list[Any] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
-    scans: dict[str, Path] = field(default_factory=dict)     # SHA-256 -> file holding the scan
+    # SHA-256 -> file holding the scan, or a function giving its clear bytes (read through the
+    # store, which keeps it encrypted): called when the batch is written, one scan at a time
+    scans: dict[str, Path | Callable[[], bytes]] = field(default_factory=dict)
     attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
     positions: dict[str, str] = field(default_factory=dict)
     audit_head: dict[str, Any] | None = None
@@ -183,13 +186,14 @@ def write(folder: Path, kind: str, sender: str, seq: int, created_at: str, conte
     return final
 
 
-def _copy_scan(archive: zipfile.ZipFile, name: str, path: Path) -> str:
+def _copy_scan(archive: zipfile.ZipFile, name: str, path: Path | Callable[[], bytes]) -> str:
     """Copy one scan into the archive, hashing as it goes: the hash must be the name's."""
     info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
     info.compress_type = zipfile.ZIP_STORED
     digest = hashlib.sha256()
     size = 0
-    with path.open("rb") as src, archive.open(info, "w") as dst:
+    source = path.open("rb") if isinstance(path, Path) else io.BytesIO(path())
+    with source as src, archive.open(info, "w") as dst:
         for block in iter(lambda: src.read(CHUNK), b""):
             size += len(block)
             if size > MAX_SCAN:
@@ -197,7 +201,8 @@ def _copy_scan(archive: zipfile.ZipFile, name: str, path: Path) -> str:
             digest.update(block)
             dst.write(block)
     if digest.hexdigest() != name[6:]:
-        raise ValueError(f"{name}: the bytes of {path} do not hash to their name")
+        raise ValueError(f"{name}: the bytes of {path if isinstance(path, Path) else 'the scan read'} "
+                         "do not hash to their name")
     return name[6:]
 
 

@@ -42,7 +42,7 @@ from sync.ledger import tables as t
 from sync.ledger.store import record_attachments, verified_scans
 from sync.locks import run_lock
 from sync.process import Staged, stage
-from sync.scans import ScanFetcher, ScanOutcome
+from sync.scans import ScanFetcher, ScanOutcome, ScanUnreadable
 
 log = structlog.get_logger(__name__)
 
@@ -224,10 +224,13 @@ class Collector:
         if not stat.S_ISREG(info.st_mode) or info.st_size > b.MAX_SCAN:
             log.error("scan_not_kept_file", sha256=sha, mode=oct(info.st_mode), size=info.st_size)
             return "sha256_mismatch"
-        if b.sha256_file(path) != sha:  # changed on disk since it was fetched: not the scan it names
+        store = self.parts.fetcher.store
+        try:  # through the store: decrypted if kept encrypted, checked against the name
+            store.open_file(path)
+        except ScanUnreadable:  # changed on disk since it was fetched, or under a key not held
             log.error("scan_kept_bytes_differ", sha256=sha)
             return "sha256_mismatch"
-        contents.scans[sha] = path
+        contents.scans[sha] = lambda: store.open_file(path)  # read again as the batch is written
         return "ok"
 
     def _send(self, contents: b.Contents) -> None:

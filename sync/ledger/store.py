@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from connectors.bulk import insert_rows, update_rows
 from connectors.internal.reader import chunks, within
 from sync import audit
+from sync.ledger import payloads
 from sync.ledger import tables as t
 from sync.planning.decisions import (
     AlreadyApplied,
@@ -146,8 +147,11 @@ class LedgerWriter:
             self._touched = []
 
     def stage(self, rows: list[dict[str, Any]]) -> None:
+        """New versions; each payload as ``payloads.seal_raw`` keeps it (encrypted under the data key)."""
         if rows:
-            insert_rows(self.conn, t.txn_version, [{**r, "received_at": self.now, "run_id": self.run_id} for r in rows])
+            insert_rows(self.conn, t.txn_version, [
+                {**r, "raw": payloads.seal_raw(r["raw"], r["txn_id"], r["version"]), "received_at": self.now,
+                 "run_id": self.run_id} for r in rows])
 
     def attachments(self, outcomes: Iterable[Any]) -> None:
         record_attachments(self.conn, outcomes, self.now)

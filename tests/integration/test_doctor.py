@@ -46,7 +46,10 @@ def ready(internal_url: str, home: Path) -> dict:
     engine.dispose()
     key = home / "seal.json"
     write_key(key, new_key("SM2-SM3", "530102-0001", "某县社会保险事业管理局业务专用章"))
-    return dict(internal_db=internal_url, home=home, seal_key=key, regions="5301", rate_limit=0)
+    from sync import atrest
+    data_key = home / "data-key.json"
+    atrest.write_key(data_key, atrest.DataKey.new())
+    return dict(internal_db=internal_url, home=home, seal_key=key, data_key=data_key, regions="5301", rate_limit=0)
 
 
 def examine(server: SandboxServer | None, role: str | None = None, **values) -> dict[str, doctor.Result]:
