@@ -36,10 +36,19 @@ ferry_app = typer.Typer(help="Across the network gap (网闸): batches between c
 app.add_typer(ferry_app, name="ferry")
 bundle_app = typer.Typer(help="Offline install bundles (packaging/build_bundle.py).", no_args_is_help=True)
 app.add_typer(bundle_app, name="bundle")
-# Platform text is printed as text: no markup, no escape sequences. Lines are not wrapped at the
-# terminal's width (soft wrap): a command printed to be copied ("下一步") stays one line.
-console = SafeConsole(soft_wrap=True)
-err_console = SafeConsole(stderr=True, soft_wrap=True)
+class _Console(SafeConsole):
+    """Platform text is printed as text: no markup, no escape sequences (``SafeConsole``). A line
+    of text is not wrapped at the terminal's width (soft wrap): a command printed to be copied
+    ("下一步") stays one line. Tables keep wrapping their cells to the width."""
+
+    def print(self, *objects, **kwargs) -> None:
+        if "soft_wrap" not in kwargs and all(isinstance(o, str) for o in objects):
+            kwargs["soft_wrap"] = True
+        super().print(*objects, **kwargs)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 _verbose = {"on": False, "said": False}
 
 
