@@ -634,6 +634,32 @@ def keys_rotate(batch: int = typer.Option(500, min=1, help="payloads re-encrypte
         raise typer.Exit(1)
 
 
+@app.command()
+def purge(dry_run: bool = typer.Option(False, "--dry-run", help="list what would go, delete nothing")) -> None:
+    """Delete the scans and raw payloads of business done BRIDGE_RETENTION_DAYS ago (docs/privacy.md)."""
+    from bridge import wiring
+    from mapping.types import now_local
+    from sync import retention
+    from sync.scans import ScanStore
+
+    current = _settings()
+    ring = wiring.data_keys(current)
+    state, days, now = _state_engine(), current.retention_days, wiring.fixed_clock() or now_local
+    if dry_run:
+        items = retention.due(state, now(), days)
+        if not items:
+            console.print(text("atrest.purge_none", days=days))
+            return
+        console.print(text("atrest.purge_would", days=days, count=len(items)))
+        for d in items:
+            console.print(text("atrest.purge_line", txn_id=d.txn_id, state=text(f"state.{d.state}"),
+                               at=d.final_at.strftime("%Y-%m-%d"), scans=len(d.scans), payloads=len(d.versions)))
+        return
+    done = retention.purge(state, ScanStore(current.scans_path, ring), now(), days)
+    console.print(text("atrest.purge_done", days=days, count=done.transactions, scans=done.scans,
+                       payloads=done.payloads) if done.transactions else text("atrest.purge_none", days=days))
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or upgrade the bridge's own tables (never the internal ones)."""

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "pb_alembic_version"
-HEAD = "0009"
+HEAD = "0010"
 """The latest revision, so that a database already there is recognised without importing
 Alembic (a fifth of a rerun's start-up); a test keeps it equal to Alembic's own head."""
 

@@ -60,6 +60,7 @@ txn = Table(
     # The latest version a result went out for from the nightly write-back (or its echo's
     # predecessor): a hint that lets a quiet night skip what is answered (``sync.sweep``).
     Column("answered_version", Integer),
+    Column("purged_at", DateTime),  # scans and raw payloads purged after retention (``sync.retention``)
 )
 
 

@@ -18,6 +18,7 @@ from connectors.internal.db import engine_for
 from sandbox.server import SandboxServer
 from sandbox.faults import Faults
 from sandbox.state import App, PlatformState
+from sync.ledger import migrate
 from sync.ledger.migrate import VERSION_TABLE, upgrade
 from sync.sealing.signer import new_key, write_key
 from tests.integration.sandbox_fixtures import KEY, SECRET, sandbox
@@ -150,7 +151,7 @@ def test_a_schema_not_at_head_fails(internal_url, home, revision, key):
     found = doctor.check_schema(deployment)
     deployment.close()
     assert found.status == doctor.FAIL
-    assert found.line == doctor.fail("schema", key, "schema_upgrade", at=revision, head="0008",
+    assert found.line == doctor.fail("schema", key, "schema_upgrade", at=revision, head=migrate.HEAD,
                                      url=doctor.safe_url(internal_url)).line
 
 
