@@ -166,6 +166,7 @@ def prepare_state(state: Engine, settings: Settings) -> None:
     _reach(state, state_setting(settings), settings.state_url)
     with run_lock(state, settings.home, "schema", wait=True, poll=0.2):
         upgrade(state)
+    data_keys(settings)  # every command that opens the bridge's data reads it through the data keys
 
 
 def signer_for(settings: Settings, sign: bool = True) -> Signer:
@@ -239,7 +240,6 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
     clock = clock or fixed_clock() or now_local
     internal, state, same = engines(settings)
     prepare_state(state, settings)
-    data_keys(settings)
     with internal.connect() as conn:
         codes = load_codes(conn)
     extra = [settings.regions_file] if settings.regions_file else []
@@ -329,7 +329,6 @@ def build_collector(settings: Settings, clock: Callable | None = None):
     clock = clock or fixed_clock() or now_local
     state = engine_for(settings.state_url)
     prepare_state(state, settings)
-    data_keys(settings)
     client = client_for(settings)
     return CollectorParts(client=client, state=state,
                           fetcher=ScanFetcher(client, ScanStore(settings.scans_path), settings.scan_workers),

@@ -79,3 +79,22 @@ def test_without_a_key_every_start_says_so_once(sqlite_internal_url, tmp_path):
         assert run.stderr.count("未设置数据密钥 BRIDGE_DATA_KEY") == 1
     db = sqlite_internal_url.removeprefix("sqlite:///")
     assert all(v.startswith("{") for v in _raw(db).values())  # kept clear, as it says
+
+
+def test_the_conflict_commands_read_payloads_under_the_key(sqlite_internal_url, tmp_path):
+    held = raw_txn("CBDJ")
+    held["attachments"] = []  # materials missing: an open conflict
+    home = tmp_path / "home"
+    key = atrest.keys_folder(home) / "k.json"
+    atrest.write_key(key, atrest.DataKey.new())
+    with sandbox(with_scans(held)) as server:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")},
+               "BRIDGE_PLATFORM_URL": server.base_url, "BRIDGE_APP_KEY": KEY, "BRIDGE_APP_SECRET": SECRET,
+               "BRIDGE_INTERNAL_DB": sqlite_internal_url, "BRIDGE_HOME": str(home), "BRIDGE_REGIONS": "5301",
+               "BRIDGE_RATE_LIMIT": "0", "BRIDGE_DATA_KEY": str(key)}
+        assert cli("sync", env=env).returncode == 0
+    listed = cli("conflicts", "list", "--format", "json", env=env)
+    assert listed.returncode == 0 and held["txn_id"] in listed.stdout, listed.stdout + listed.stderr
+    shown = cli("conflicts", "show", "1", env=env)
+    assert shown.returncode == 0 and held["txn_id"] in shown.stdout, shown.stdout + shown.stderr
+    assert all(v.startswith(atrest.TEXT_PREFIX) for v in _raw(sqlite_internal_url.removeprefix("sqlite:///")).values())
