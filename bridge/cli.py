@@ -237,7 +237,8 @@ def collect(wait: bool = typer.Option(False, help="wait for another collector's 
     wiring.check_platform(current)
     collector = Collector(wiring.build_collector(current))
     heap.freeze_wired()
-    _run_locked(lambda: collector.run(wait=wait, accept_gap=accept_gap), summary.render_collect)
+    _run_locked(lambda: collector.run(wait=wait, accept_gap=accept_gap),
+                lambda result, shown: summary.render_collect(result, shown, current.platform_url))
 
 
 @app.command()

@@ -92,7 +92,7 @@ def _problems(problems: list[str], console: Console) -> None:
         console.print(f"  {line}")
 
 
-def render_collect(result, console: Console) -> None:
+def render_collect(result, console: Console, platform_url: str | None = None) -> None:
     posted = {k: result.results_posted.get(k, 0) for k in ("sent", "failed", "superseded", "repeated")}
     if any(posted.values()):
         console.print(text("ferry.posted_line", **posted))
@@ -102,8 +102,7 @@ def render_collect(result, console: Console) -> None:
     for region in result.skipped_regions:
         console.print(text("run.region_forbidden", value=region))
     if result.status != "completed":
-        console.print(text("run.platform_down"))
-        _problems(result.problems, console)
+        _failure(result, console, platform_url)
 
 
 def render_load(result, console: Console) -> None:

@@ -96,3 +96,16 @@ def test_a_database_failure_mid_run_is_named_as_such():
     result = RunResult("r3", "incomplete", _tally(0, 0), problems=["OperationalError: (psycopg.OperationalError) x"])
     shown = _rendered(result)
     assert "数据库" in shown.splitlines()[0] and "平台" not in shown.splitlines()[0]
+
+
+def test_a_collector_whose_platform_went_down_names_the_url():
+    from types import SimpleNamespace
+
+    result = SimpleNamespace(results_posted={}, pulled=0, sent_versions=0, scans=0, batches=[], waiting={},
+                             quarantined=[], skipped_regions=[], status="incomplete",
+                             problems=["RetryBudgetExhausted: GET /pension/transactions: gave up after retries"])
+    out = io.StringIO()
+    summary.render_collect(result, Console(file=out, width=200), "https://platform.example/open/v1")
+    shown = out.getvalue()
+    assert "平台持续无法访问（https://platform.example/open/v1，BRIDGE_PLATFORM_URL）" in shown
+    assert "RetryBudgetExhausted" in shown
