@@ -77,6 +77,8 @@ class Settings(BaseSettings):
                                 "its scans and raw payloads are purged (pension-bridge purge)")
     audit_retention_days: int = Field(default=365, ge=180, description="days audit entries are kept at least "
                                       "(at least 180: six months)")
+    ferry_data_key: Path | None = Field(default=None, description="SM4 key file (keys new) both sides of the gap "
+                                        "hold: batches are encrypted with it as well as signed")
     # Across the network gap (collect / load): folders the gateway ferries, and the batch key.
     ferry_outbox: Path | None = Field(default=None, description="batches this side writes for the gateway")
     ferry_inbox: Path | None = Field(default=None, description="batches the gateway brings from the other side")

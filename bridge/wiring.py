@@ -304,9 +304,25 @@ def ferry_folders(settings: Settings):
     return Folders(outbox=settings.ferry_outbox, inbox=settings.ferry_inbox, home=settings.home)
 
 
+def ferry_cipher(settings: Settings) -> None:
+    """Batches encrypted as well as signed when this side holds the ferry data key
+    (``BRIDGE_FERRY_DATA_KEY``, the same SM4 key file on both sides; ``sync.ferry.batch``);
+    decrypted into anonymous files under the home, never beside the gateway's folders."""
+    from sync import atrest
+    from sync.ferry import batch
+
+    path = settings.ferry_data_key
+    try:
+        key = atrest.read_key(path) if path is not None else None
+    except atrest.DataKeyError as err:
+        raise SettingsError(text("atrest.key_bad", path=path, reason=str(err))) from None
+    batch.configure_cipher(key, settings.home / "ferry" / "tmp")
+
+
 def ferry_signer(settings: Settings):
     from sync.ferry.signing import make_signer
 
+    ferry_cipher(settings)
     secret = settings.ferry_key.get_secret_value() if settings.ferry_key else None
     try:
         return make_signer(settings.ferry_signature, secret, settings.ferry_key_file, settings.ferry_peer_key)

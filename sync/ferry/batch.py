@@ -34,6 +34,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sync.ferry.signing import BatchSigner
 
+# Encryption of whole batch files (docs/privacy.md): when this side has the ferry data key
+# (``BRIDGE_FERRY_DATA_KEY``, the same SM4 key file on both sides), the signed zip is written
+# SM4-GCM encrypted — ``SEALED``, key id (8 bytes), nonce (12), ciphertext, tag (16), the file's
+# name as associated data — and a reader holding the key decrypts it into an anonymous file under
+# its own home before anything else is read. A clear batch (a peer without the key, a batch from
+# before) is read as before; an encrypted one without the key, or that does not decrypt, is refused.
+SEALED = b"\x00PBFERRY"
+_CIPHER: dict[str, Any] = {"key": None, "scratch": None}
+
+
+def configure_cipher(key: Any, scratch: Path | None = None) -> None:
+    """This process's ferry data key (``sync.atrest.DataKey``) and where batches are decrypted."""
+    _CIPHER.update(key=key, scratch=scratch)
+
 FORMAT = "pension-bridge/ferry-batch"
 FORMAT_VERSION = 1
 KINDS = ("feed", "results")
@@ -178,6 +192,14 @@ def write(folder: Path, kind: str, sender: str, seq: int, created_at: str, conte
             archive.writestr("manifest.json", manifest_bytes)
             archive.writestr("manifest.sig", signature)
         _fsync(temp)
+        if _CIPHER["key"] is not None:
+            sealed = temp.with_name(temp.name + ".sm4")
+            try:
+                _encrypt_file(temp, sealed, _CIPHER["key"], final.name)
+                _fsync(sealed)
+                os.replace(sealed, temp)
+            finally:
+                sealed.unlink(missing_ok=True)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -204,6 +226,70 @@ def _copy_scan(archive: zipfile.ZipFile, name: str, path: Path | Callable[[], by
         raise ValueError(f"{name}: the bytes of {path if isinstance(path, Path) else 'the scan read'} "
                          "do not hash to their name")
     return name[6:]
+
+
+def _encrypt_file(src: Path, dst: Path, key: Any, name: str) -> None:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    nonce = os.urandom(12)
+    enc = Cipher(algorithms.SM4(key.key), modes.GCM(nonce)).encryptor()
+    enc.authenticate_additional_data(name.encode())
+    with src.open("rb") as fin, dst.open("wb") as out:
+        out.write(SEALED + bytes.fromhex(key.key_id) + nonce)
+        for block in iter(lambda: fin.read(CHUNK), b""):
+            out.write(enc.update(block))
+        out.write(enc.finalize() + enc.tag)
+
+
+def _opened(path: Path) -> Any:
+    """``path`` itself for a clear batch; for an encrypted one, an anonymous file (owner-only,
+    gone when closed) holding the zip it decrypts to.
+
+    Raises:
+        BadBatch: encrypted under a key this side does not hold, or it does not decrypt.
+    """
+    import tempfile
+
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    with path.open("rb") as fh:
+        head = fh.read(len(SEALED) + 8 + 12)
+        if head[:len(SEALED)] != SEALED:
+            return path
+        key = _CIPHER["key"]
+        key_id = head[len(SEALED):len(SEALED) + 8].hex()
+        if key is None or key.key_id != key_id:
+            raise BadBatch("not_decryptable", f"encrypted under ferry data key {key_id}")
+        size = fh.seek(0, os.SEEK_END)
+        if size < len(head) + 16 or size > MAX_TOTAL + MAX_DIRECTORY:
+            raise BadBatch("unreadable", "encrypted batch of a size no writer makes")
+        fh.seek(size - 16)
+        tag = fh.read(16)
+        dec = Cipher(algorithms.SM4(key.key), modes.GCM(head[-12:], tag)).decryptor()
+        dec.authenticate_additional_data(path.name.encode())
+        scratch = _CIPHER["scratch"]
+        if scratch is not None:
+            Path(scratch).mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = tempfile.TemporaryFile(dir=scratch)
+        try:
+            fh.seek(len(head))
+            left = size - len(head) - 16
+            while left > 0:
+                block = fh.read(min(CHUNK, left))
+                if not block:
+                    raise BadBatch("unreadable", "encrypted batch cut short")
+                left -= len(block)
+                out.write(dec.update(block))
+            try:
+                out.write(dec.finalize())
+            except InvalidTag:
+                raise BadBatch("unreadable", "does not decrypt: damaged, or not the batch of this name") from None
+            out.seek(0)
+            return out
+        except BaseException:
+            out.close()
+            raise
 
 
 def copy_into(source: Path, folder: Path) -> Path:
@@ -233,10 +319,13 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _directory(path: Path) -> tuple[int, int]:
+def _directory(path: Path | Any) -> tuple[int, int]:
     """(members, bytes) of the zip's central directory, from its end record: read before zipfile
-    reads the directory whole. Searched as zipfile searches it: the last 22 bytes, then the tail."""
-    with path.open("rb") as fh:
+    reads the directory whole. Searched as zipfile searches it: the last 22 bytes, then the tail.
+    ``path``: the file, or a file already open (a decrypted batch)."""
+    import contextlib
+
+    with (path.open("rb") if isinstance(path, Path) else contextlib.nullcontext(path)) as fh:
         fh.seek(0, os.SEEK_END)
         end = fh.tell()
         length = min(end, 22 + 0xFFFF)
@@ -290,22 +379,31 @@ class Batch:
         self.bad_scans: set[str] = set()
         self._cache: dict[str, list[Any]] = {}
         self.file_sha256 = sha256_file(path)
-        entries, size = _directory(path)
-        if size > MAX_DIRECTORY or entries > MAX_ENTRIES:
-            raise BadBatch("too_large", f"central directory: {entries} members, {size} bytes")
+        source = _opened(path)  # the file itself, or the zip an encrypted one decrypts to
+        self._clear = None if source is path else source
         try:
-            self._zip = zipfile.ZipFile(path)
-        except Exception as err:  # a damaged file can make zipfile raise almost anything
-            raise BadBatch("unreadable", f"{type(err).__name__}: {err}") from None
+            entries, size = _directory(source)
+            if size > MAX_DIRECTORY or entries > MAX_ENTRIES:
+                raise BadBatch("too_large", f"central directory: {entries} members, {size} bytes")
+            try:
+                self._zip = zipfile.ZipFile(source)
+            except Exception as err:  # a damaged file can make zipfile raise almost anything
+                raise BadBatch("unreadable", f"{type(err).__name__}: {err}") from None
+        except BaseException:
+            if self._clear is not None:
+                self._clear.close()
+            raise
         try:
             self._infos = self._names()
             self.manifest = self._verify(signer)
         except BaseException:
-            self._zip.close()
+            self.close()
             raise
 
     def close(self) -> None:
         self._zip.close()
+        if self._clear is not None:
+            self._clear.close()
 
     def __enter__(self) -> Batch:
         return self

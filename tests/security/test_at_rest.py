@@ -255,3 +255,91 @@ def test_doctor_warns_without_a_data_key_and_fails_on_one_others_can_read(tmp_pa
     assert good.status == doctor.OK and atrest.read_key(key).key_id in good.line
     key.chmod(0o644)
     assert doctor.check_data_key(doctor.Deployment(Settings(home=home, data_key=key), [], "direct")).status == doctor.FAIL
+
+
+# --- batches across the gap, encrypted as well as signed -----------------------------------------
+
+@pytest.fixture
+def ferry_key():
+    key = atrest.DataKey.new()
+    b.configure_cipher(key)
+    yield key
+    b.configure_cipher(None)
+
+
+def _feed(folder: Path, signer) -> Path:
+    digest = hashlib.sha256(JPEG).hexdigest()
+    txn = raw_txn("CBDJ")
+    return b.write(folder, "feed", "ext1", 1, "2026-11-26 02:00:00",
+                   b.Contents(transactions=[txn], scans={digest: lambda: JPEG},
+                              attachments={"A1": {"status": "ok", "sha256": digest}}), signer)
+
+
+def test_a_batch_is_encrypted_when_this_side_has_the_ferry_key(tmp_path, ferry_key):
+    from sync.ferry.signing import HmacSigner
+
+    signer = HmacSigner(b"k" * 64)
+    path = _feed(tmp_path / "out", signer)
+    stored = path.read_bytes()
+    assert stored.startswith(b.SEALED) and raw_txn("CBDJ")["person"]["id_number"].encode() not in stored
+    assert b"\xff\xd8\xff" not in stored and b"manifest.json" not in stored
+    with b.Batch(path, signer) as batch:  # the other side, holding the same key
+        assert batch.items("transactions")[0]["person"]["id_number"] == raw_txn("CBDJ")["person"]["id_number"]
+        assert batch.scan(hashlib.sha256(JPEG).hexdigest()) == JPEG
+    b.configure_cipher(atrest.DataKey.new())  # another key
+    with pytest.raises(b.BadBatch) as refused:
+        b.Batch(path, signer)
+    assert refused.value.reason == "not_decryptable"
+    b.configure_cipher(None)  # no key
+    with pytest.raises(b.BadBatch):
+        b.Batch(path, signer)
+    b.configure_cipher(ferry_key)
+    flipped = bytearray(stored)
+    flipped[len(stored) // 2] ^= 1
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(b.BadBatch) as damaged:
+        b.Batch(path, signer)
+    assert damaged.value.reason == "unreadable"
+
+
+def test_a_clear_batch_still_reads_where_the_key_is_set(tmp_path):
+    from sync.ferry.signing import HmacSigner
+
+    signer = HmacSigner(b"k" * 64)
+    path = _feed(tmp_path / "out", signer)  # a peer without the key, or a batch from before
+    assert not path.read_bytes().startswith(b.SEALED)
+    b.configure_cipher(atrest.DataKey.new())
+    try:
+        with b.Batch(path, signer) as batch:
+            assert len(batch.items("transactions")) == 1
+    finally:
+        b.configure_cipher(None)
+
+
+def test_collector_to_loader_through_encrypted_batches(tmp_path):
+    from bridge import wiring
+    from sync.ferry.collector import Collector
+    from tests.integration.sandbox_fixtures import KEY, SECRET, sandbox
+    from tests.integration.test_ferry import side_settings
+    from tests.integration.test_sync import CLOCK
+    from tests.reliability.test_kill import SCENARIO, fresh_db
+
+    key_file = tmp_path / "ferry-data.json"
+    atrest.write_key(key_file, atrest.DataKey.new())
+    url = fresh_db(tmp_path / "internal.db")
+    try:
+        with sandbox(SCENARIO) as server:
+            outside = side_settings(tmp_path, "collector", platform_url=server.base_url, app_key=KEY,
+                                    app_secret=SECRET, ferry_data_key=key_file)
+            inside = side_settings(tmp_path, "loader", internal_db=url, ferry_data_key=key_file)
+            Collector(wiring.build_collector(outside, clock=CLOCK)).run()
+        sent = sorted(outside.ferry_outbox.glob("pb-feed-*.zip"))
+        assert sent and all(p.read_bytes().startswith(b.SEALED) for p in sent)
+        inside.ferry_inbox.mkdir(parents=True, exist_ok=True)
+        for p in sent:
+            b.copy_into(p, inside.ferry_inbox)
+        loaded = wiring.build_loader(inside, clock=CLOCK).run()
+        assert loaded.imported and not loaded.quarantined, loaded.problems
+        assert loaded.tally.new_versions > 0
+    finally:
+        b.configure_cipher(None)
