@@ -180,13 +180,13 @@ def test_a_payload_read_from_the_database_is_not_clear_and_the_console_reads_it(
     assert shown["platform"]["txn_id"] == held["txn_id"]
 
 
-def test_a_rotated_key_still_opens_old_items_and_rotation_moves_them(tmp_path):
-    from sqlalchemy import create_engine
-
+def test_a_rotated_key_still_opens_old_items_and_rotation_moves_them(internal_url, tmp_path):
+    """On SQLite, PostgreSQL and MariaDB: the rotation's query pages by key and skips what is done."""
+    from connectors.internal.db import engine_for
     from sync.ledger.migrate import upgrade
 
     old, new = atrest.DataKey.new(), atrest.DataKey.new()
-    engine = create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    engine = engine_for(internal_url)
     upgrade(engine)
     before = atrest.Keyring(old)
     store = ScanStore(tmp_path / "scans", before)
