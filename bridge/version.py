@@ -54,5 +54,5 @@ def schema_head() -> str:
 
 
 def describe() -> str:
-    """One line: ``pension-bridge 0.1.0 (commit …, schema 0008)``."""
+    """One line: ``pension-bridge 0.1.0 (commit …, schema <head>)``."""
     return f"{DISTRIBUTION} {version()} (commit {commit()}, schema {schema_head()})"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from sync.ledger import migrate
 from sync.sealing.signer import new_key, write_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +108,7 @@ def test_the_bundle_installs_and_runs_the_demo_with_no_network(tmp_path):
 
     assert (work / "route.txt").read_text().strip() == "NO-ROUTE"
     version = (work / "version.txt").read_text(encoding="utf-8")
-    assert "pension-bridge 0." in version and _commit() in version and "0008" in version
+    assert "pension-bridge 0." in version and _commit() in version and migrate.HEAD in version
     assert (work / "fresh.db").is_file()
     assert "核对通过" in (work / "demo.txt").read_text(encoding="utf-8")
     assert not (work / "doctor.txt").exists(), (work / "doctor.json").read_text(encoding="utf-8")
