@@ -162,16 +162,20 @@ def sign_head(engine: Any, signer: Any, home: Any, at: datetime) -> dict[str, An
     return record
 
 
-def latest_head(path: Path, signer: Any) -> tuple[dict[str, Any] | None, list[str]]:
-    """The last head in ``path`` that ``signer``'s key signed, and the problems found: a line
-    that is not a head signed by the seal key (forged or damaged), a head with fewer entries than
-    one before it (the chain can only grow)."""
+def latest_head(path: Path, signer: Any) -> tuple[dict[str, Any] | None, list[str], int]:
+    """The last head in ``path`` that ``signer``'s key signed; the problems found (a line that
+    is no head, a head claiming the seal key whose signature does not hold — forged or edited —,
+    a head with fewer entries than one before it: the chain only grows); and how many heads are
+    under another key (an earlier seal key, a trial key replaced by the agency's: not taken, and
+    harmless — a forger's head under a key of their own is not taken either, and the last head
+    of the seal key still holds the chain)."""
     problems: list[str] = []
     best: dict[str, Any] | None = None
+    other = 0
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        return None, []
+        return None, [], 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -179,6 +183,9 @@ def latest_head(path: Path, signer: Any) -> tuple[dict[str, Any] | None, list[st
             record = json.loads(line)
         except ValueError:
             record = None
+        if isinstance(record, dict) and record.get("fingerprint") != signer.fingerprint:
+            other += 1
+            continue
         if not isinstance(record, dict) or not head_holds(record, signer):
             problems.append(f"audit heads line {number}: not a head signed by the seal key")
             continue
@@ -187,5 +194,4 @@ def latest_head(path: Path, signer: Any) -> tuple[dict[str, Any] | None, list[st
                             f"{best['entries']} signed before")
             continue
         best = record
-    return best, problems
-
+    return best, problems, other

@@ -43,8 +43,10 @@ def verify(internal: Engine, state: Engine, source: str, limit: int = 50, heads:
     seal key's verifier; the chain must still hold the latest head the seal key signed
     (``checked["audit_signed_entries"]``: how many entries that head covers, 0 without one)."""
     report = Report()
-    signed, head_problems = audit.latest_head(heads, signer) if heads is not None and signer is not None else (None, [])
+    signed, head_problems, other_keys = (audit.latest_head(heads, signer) if heads is not None and signer is not None
+                                         else (None, [], 0))
     report.checked["audit_signed_entries"] = int(signed["entries"]) if signed else 0
+    report.checked["audit_heads_other_keys"] = other_keys
     with state.connect() as conn:
         _every_version_has_a_state(conn, report, limit)
         _answered_hints_hold(conn, report, limit)

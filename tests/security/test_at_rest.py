@@ -57,11 +57,16 @@ def test_a_forged_head_appended_to_the_file_is_named(night, tmp_path):  # noqa: 
     with box as server:
         n = make(server)
         n.run()
-    other = s.Sm2Signer(s.new_key("SM2-SM3", "X-1", "forger"))
-    with n.parts.state.connect() as conn:
-        audit.append_head(_heads(n.parts.home), audit.signed_head(conn, other, n.parts.clock()))
+    with n.parts.state.connect() as conn:  # a head made to match a rewritten chain, claiming the seal key
+        forged = {**audit.signed_head(conn, n.parts.signer, n.parts.clock()), "entries": 99}
+    audit.append_head(_heads(n.parts.home), forged)
     problems = verify(n.parts.internal, n.parts.state, "2", heads=_heads(n.parts.home), signer=n.parts.signer).problems
     assert any("not a head signed by the seal key" in p for p in problems)
+    other = s.Sm2Signer(s.new_key("SM2-SM3", "X-1", "forger"))  # under a key of the forger's: not taken
+    with n.parts.state.connect() as conn:
+        audit.append_head(_heads(n.parts.home), {**audit.signed_head(conn, other, n.parts.clock()), "entries": 99})
+    report = verify(n.parts.internal, n.parts.state, "2", heads=_heads(n.parts.home), signer=n.parts.signer)
+    assert report.checked["audit_heads_other_keys"] == 1 and report.checked["audit_signed_entries"] == 1
 
 
 def test_a_results_batch_carries_the_head_and_an_old_batch_still_reads(tmp_path):
