@@ -329,6 +329,15 @@ def ferry_keygen(out: Path = typer.Option(..., help="key file to write (private:
     console.print(f"{out}\n{public_out}")
 
 
+def _new_password() -> str:
+    """A new password typed twice, asked and answered in Chinese (click's own confirmation is English)."""
+    while True:
+        first = typer.prompt(text("console.new_password"), hide_input=True)
+        if first == typer.prompt(text("people.repeat_password"), hide_input=True):
+            return first
+        console.print(text("people.passwords_differ"), markup=False)
+
+
 @users_app.command("add")
 def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., help="agent|staff|auditor"),
               region: str = typer.Option(..., help="region code prefix the user works"),
@@ -342,7 +351,7 @@ def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., hel
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = typer.prompt(text("console.new_password"), hide_input=True, confirmation_prompt=True)
+        password = _new_password()
     try:
         add_user(_state_engine(), name, role, region, password, now_local(), agent_id=agent_id)
     except UserError as err:
@@ -361,6 +370,17 @@ def _user_command(action, *args) -> object:
     except UserError as err:
         console.print(text(err.key, value=err.value), markup=False, highlight=False)
         raise typer.Exit(2) from None
+
+
+@users_app.command("link-agent")
+def users_link_agent(name: str = typer.Argument(...),
+                     agent_id: str = typer.Option(None, "--agent-id", help="the platform agent_id; leave out to unlink")) -> None:
+    """Link a console user to a platform agent_id: an agent then works their own items."""
+    from console.auth import link_agent
+
+    _user_command(link_agent, name, agent_id)
+    console.print(text("people.user_agent_linked" if agent_id else "people.user_agent_unlinked",
+                       name=name, agent_id=agent_id or ""), markup=False)
 
 
 @users_app.command("disable")
@@ -388,21 +408,10 @@ def users_reset_password(name: str = typer.Argument(...),
     """Give a user a new password (asked for, never on the command line); every session ends."""
     from console.auth import reset_password
 
-@users_app.command("link-agent")
-def users_link_agent(name: str = typer.Argument(...),
-                     agent_id: str = typer.Option(None, "--agent-id", help="the platform agent_id; leave out to unlink")) -> None:
-    """Link a console user to a platform agent_id: an agent then works their own items."""
-    from console.auth import link_agent
-
-    _user_command(link_agent, name, agent_id)
-    console.print(text("people.user_agent_linked" if agent_id else "people.user_agent_unlinked",
-                       name=name, agent_id=agent_id or ""), markup=False)
-
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = typer.prompt(text("console.new_password"), hide_input=True, confirmation_prompt=True)
+        password = _new_password()
     ended = _user_command(reset_password, name, password)
     console.print(text("console.user_password_reset", name=name, count=ended), markup=False)
 

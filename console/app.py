@@ -9,6 +9,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -69,6 +70,7 @@ class Console:
         self.parts, self.clock, self.secure = parts, clock, secure_cookies
         self.idle = timedelta(minutes=idle_minutes)
         self._counts: dict[Any, tuple[float, Any]] = {}
+        self._counts_lock, self._flights, self._recount = threading.Lock(), {}, set()
         routes = [Route("/login", self.login_page, methods=["GET"]), Route("/login", self.login_post, methods=["POST"]),
                   Route("/logout", self.logout, methods=["POST"]), Route("/", self.queue),
                   Route("/conflicts/{cid:int}", self.conflict),
@@ -129,9 +131,9 @@ class Console:
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or not secrets.compare_digest(str(data.get("csrf", "")), expected):
             return await self.login_page(request, text("console.csrf_failed"), status=403)
+        begun = anyio.current_time()
         try:  # argon2 and the database block: off the event loop, which keeps serving everyone else
             token = await run_in_threadpool(login, self.parts.state, str(data.get("name", ""))[:60],
-        begun = anyio.current_time()
                                             str(data.get("password", ""))[:1024], self.clock())
         except LoginRefused as refused:
             # Every refusal answers ``delay`` after the request came in, whatever work it took: a
@@ -176,18 +178,36 @@ class Console:
                          "outside": outside}
 
     def _totals(self, filters: conflicts.Filters) -> tuple[dict[str, int], list[int]]:
-        """Counts by kind and by wait, kept for ``COUNTS_SECONDS``: at 150,000 open conflicts they
-        cost more than the page itself, and every user reloads the queue."""
+        """Counts by kind and by wait. At 150,000 open conflicts they cost far more than the page
+        (one pass over them all), and every user reloads the queue: kept for ``COUNTS_SECONDS``,
+        computed once however many ask at the same moment, and once old served as they are while
+        one thread counts again. A resolution here drops them (``resolve``)."""
         now = self.clock()
-        thresholds = tuple(f"{now - timedelta(days=limit):%Y-%m-%d %H:%M:%S}" for limit, _ in BUCKETS if limit)
         key = (filters, now.strftime("%Y%m%d%H"))
-        cached = self._counts.get(key)
-        if cached is not None and time.monotonic() - cached[0] < COUNTS_SECONDS:
-            return cached[1]
-        found = conflicts.counts(self.parts.state, filters, thresholds)
-        if len(self._counts) > 500:
-            self._counts.clear()
-        self._counts[key] = (time.monotonic(), found)
+        with self._counts_lock:
+            cached = self._counts.get(key)
+            if cached is not None and time.monotonic() - cached[0] >= COUNTS_SECONDS and key not in self._recount:
+                self._recount.add(key)
+                threading.Thread(target=self._count, args=(key, filters, now), daemon=True).start()
+            if cached is not None:
+                return cached[1]
+            flight = self._flights.setdefault(key, threading.Lock())
+        with flight:  # the first to ask counts; the others wait for its answer
+            cached = self._counts.get(key)
+            return cached[1] if cached is not None else self._count(key, filters, now)
+
+    def _count(self, key: Any, filters: conflicts.Filters, now: datetime) -> tuple[dict[str, int], list[int]]:
+        thresholds = tuple(f"{now - timedelta(days=limit):%Y-%m-%d %H:%M:%S}" for limit, _ in BUCKETS if limit)
+        try:
+            found = conflicts.counts(self.parts.state, filters, thresholds)
+        finally:
+            with self._counts_lock:
+                self._recount.discard(key)
+        with self._counts_lock:
+            if len(self._counts) > 500:
+                self._counts.clear()
+                self._flights.clear()
+            self._counts[key] = (time.monotonic(), found)
         return found
 
     async def queue(self, request: Request) -> Response:
@@ -332,7 +352,8 @@ class Console:
             message = text(refused.key, value=refused.value) if has(refused.key) else text("console.refused")
             return self.conflict_page(user, self._conflict_for(user, found["id"]) or found, status=409,
                                       refused=message)
-        self._counts.clear()  # the queue's totals changed
+        with self._counts_lock:
+            self._counts.clear()  # the queue's totals changed
         return RedirectResponse(f"/conflicts/{found['id']}?done={decision.state}", status_code=303)
 
     # --- reports and runs -----------------------------------------------------------------

@@ -102,7 +102,9 @@ def page(state: Engine, filters: Filters, after: tuple[str, int] | None = None, 
                           c.opened_at, x.biz_type, x.agent_name, x.created_at, x.first_seen_at)
                    .select_from(t.conflict.join(t.txn, c.txn_id == x.txn_id)), filters)
     if after is not None:
-        query = query.where(or_(x.created_at > after[0], and_(x.created_at == after[0], c.id > after[1])))
+        # ">=" alone is what an index range scan can start from; the OR then skips the ties already shown.
+        query = query.where(x.created_at >= after[0],
+                            or_(x.created_at > after[0], and_(x.created_at == after[0], c.id > after[1])))
     query = query.order_by(x.created_at, c.id).limit(size + 1)
     with state.connect() as conn:
         found = [{**r._mapping, "sentence": sentence(r.kind, r.detail)} for r in conn.execute(query)]
@@ -131,16 +133,15 @@ def _names(state: Engine, keys: list[tuple[str, int]]) -> dict[tuple[str, int], 
 
 
 def counts(state: Engine, filters: Filters, thresholds: tuple[str, ...]) -> tuple[dict[str, int], list[int]]:
-    """Open conflicts by kind, and by how long their residents have waited: the number created
-    after each threshold (plain local times, newest first), the rest older than the last."""
+    """Open conflicts by kind, and by how long their residents have waited: the number in all, then
+    the number created after each threshold (plain local times, newest first). One pass."""
     c, x = t.conflict.c, t.txn.c
-    joined = t.conflict.join(t.txn, c.txn_id == x.txn_id)
-    columns = [func.count()] + [func.sum(case((x.created_at > limit, 1), else_=0)) for limit in thresholds]
+    columns = [c.kind, func.count()] + [func.sum(case((x.created_at > limit, 1), else_=0)) for limit in thresholds]
+    query = _where(select(*columns).select_from(t.conflict.join(t.txn, c.txn_id == x.txn_id)), filters)
     with state.connect() as conn:
-        by_kind = {r[0]: r[1] for r in conn.execute(_where(select(c.kind, func.count()).select_from(joined),
-                                                           filters).group_by(c.kind))}
-        row = conn.execute(_where(select(*columns).select_from(joined), filters)).one()
-    return by_kind, [int(v or 0) for v in row]
+        found = conn.execute(query.group_by(c.kind)).all()
+    by_kind = {r[0]: int(r[1]) for r in found}
+    return by_kind, [sum(int(r[i] or 0) for r in found) for i in range(1, len(thresholds) + 2)]
 
 
 class NotFound(LookupError):

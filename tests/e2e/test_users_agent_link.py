@@ -34,3 +34,13 @@ def test_a_bad_agent_id_or_unknown_user_is_one_chinese_line(env):
     assert bad.returncode == 2 and "代办员编号只能由" in bad.stdout and "Traceback" not in bad.stderr
     unknown = cli(env, "link-agent", "没有这人", "--agent-id", "A0017")
     assert unknown.returncode == 2 and "没有名为 没有这人 的用户" in unknown.stdout
+
+
+def test_the_password_is_confirmed_in_chinese(env):
+    """Issue 26, finding 6: click's own confirmation prompt and its mismatch error are English."""
+    added = cli(env, "add", "李华", "--role", "staff", "--region", "5301",
+                password="password 1\npassword 2\npassword 1\npassword 1\n")
+    shown = added.stdout + added.stderr
+    assert added.returncode == 0, shown
+    assert "请再输入一次密码" in shown and "两次输入的密码不一致" in shown
+    assert "Repeat for confirmation" not in shown and "do not match" not in shown

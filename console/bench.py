@@ -1,0 +1,148 @@
+"""The queue page under load: ``python -m console.bench --url STATE_DB [--open 150000] [--users 20]``.
+
+Fills a state database (migrated to head; give it an empty one) with open conflicts, their
+transactions and versions, signs in ``--users`` staff users, serves the console with uvicorn and
+has them read the queue at once, each a first page then the pages after it by their keyset link,
+pausing ``--think`` seconds on each (on average; 0 for a stress test), for ``--seconds``. Prints the latency percentiles as JSON. A benchmark, not a test: the target of
+issue 26 is the 95th percentile under 300 ms with 150,000 open conflicts and 20 users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import random
+import re
+import socket
+import statistics
+import threading
+import time
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import httpx
+from sqlalchemy import create_engine, insert
+
+from console.auth import add_user
+from sync.ledger import tables as t
+from sync.ledger.migrate import upgrade
+
+NOW = datetime(2026, 11, 26, 9, 0)
+KINDS = ("materials_incomplete", "stale_change", "already_enrolled", "double_entry_mismatch", "year_already_paid")
+PASSWORD = "bench password 1"
+_NEXT = re.compile(r'href="/\?([^"]+)" rel="next"')
+
+
+def fill(engine, n: int, chunk: int = 5000) -> None:
+    """``n`` open conflicts over 30 villages, created over the last 60 days."""
+    for start in range(0, n, chunk):
+        txns, versions, conflicts = [], [], []
+        for i in range(start, min(n, start + chunk)):
+            txn_id, region = f"RH{i:018d}", f"5301{i % 3 + 2:02d}00100{i % 10}"
+            created = f"{NOW - timedelta(minutes=(i * 577) % 86400):%Y-%m-%d %H:%M:%S}"
+            raw = {"txn_id": txn_id, "version": 1, "biz_type": "CBDJ", "region_code": region, "created_at": created,
+                   "person": {"name": f"居民{i}", "id_number": "530102198001010111"}, "payload": {"grade": "300.00"},
+                   "agent": {"agent_id": f"A{i % 40:04d}", "name": f"代办{i % 40}"}, "attachments": []}
+            txns.append(dict(txn_id=txn_id, version=1, state="conflict", biz_type="CBDJ", region_code=region,
+                             agent_id=raw["agent"]["agent_id"], agent_name=raw["agent"]["name"], created_at=created,
+                             updated_at=created, first_seen_at=NOW, state_at=NOW))
+            versions.append(dict(txn_id=txn_id, version=1, updated_at=created, content_hash="0" * 64,
+                                 raw=json.dumps(raw, ensure_ascii=False), received_at=NOW, run_id="bench"))
+            conflicts.append(dict(txn_id=txn_id, version=1, kind=KINDS[i % len(KINDS)], detail="id_card",
+                                  fields="[]", internal_rows="[]", region_code=region, agent_id=raw["agent"]["agent_id"],
+                                  status="open", opened_at=NOW - timedelta(hours=i % 48), updated_at=NOW))
+        with engine.begin() as conn:
+            conn.execute(insert(t.txn), txns)
+            conn.execute(insert(t.txn_version), versions)
+            conn.execute(insert(t.conflict), conflicts)
+    if engine.dialect.name == "postgresql":  # what autovacuum does to a table that grew this much
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+
+
+def reader(url: str, name: str, until: float, think: float, out: list[float], errors: list[str]) -> None:
+    """One user: sign in, then the queue's first page and the pages after it, reading each for
+    ``think`` seconds (0: at once, a stress test rather than people)."""
+    with httpx.Client(base_url=url, timeout=30) as client:
+        client.get("/login")
+        client.post("/login", data={"csrf": client.cookies["pb_login"], "name": name, "password": PASSWORD})
+        query = ""
+        while time.monotonic() < until:
+            started = time.perf_counter()
+            answer = client.get("/?" + query if query else "/")
+            out.append(time.perf_counter() - started)
+            if answer.status_code != 200:
+                errors.append(str(answer.status_code))
+            found = _NEXT.search(answer.text)
+            query = found.group(1).replace("&amp;", "&") if found and len(out) % 5 else ""
+            time.sleep(think * (0.5 + random.random()))
+
+
+def serve(url: str, port: int) -> None:
+    """The console over that database, in a process of its own (the readers' threads would
+    otherwise share its interpreter lock)."""
+    import uvicorn
+
+    from console.app import Console
+
+    engine = create_engine(url, pool_size=25)
+    uvicorn.run(Console(SimpleNamespace(state=engine), lambda: NOW).app, host="127.0.0.1", port=port,
+                log_level="warning")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(url: str, open_conflicts: int, users: int, seconds: float, think: float) -> dict:
+    engine = create_engine(url)
+    upgrade(engine)
+    started = time.perf_counter()
+    fill(engine, open_conflicts)
+    filled = time.perf_counter() - started
+    names = [f"县级{i}" for i in range(users)]
+    for name in names:
+        add_user(engine, name, "staff", "5301", PASSWORD, NOW)
+    engine.dispose()
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            httpx.get(base + "/login", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    latencies: list[float] = []
+    errors: list[str] = []
+    until = time.monotonic() + seconds
+    threads = [threading.Thread(target=reader, args=(base, n, until, think, latencies, errors)) for n in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    server.terminate()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"backend": engine.dialect.name, "open_conflicts": open_conflicts, "users": users, "think_seconds": think,
+            "seconds": seconds, "fill_seconds": round(filled, 1), "requests": len(latencies), "errors": len(errors),
+            "p50_ms": round(cuts[49] * 1000, 1), "p95_ms": round(cuts[94] * 1000, 1),
+            "p99_ms": round(cuts[98] * 1000, 1), "max_ms": round(max(latencies) * 1000, 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="an empty state database")
+    parser.add_argument("--open", type=int, default=150_000, dest="open_conflicts")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--think", type=float, default=1.0, help="seconds a user reads a page (0: stress)")
+    args = parser.parse_args()
+    print(json.dumps(run(args.url, args.open_conflicts, args.users, args.seconds, args.think), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
