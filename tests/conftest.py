@@ -4,6 +4,7 @@ answer), fresh internal databases built from the contract DDL, and the sandbox p
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +89,26 @@ def sqlite_internal_url(tmp_path: Path) -> str:
     create_contract_schema(engine)
     engine.dispose()
     return url
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless chromium per test process, for every module that drives the console.
+
+    Defined once, here: a fixture imported into several modules is several fixtures, and two
+    Playwright sync drivers alive in one process refuse to run ("Sync API inside the asyncio loop").
+    """
+    if not os.path.exists(CHROMIUM):
+        if ON_CI:
+            pytest.fail("CI requires chromium for the console tests (.ci/run installs it)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

@@ -8,7 +8,7 @@ import pytest
 
 from sync.ledger import tables as lt
 from tests.e2e.console_world import PASSWORD, USERS
-from tests.e2e.test_console import browser, world  # noqa: F401 (fixtures)
+from tests.e2e.test_console import world  # noqa: F401 (a fixture; the browser is tests/conftest.py's)
 from tests.integration.test_sync import rows
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}

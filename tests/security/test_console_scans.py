@@ -16,7 +16,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from sync.ledger import tables as lt
 from tests.e2e.console_world import HOSTILE_JS, USERS, hostile_page
-from tests.e2e.test_console import browser, signed_in  # noqa: F401  (the browser fixture)
+from tests.e2e.test_console import signed_in
 from tests.integration.test_sync import rows
 from tests.security.console_fixtures import full_console, sign_in
 
@@ -36,7 +36,7 @@ def scan_url(console, parts, suffix: str) -> str:
     return f"{console.url}/conflicts/{c['id']}/scan/{c['txn_id']}-{suffix}"
 
 
-def test_the_payload_runs_when_served_as_declared(browser, world):  # noqa: F811
+def test_the_payload_runs_when_served_as_declared(browser, world):
     """The control: the same bytes served with their declared types from the console's origin
     (as before the fix, with the console's old CSP) run the script."""
     parts, console = world
@@ -51,7 +51,7 @@ def test_the_payload_runs_when_served_as_declared(browser, world):  # noqa: F811
     page.close()
 
 
-def test_a_page_scan_opened_by_staff_runs_nothing(browser, world):  # noqa: F811
+def test_a_page_scan_opened_by_staff_runs_nothing(browser, world):
     parts, console = world
     page = signed_in(browser, console, "staff")
     url = scan_url(console, parts, "PAGE")
@@ -67,7 +67,7 @@ def test_a_page_scan_opened_by_staff_runs_nothing(browser, world):  # noqa: F811
     assert not [a for a in rows(parts.state, lt.audit) if a["action"].startswith("resolve:")]
 
 
-def test_a_script_scan_does_not_load_as_a_script_in_a_console_page(browser, world):  # noqa: F811
+def test_a_script_scan_does_not_load_as_a_script_in_a_console_page(browser, world):
     """The console's own CSP allows its origin's scripts; the scan's type (image/jpeg, from its
     bytes) and nosniff keep it from running even when a console page asks for it as a script."""
     parts, console = world
