@@ -33,13 +33,13 @@ from connectors.platform.client import sniff
 from console import access
 from console.auth import IDLE_MINUTES, SESSION_HOURS, LoginRefused, User, login, logout, session_user
 from reports.render import bars, write
-from reports.unsynced import BUCKETS, Summary, UnsyncedReport, bucket, collect
+from reports.unsynced import BUCKETS, Summary, UnsyncedReport, collect
 from reports.unsynced import Filters as ReportFilters
 from sync import comparison, conflicts
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.resolutions import Refused
-from sync.scans import ScanStore
+from sync.scans import ScanStore, declared
 from sync.status import new_business, waited_days, waited_since
 
 COOKIE, LOGIN_COOKIE = "pb_session", "pb_login"
@@ -283,7 +283,10 @@ class Console:
                 t.attachment.c.status == "ok"))}
         store, out = self._store(), []
         for a in items:
-            path = _scan_path(store, verified.get(a["attachment_id"]))
+            # The file verified for this id, and only if it is the one this snapshot declares: an
+            # attachment id alone is another transaction's as easily as this one's.
+            mine = verified.get(a["attachment_id"])
+            path = _scan_path(store, mine if mine is not None and mine == declared(a) else None)
             kind = None
             if path is not None:
                 try:
@@ -292,7 +295,7 @@ class Console:
                     path = None
             out.append({"attachment_id": a["attachment_id"], "kind": str(a.get("kind") or ""),
                         "path": path if kind else None, "type": kind, "ok": kind is not None,
-                        "image": kind in _IMAGES, "sha256": verified.get(a["attachment_id"])})
+                        "image": kind in _IMAGES, "sha256": mine if kind else None})
         return out
 
     async def scan(self, request: Request) -> Response:

@@ -70,6 +70,17 @@ class Staged:
                 "content_hash": self.content_hash, "raw": wire.canonical_json(self.raw)}
 
 
+def own_scans(txn: wire.Transaction, scans: dict[str, ScanOutcome]) -> dict[str, bool]:
+    """attachment id -> usable, for this transaction: fetched and matched, and with the hash this
+    transaction declared. Outcomes are the batch's, by id; another record that names the same id
+    with other bytes must not lend them (or its failure) to this one."""
+    out = {}
+    for a in txn.attachments:
+        outcome = scans.get(a.attachment_id)
+        out[a.attachment_id] = bool(outcome and outcome.ok and a.sha256 and outcome.sha256 == a.sha256)
+    return out
+
+
 def stage(raw: Any, restaged: bool = False) -> Staged:
     """A feed item as a staged version; one without a usable identity gets a synthetic one.
 
@@ -204,7 +215,8 @@ class Processor:
             return entries(conn, [s.txn_id for s in batch])
 
     def parse(self, staged: Staged, scans: dict[str, ScanOutcome], ok: dict[str, bool] | None = None) -> Parsed:
-        """``ok``: attachment id -> usable, for the whole batch (built once by ``process``)."""
+        """``scans``: the batch's outcomes by attachment id; a record counts one only for the hash
+        it declared itself (``own_scans``). ``ok`` is no longer read."""
         facts = self._blank_facts(staged)
         if not staged.identified:
             problems = (Problem("txn_id", "missing_identity"),)
@@ -216,9 +228,7 @@ class Processor:
             status = staged.raw.get("status")
             self._raw_facts(staged.raw, facts)
             return Parsed(staged, Candidate(staged.txn_id, staged.version, status, staged.content_hash, validated), facts)
-        if ok is None:
-            ok = {a: s.ok for a, s in scans.items()}
-        validated = validate(txn, self.context, ok, staged.content_hash)
+        validated = validate(txn, self.context, own_scans(txn, scans), staged.content_hash)
         self._facts(txn, validated, facts)
         return Parsed(staged, Candidate(txn.txn_id, txn.version, txn.status, staged.content_hash, validated), facts)
 

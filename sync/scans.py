@@ -227,24 +227,28 @@ class ScanFetcher:
         """
         verified = verified or {}
         todo, done = [], {}
-        unique = {a["attachment_id"]: a for a in attachments if isinstance(a, dict)
-                  and isinstance(a.get("attachment_id"), str) and PLATFORM_ID.fullmatch(a["attachment_id"])}
+        unique: dict[str, dict[str, Any]] = {}
+        claims: dict[str, set[str]] = {}  # attachment id -> every well-formed hash declared for it
+        for a in attachments:
+            if isinstance(a, dict) and isinstance(a.get("attachment_id"), str) and PLATFORM_ID.fullmatch(a["attachment_id"]):
+                unique.setdefault(a["attachment_id"], a)
+                claims.setdefault(a["attachment_id"], set()).update(filter(None, [declared(a)]))
         order = list(unique)
-        for a in unique.values():
-            sha256 = declared(a)
-            if a.get("sha256") is not None and sha256 is None:  # a path, a number: never a file name
-                done[a["attachment_id"]] = _outcome(a, "bad_declaration")
-            elif sha256 is None:
-                done[a["attachment_id"]] = _outcome(a, "no_hash")
-            elif verified.get(a["attachment_id"]) == sha256 and self.store.has(sha256):
-                done[a["attachment_id"]] = _outcome(a, "ok")
+        for a_id, a in unique.items():
+            valid, known = claims[a_id], verified.get(a_id)
+            if not valid:  # a path, a number: never a file name; or no hash at all
+                done[a_id] = _outcome(a, "bad_declaration" if a.get("sha256") is not None else "no_hash")
+            elif known in valid and self.store.has(known):
+                done[a_id] = _outcome(a, "ok", known)
             elif _declared_size(a) > MAX_SCAN_BYTES:  # the platform's own limit: not worth a request
-                done[a["attachment_id"]] = _outcome(a, "too_large")
+                done[a_id] = _outcome(a, "too_large")
             else:
                 # Not kept: fetched, even when an earlier version's fetch failed (a 40401 that was
                 # temporary, bytes the agent has since replaced). This is called for new versions
                 # only, so a failed scan costs one request per version the agent sends, not per night.
-                todo.append(a)
+                # Two records of the batch may name one id with different hashes: it is fetched once,
+                # and its outcome carries the hash its bytes have, which only its true claimant matches.
+                todo.append((a, frozenset(valid)))
         if todo:
             self._fetch(todo, done)
             done = {a_id: done[a_id] for a_id in order}  # the attachments' order, not the downloads'
@@ -272,20 +276,25 @@ class ScanFetcher:
                 for future in running:  # a failure: what has not started is not sent
                     future.cancel()
 
-    def _download(self, a: dict[str, Any]) -> tuple[Any, str]:
+    def _download(self, claim: tuple[dict[str, Any], frozenset[str]]) -> tuple[Any, str]:
+        a, valid = claim
+        expected = next(iter(valid)) if len(valid) == 1 else None  # contested: checked below instead
         try:
-            return self.client.attachment(a["attachment_id"], declared(a)), "ok"
+            scan = self.client.attachment(a["attachment_id"], expected)
         except NotFound:
             return None, "missing"
         except ScanRejected as err:
             return None, err.reason
+        return (scan, "ok") if scan.sha256 in valid else (None, "sha256_mismatch")
 
-    def _keep(self, a: dict[str, Any], result: tuple[Any, str], done: dict[str, ScanOutcome]) -> None:
+    def _keep(self, claim: tuple[dict[str, Any], frozenset[str]], result: tuple[Any, str],
+              done: dict[str, ScanOutcome]) -> None:
+        a, _ = claim
         scan, status = result
         if scan is not None:
             self.store.put(scan.sha256, scan.content)
             self.fetched += 1
-        done[a["attachment_id"]] = _outcome(a, status)
+        done[a["attachment_id"]] = _outcome(a, status, scan.sha256 if scan is not None else None)
 
 
 MAX_SCAN_BYTES = 10 * 1024 * 1024  # platform-api.md §5
@@ -314,9 +323,10 @@ def recorded(attachments: Any, statuses: dict[str, tuple[str, str | None]]) -> d
     return out
 
 
-def _outcome(a: dict[str, Any], status: str) -> ScanOutcome:
-    """What the ledger keeps of an attachment: the hash only in its checked form, the agent's
-    words (kind, declared type) only as short text; nothing of it is used as a name or a type."""
+def _outcome(a: dict[str, Any], status: str, sha256: str | None = None) -> ScanOutcome:
+    """What the ledger keeps of an attachment: the hash only in its checked form (for a scan kept,
+    the hash of its bytes), the agent's words (kind, declared type) only as short text; nothing of
+    it is used as a name or a type."""
     size = _declared_size(a)
-    return ScanOutcome(a["attachment_id"], status, declared(a), _short(a.get("kind"), 40),
+    return ScanOutcome(a["attachment_id"], status, sha256 or declared(a), _short(a.get("kind"), 40),
                        _short(a.get("content_type"), 40), size if 0 < size < 2**31 else None)

@@ -85,8 +85,13 @@ def record_attachments(conn: Connection, outcomes: Iterable[Any], now: datetime)
     new = [r for r in rows if r["attachment_id"] not in existing]
     if new:
         insert_rows(conn, t.attachment, new)
-    for row in rows:  # a scan fetched after it was missing, or bytes the agent replaced
-        if existing.get(row["attachment_id"], (row["status"], row["sha256"])) != (row["status"], row["sha256"]):
+    for row in rows:  # a scan fetched after it was missing, or bytes the agent replaced and the bridge verified
+        before = existing.get(row["attachment_id"], (row["status"], row["sha256"]))
+        if before[0] == "ok" and row["status"] != "ok":
+            # What was verified stays so: a later failure (or a claim of the same id by another
+            # transaction) decides that record's materials, not what was served for this id.
+            continue
+        if before != (row["status"], row["sha256"]):
             conn.execute(update(t.attachment).where(t.attachment.c.attachment_id == row["attachment_id"]).values(row))
 
 

@@ -242,3 +242,77 @@ def test_a_version_no_column_can_hold_costs_only_its_record(version, internal_ur
     ledger = _ledger(parts)
     assert ledger["RHCLEAN0009"]["state"] == "applied"
     assert [s for t, s in ((t, r["state"]) for t, r in ledger.items()) if t != "RHCLEAN0009"] == ["invalid"]
+
+
+def test_an_attachment_id_of_another_transaction_serves_lends_and_wipes_nothing(sqlite_internal_url, tmp_path):
+    """An agent names, in a transaction of their own, the attachment id of another person's scan
+    (ids are sequential, easy to guess), without a hash or with another: their conflict page
+    serves nothing of it, their materials gain nothing, and the owner's verified scan stays so."""
+    from console.app import Console
+    from sync import conflicts
+
+    owner = _clean("RHOWNER00002")
+    victim_id = owner["attachments"][0]["attachment_id"]
+    thief = raw_txn("CBDJ", txn_id="RHTHIEF00002")
+    thief["person"] = dict(thief["person"], id_number="440524188001010014", birth_date="1880-01-01", gender="M")
+    thief["attachments"] = [{"attachment_id": victim_id, "kind": "id_card", "size": 10},
+                            {"attachment_id": owner["attachments"][1]["attachment_id"], "kind": "household_register",
+                             "sha256": hashlib.sha256(b"other bytes").hexdigest(), "size": 10}]
+    scenario = {"seed": 0, "transactions": [owner], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in owner["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        engine.run(parts)
+        server.state.put(dict(thief, updated_at=server.state.local_now().strftime("%Y-%m-%d %H:%M:%S")))
+        engine.run(wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK))
+    ledger = _ledger(parts)
+    assert ledger["RHOWNER00002"]["state"] == "applied" and ledger["RHTHIEF00002"]["state"] == "conflict"
+    with parts.state.connect() as conn:
+        kept = {r.attachment_id: (r.status, r.sha256) for r in conn.execute(select(lt.attachment))}
+        conflict_id = conn.execute(select(lt.conflict.c.id).where(lt.conflict.c.txn_id == "RHTHIEF00002")).scalar()
+    assert kept[victim_id] == ("ok", hashlib.sha256(JPEG).hexdigest())  # not wiped by the thief's claim
+    shown = Console(parts, CLOCK)._attachments(conflicts.show(parts.state, conflict_id))
+    assert [a["path"] for a in shown] == [None, None] and [a["sha256"] for a in shown] == [None, None]
+
+
+def test_two_records_naming_one_attachment_id_lend_each_other_nothing(sqlite_internal_url, tmp_path):
+    first = _clean("RHFIRST00001")
+    second = _clean("RHSECOND0001")
+    second["person"] = dict(second["person"], id_number="440524188001010014", birth_date="1880-01-01", gender="M")
+    second["attachments"] = [dict(a, sha256=hashlib.sha256(b"not these bytes").hexdigest()) for a in first["attachments"]]
+    scenario = {"seed": 0, "transactions": [first, second], "attachments": {
+        a["attachment_id"]: {"content": JPEG, "content_type": "image/jpeg"} for a in first["attachments"]}}
+    with sandbox(scenario) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        engine.run(parts)
+    states = {t: r["state"] for t, r in _ledger(parts).items()}
+    assert states["RHSECOND0001"] == "conflict"  # its scans are not the first record's
+    assert states["RHFIRST00001"] == "applied"  # nor is the second record's failure the first's
+
+
+def test_an_integer_of_thousands_of_digits_costs_only_its_record(sqlite_internal_url, tmp_path):
+    attack = raw_txn("BJ", txn_id="RHBIGINT0001")
+    clean = raw_txn("CBDJ", txn_id="RHFINE000002")
+    clean["attachments"] = []
+    item = json.dumps({k: v for k, v in attack.items() if k != "payload"}, ensure_ascii=False).encode()
+    item = item[:-1] + b', "payload": {"years": [' + b"9" * 5000 + b'], "grade": "500.00", "amount": "500.00"}}'
+    page = feed_page([item, json.dumps(clean, ensure_ascii=False).encode()])
+    with HostilePlatform(page) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        result = engine.run(parts)
+    assert result.status == "completed", result.problems
+    ledger = _ledger(parts)
+    assert ledger["RHBIGINT0001"]["state"] == "invalid" and ledger["RHFINE000002"]["state"] == "conflict"
+
+
+def test_the_collector_spends_no_request_on_records_its_scans_cannot_change():
+    from sync.ferry.collector import _may_need_scans
+    from sync.process import stage
+
+    many = _clean("RHMANY000002")
+    many["attachments"] = [dict(many["attachments"][0], attachment_id=f"M{i}") for i in range(200)]
+    withdrawn = dict(_clean("RHWDRAWN0002"), status="withdrawn")
+    bad = _clean("RHBADHASH002")
+    bad["attachments"][0]["sha256"] = "/etc/passwd"
+    assert [_may_need_scans(stage(t)) for t in (many, withdrawn, bad, _clean("RHFINE000003"))] == \
+        [False, False, False, True]
