@@ -5,7 +5,7 @@
 value of the contract is nested deeper than about ten levels, so every structure deeper than
 ``MAX_DEPTH`` is replaced by the string ``TOO_DEEP`` before parsing: the rest of the page stays
 readable, and the one item that carried it is made invalid downstream (``mapping.wire``) with
-the field named.
+the field named. Likewise an integer of thousands of digits, which ``int()`` refuses.
 """
 
 from __future__ import annotations
@@ -21,16 +21,27 @@ _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _OPEN = frozenset(b"[{")
 
 
+MAX_INT_DIGITS = 40  # no number of the contract has more; Python refuses more than 4,300 at all
+TOO_LONG = "[pb:too_long]"
+
+
+def _int(text: str) -> int | str:
+    """An integer literal, or ``TOO_LONG`` for one longer than any the contract has: the record
+    that carries it is invalid (a string where a number belongs), the page stays readable."""
+    return int(text) if len(text) <= MAX_INT_DIGITS else TOO_LONG
+
+
 def loads(content: bytes) -> Any:
-    """Parse ``content``; structures deeper than ``MAX_DEPTH`` become ``TOO_DEEP``.
+    """Parse ``content``; structures deeper than ``MAX_DEPTH`` become ``TOO_DEEP``, integers longer
+    than ``MAX_INT_DIGITS`` become ``TOO_LONG``.
 
     Raises:
         ValueError: not JSON (``json.JSONDecodeError`` or a text that does not decode).
     """
     try:
-        return json.loads(content)
+        return json.loads(content, parse_int=_int)
     except RecursionError:
-        return json.loads(flatten_deep(content))
+        return json.loads(flatten_deep(content), parse_int=_int)
 
 
 def flatten_deep(content: bytes, max_depth: int = MAX_DEPTH) -> bytes:
