@@ -37,6 +37,7 @@ from sync.engine import _position
 from sync.ferry import batch as b
 from sync.ferry.inbox import Inbox
 from sync.ferry.outbox import Outbox
+from mapping import wire
 from sync.ferry.signing import BatchSigner
 from sync.ledger import tables as t
 from sync.ledger.store import record_attachments, verified_scans
@@ -193,7 +194,7 @@ class Collector:
         return list(fresh.values())
 
     def _scans(self, fresh: list[Staged], contents: b.Contents) -> None:
-        attachments = [a for s in fresh if isinstance(s.raw, dict) and isinstance(s.raw.get("attachments"), list)
+        attachments = [a for s in fresh if _may_need_scans(s)
                        for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
         with self.parts.state.connect() as conn:
             verified = verified_scans(conn, [a["attachment_id"] for a in attachments])
@@ -311,3 +312,16 @@ class Collector:
 
     def resend(self, seq: int, rebuild: bool = False) -> Path:
         return self.outbox.resend(seq, rebuild)[0]
+
+
+def _may_need_scans(staged: Staged) -> bool:
+    """What the external side can tell without the internal tables: a record whose wire model is
+    sound (its attachments' shapes, at most ``wire.MAX_ATTACHMENTS`` of them) and not withdrawn.
+    Anything else is invalid or ignored inside whatever its scans hold: no request is spent on it.
+    The loader decides the rest (``Processor.needs_scans`` there needs the code and region tables)."""
+    if not staged.identified or not isinstance(staged.raw, dict) or not staged.raw.get("attachments"):
+        return False
+    try:
+        return wire.parse(staged.raw).status != "withdrawn"
+    except wire.WireError:
+        return False
