@@ -28,9 +28,10 @@ def sheet_cell(value: Any) -> Any:
     """A value as a spreadsheet cell may hold it: text without controls, and never a formula."""
     if type(value) is not str or not _RISKY.search(value):
         return value
-    formula = _FORMULA_START.match(value)
-    value = without_controls(value)
-    return "'" + value if formula else value
+    cleaned = without_controls(value)
+    # On what is left (a control in front must not hide a formula), or a tab or CR that led it.
+    formula = _FORMULA_START.match(cleaned) or value[:1] in ("\t", "\r")
+    return "'" + cleaned if formula else cleaned
 
 
 # The same over a whole row joined by U+E000: a cell that needs it is always found; a false find
