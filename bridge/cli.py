@@ -14,7 +14,7 @@ from bridge import logging as bridge_logging
 from bridge import settings as settings_module
 from bridge.terminal import SafeConsole
 from config import load_toml
-from config.catalogue import text
+from config.catalogue import label, text
 
 # No local variables in tracebacks: they hold platform records, ID numbers in clear among them.
 app = typer.Typer(help="pension-bridge: platform business into the internal pension system, once.",
@@ -559,7 +559,7 @@ def conflicts_list(region: str = typer.Option(None), kind: str = typer.Option(No
     for column in ("id", "txn_id", "biz_type", "region_code", "opened_at", "sentence"):
         table.add_column(text(f"console.column_{column}"))
     for r in rows:
-        table.add_row(str(r["id"]), r["txn_id"], text(f"biz_type.{r['biz_type']}") if r["biz_type"] else "",
+        table.add_row(str(r["id"]), r["txn_id"], label("biz_type", r["biz_type"]),
                       r["region_code"] or "", f"{r['opened_at']:%Y-%m-%d %H:%M}", r["sentence"])
     console.print(table)
 

@@ -44,6 +44,14 @@ def _plain(key: str) -> str:
     return _TEXTS[key].format()
 
 
+def label(group: str, code: str | None) -> str:
+    """The words for ``code`` in ``group`` (``biz_type``, ``state`` …), or the code itself when the
+    catalogue has none: codes come from the platform too, and an unknown one is shown, not fatal."""
+    if not code:
+        return ""
+    return text(f"{group}.{code}") if has(f"{group}.{code}") else code
+
+
 def field_label(field: str) -> str:
     """A field path (``person.id_number``, ``payload.years[1]``) in words."""
     base = field.split("[", 1)[0]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.engine import Engine
 
-from config.catalogue import has, text
+from config.catalogue import has, label, text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks
 from mapping.codes import code
@@ -141,7 +141,7 @@ def _reason_label(kind: str, reason_kind: str) -> str:
 
 
 def _biz(code: str | None) -> str:
-    return text(f"biz_type.{code}") if code and has(f"biz_type.{code}") else (code or "")
+    return label("biz_type", code)
 
 
 class UnsyncedReport:
