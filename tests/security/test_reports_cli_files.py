@@ -256,3 +256,11 @@ def test_a_key_file_is_created_owner_only_never_chmodded_after(tmp_path, monkeyp
     assert json.loads(key.read_text(encoding="utf-8"))["private_key"]
     with pytest.raises(FileExistsError):  # never written over
         signer.write_key(key, signer.new_key("Ed25519", "X", "x"))
+
+
+def test_a_control_in_front_does_not_hide_a_formula():
+    from reports.cells import sheet_cell
+    for value in ("\x00=1+1", "\ufeff=cmd|' /C calc'!A0", "\x1b[2J", "\u202e=1", "\t=1", "\r+1"):
+        cell = sheet_cell(value)
+        assert not cell[:1] in ("=", "+", "-", "@"), (value, cell)
+        assert not any(ch in cell for ch in "\x00\x1b\ufeff\u202e\t\r"), (value, cell)
