@@ -109,6 +109,10 @@ def dependency_wheels(wheel: Path, arch: str, cache: Path) -> list[Path]:
     """Every wheel the project needs on ``arch`` (CPython 3.11, manylinux), downloaded once into ``cache``."""
     folder = cache / arch
     folder.mkdir(parents=True, exist_ok=True)
+    # pip copies the project's own wheel into the folder and, finding one of the same name there on
+    # the next build, reads the old one's dependencies: a dependency added since was left out.
+    for stale in folder.glob(f"{wheel.name.split('-')[0]}-*.whl"):
+        stale.unlink()
     tags = [arg for tag in platforms(arch) for arg in ("--platform", tag)]
     done = pip("download", "--only-binary=:all:", *tags, "--python-version", "3.11", "--implementation", "cp",
                "--abi", "cp311", "--abi", "abi3", "--abi", "none", "-d", str(folder), str(wheel))
