@@ -29,6 +29,7 @@ from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
 from connectors.platform import ConflictError, PlatformError, RetryBudgetExhausted
 from connectors.platform.errors import FatalError, NotFound
+from mapping import wire
 from mapping.codes import code
 from mapping.types import platform_time
 from sync import audit, faultpoints
@@ -365,9 +366,9 @@ def _follow(parts: Parts, txn_id: str, answer: Any) -> None:
 def take_in(parts: Parts, txn_id: str) -> None:
     """Fetch the platform's current version and process it by the sync engine's rules."""
     raw = parts.client.transaction(txn_id)
-    version = raw.get("version") if isinstance(raw, dict) else None
+    version = wire.version_of(raw.get("version")) if isinstance(raw, dict) else None
     seen = None
-    if isinstance(version, int) and not isinstance(version, bool):  # any other version is staged as it is
+    if version is not None:  # read as the wire model reads it ("2" is 2); any other is staged as it is
         with parts.state.connect() as conn:
             seen = conn.execute(select(t.txn_version.c.version).where(
                 t.txn_version.c.txn_id == txn_id, t.txn_version.c.version == version)).first()

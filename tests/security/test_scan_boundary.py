@@ -316,3 +316,32 @@ def test_the_collector_spends_no_request_on_records_its_scans_cannot_change():
     bad["attachments"][0]["sha256"] = "/etc/passwd"
     assert [_may_need_scans(stage(t)) for t in (many, withdrawn, bad, _clean("RHFINE000003"))] == \
         [False, False, False, True]
+
+
+def test_a_scan_that_failed_once_is_fetched_again_with_the_next_version(sqlite_internal_url, tmp_path):
+    """Issue 23, finding 8: a temporary 40401 used to leave the business 材料不全 for good."""
+    txn = _clean("RHRETRY00001")
+    with sandbox({"seed": 0, "transactions": [txn], "attachments": {}}) as server:  # the scans not there yet
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        engine.run(parts)
+        assert _ledger(parts)["RHRETRY00001"]["state"] == "conflict"
+        for a in txn["attachments"]:  # the platform has them now; the agent sends the business again
+            server.state.attachments[a["attachment_id"]] = {"content": JPEG, "content_type": "image/jpeg"}
+        server.state.put(dict(txn, version=2, remarks="已补传", updated_at=server.state.local_now().strftime(
+            "%Y-%m-%d %H:%M:%S")))
+        engine.run(wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK))
+    assert _ledger(parts)["RHRETRY00001"]["state"] == "applied"
+
+
+def test_a_version_sent_as_a_string_is_that_version_and_is_written_back(sqlite_internal_url, tmp_path):
+    """Issue 23, finding 11: ``"version": "2"`` left the record UNIDENTIFIED and out of the write-back."""
+    from sync import nightly
+
+    txn = dict(_clean("RHSTRING0001"), version="2")
+    page = feed_page([json.dumps(txn, ensure_ascii=False).encode()])
+    with HostilePlatform(page, {a["attachment_id"]: (JPEG, "image/jpeg") for a in txn["attachments"]}) as server:
+        parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
+        nightly.run(parts)
+    ledger = _ledger(parts)
+    assert ledger["RHSTRING0001"]["state"] == "applied"
+    assert [r["version"] for r in server.results] == [2]  # the result answers version 2, as an integer
