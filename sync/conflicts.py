@@ -58,16 +58,7 @@ def list_conflicts(state: Engine, filters: Filters = Filters(), limit: int = 500
     query = (select(c.id, c.txn_id, c.version, c.kind, c.detail, c.region_code, c.agent_id, c.status,
                     c.opened_at, c.updated_at, x.biz_type, x.agent_name)
              .select_from(t.conflict.join(t.txn, c.txn_id == x.txn_id)).order_by(c.opened_at, c.id).limit(limit))
-    if filters.status:
-        query = query.where(c.status == filters.status)
-    if filters.region:
-        query = query.where(c.region_code.startswith(filters.region))
-    if filters.kind:
-        query = query.where(c.kind == filters.kind)
-    if filters.kinds is not None:
-        query = query.where(c.kind.in_(sorted(filters.kinds)))
-    if filters.biz_type:
-        query = query.where(x.biz_type == filters.biz_type)
+    query = _where(query, filters)
     with state.connect() as conn:
         return [{**r._mapping, "sentence": sentence(r.kind, r.detail)} for r in conn.execute(query)]
 

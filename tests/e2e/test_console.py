@@ -29,8 +29,8 @@ def world(request, tmp_path):
                 yield parts, console
 
 
-def signed_in(browser, console, role: str):
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
+def signed_in(browser, console, role: str, viewport: dict | None = None):
+    page = browser.new_page(viewport=viewport or {"width": 1366, "height": 768})
     page.goto(console.url + "/login")
     page.fill("#name", USERS[role][0])
     page.fill("#password", PASSWORD)

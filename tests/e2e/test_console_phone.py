@@ -7,22 +7,12 @@ from __future__ import annotations
 import pytest
 
 from sync.ledger import tables as lt
-from tests.e2e.console_world import PASSWORD, USERS
-from tests.e2e.test_console import world  # noqa: F401 (a fixture; the browser is tests/conftest.py's)
+from tests.e2e.console_world import USERS
+from tests.e2e.test_console import signed_in, world  # noqa: F401 (world: a fixture; the browser is tests/conftest.py's)
 from tests.integration.test_sync import rows
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 768}}
 WIDEST = "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
-
-
-def signed_in(browser, console, role: str, viewport: dict):
-    page = browser.new_page(viewport=viewport)
-    page.goto(console.url + "/login")
-    page.fill("#name", USERS[role][0])
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(console.url + "/")
-    return page
 
 
 def axe_violations(page) -> list[str]:
