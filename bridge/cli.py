@@ -733,7 +733,7 @@ def sandbox_platform(data: Path = typer.Option(...), port: int = typer.Option(87
 @app.command()
 def demo(n: int = typer.Option(3000, "--n"), home: Path = typer.Option(Path(".demo"), help="folder for the demo")) -> None:
     """The nightly job end to end on embedded defaults: sandbox platform, SQLite, summary."""
-    from bridge.demo import run_demo
+    from devtools.demo import run_demo
 
     raise typer.Exit(run_demo(n, home.resolve(), console))
 
@@ -758,7 +758,7 @@ def bench(n: int = typer.Option(5000, "--n"), db: str = typer.Option("sqlite", h
           rate: float = typer.Option(None, help="with --paced: the bridge's requests/s (default its own)"),
           burst: int = typer.Option(None, help="with --paced: the bridge's burst (default its own)")) -> None:
     """Measure the I/O floor and the full nightly sync side by side; print a table, write JSON."""
-    from bridge.bench import run_bench, run_paced, run_scaling
+    from devtools.bench import run_bench, run_paced, run_scaling
 
     if paced:
         result = run_paced(n, db, home.resolve(), workers, console, rate, burst)

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from sqlalchemy import create_engine, text
 
-from bridge.bench import CpuMeter, _per_txn, _postmaster, run_bench, run_paced
+from devtools.bench import CpuMeter, _per_txn, _postmaster, run_bench, run_paced
 from tests.conftest import _fresh_url
 
 
@@ -63,7 +63,7 @@ def test_the_meter_sees_the_database_servers_work(tmp_path):
 def test_the_nights_unsynced_rows_are_copied_to_the_shape_of_a_million(tmp_path):
     from datetime import datetime
 
-    from bridge.bench import grow_unsynced
+    from devtools.bench import grow_unsynced
     from sync.ledger import tables as t
     from sync.ledger.migrate import upgrade
 

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from bridge import wiring
-from bridge.demo import counter_staff_review
+from devtools.demo import counter_staff_review
 from bridge.settings import Settings
 from sync.ferry import batch as b
 from sync.ferry.collector import Collector

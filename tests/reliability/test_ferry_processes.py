@@ -17,7 +17,7 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from bridge import wiring
-from bridge.demo import counter_staff_review
+from devtools.demo import counter_staff_review
 from bridge.settings import Settings
 from connectors.internal.db import engine_for
 from sync.ferry import batch as b

@@ -19,7 +19,7 @@ from rich.console import Console
 from sqlalchemy import func, inspect, select
 
 from bridge import wiring
-from bridge.demo import counter_staff_review
+from devtools.demo import counter_staff_review
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
 from sandbox.faults import Faults

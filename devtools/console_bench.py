@@ -1,4 +1,4 @@
-"""The queue page under load: ``python -m console.bench --url STATE_DB [--open 150000] [--users 20]``.
+"""The queue page under load: ``python -m devtools.console_bench --url STATE_DB [--open 150000] [--users 20]``.
 
 Fills a state database (migrated to head; give it an empty one) with open conflicts, their
 transactions and versions, signs in ``--users`` staff users, serves the console with uvicorn and
