@@ -370,7 +370,7 @@ class Console:
         if user is None:
             return RedirectResponse("/login", status_code=303)
         summary = Summary()
-        for _, summary in collect(self._report(), ReportFilters(region=user.region_prefix)):
+        for _row, summary in collect(self._report(), ReportFilters(region=user.region_prefix)):  # noqa: B007 - the last summary is the whole one
             pass
         groups = [(title, bars(items)) for title, items in summary.groups()]
         return self.page("reports.html.j2", user, total=summary.total, groups=groups)

@@ -33,7 +33,7 @@ import sys
 import tarfile
 import tempfile
 import tomllib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def copy_source(into: Path, commit: str) -> Path:
         if path.is_file():
             (into / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, into / name)
-    built = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    built = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     (into / "bridge" / "_build.py").write_text(
         f'"""Written by packaging/build_bundle.py."""\n\nCOMMIT = "{commit}"\nBUILT_AT = "{built}"\n',
         encoding="utf-8")
@@ -175,7 +175,7 @@ def build(arches: list[str], cache: Path, out: Path, sign_key: Path | None) -> P
         (bundle / "install.sh").chmod(0o755)
         (bundle / "VERSION").write_text(
             f"version={version}\ncommit={commit}\nschema={schema_head()}\narches={' '.join(arches)}\n"
-            f"built_at={datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ}\n", encoding="utf-8")
+            f"built_at={datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}\n", encoding="utf-8")
         sums = write_sums(bundle)
         if sign_key is not None:
             sign_sums(bundle, sums, sign_key)

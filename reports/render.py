@@ -46,7 +46,7 @@ def write_many(report: UnsyncedReport, f: Filters, paths: dict[str, Path]) -> tu
             path.parent.mkdir(parents=True, exist_ok=True)
             writers.append(_WRITERS[fmt](path, report, f))
         summary = Summary()
-        for row, summary in collect(report, f):
+        for row, summary in collect(report, f):  # noqa: B007 - the last summary is the whole one
             cells = row.cells()
             for writer in writers:
                 writer.add(row, cells)

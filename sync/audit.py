@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 

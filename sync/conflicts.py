@@ -11,13 +11,13 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from config.catalogue import has, text
+from sync import scans
 from sync.engine import Parts
 from sync.ledger import payloads
 from sync.ledger import tables as t
 from sync.planning.decisions import Decision
 from sync.process import Processor, Tally, stage
 from sync.resolutions import Choice, Refused, decider
-from sync import scans
 from sync.scans import ScanOutcome
 
 

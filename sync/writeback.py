@@ -15,13 +15,13 @@ import hashlib
 import json
 import threading
 from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from collections.abc import Collection, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import exists, or_, select
 
 from config.catalogue import text
 from connectors.bulk import insert_rows, update_rows
@@ -163,9 +163,9 @@ def _sent(parts: Parts, first: str, last: str) -> set[tuple[str, str]]:
 def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
     """(ledger row, body) of every result not yet written back; and how many wait for a seal."""
     todo, waiting = [], 0
-    for part, wait in due_in_pages(parts):
+    for part, waits in due_in_pages(parts):
         todo.extend(part)
-        waiting += wait
+        waiting += waits
     return todo, waiting
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -26,7 +25,7 @@ def retry_after(response: Response, data: Any = None) -> float | None:
         except ValueError:
             try:
                 when = parsedate_to_datetime(header)
-                return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+                return max(0.0, (when - datetime.now(UTC)).total_seconds())
             except (TypeError, ValueError):
                 pass
     if isinstance(data, dict) and isinstance(data.get("retry_after"), (int, float)):

@@ -31,13 +31,13 @@ from connectors.platform import (
     RetryBudgetExhausted,
 )
 from connectors.platform.feed import pages
-from sync import checkpoint as cp
+from mapping import wire
 from sync import audit, faultpoints
+from sync import checkpoint as cp
 from sync.engine import _position
 from sync.ferry import batch as b
 from sync.ferry.inbox import Inbox
 from sync.ferry.outbox import Outbox
-from mapping import wire
 from sync.ferry.signing import BatchSigner
 from sync.ledger import tables as t
 from sync.ledger.store import record_attachments, verified_scans
@@ -259,7 +259,7 @@ class Collector:
                 items = batch.items("results")
                 down = threading.Event()
 
-                def post(item: dict[str, Any]) -> str | None:
+                def post(item: dict[str, Any], down: threading.Event = down) -> str | None:
                     if down.is_set():
                         return None
                     try:

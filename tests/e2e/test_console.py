@@ -16,7 +16,6 @@ from tests.integration.sandbox_fixtures import sandbox
 from tests.integration.test_sync import rows
 
 
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request, tmp_path):
     from connectors.internal.db import engine_for

@@ -15,8 +15,8 @@ from sqlalchemy import text as sql
 from bridge import doctor
 from connectors.internal import indexes
 from connectors.internal.db import engine_for
-from sandbox.server import SandboxServer
 from sandbox.faults import Faults
+from sandbox.server import SandboxServer
 from sandbox.state import App, PlatformState
 from sync.ledger import migrate
 from sync.ledger.migrate import VERSION_TABLE, upgrade

@@ -4,6 +4,7 @@ on SQLite, PostgreSQL and MariaDB (CHAR padding and code reads differ between th
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 from sqlalchemy import insert, select
 
@@ -172,7 +173,7 @@ def test_region_rules_hold_for_an_operator(internal_url, tmp_path):
 def test_status_metrics_read_times_in_asia_shanghai_on_a_utc_host(internal_url, tmp_path, monkeypatch):
     """Finding 13: the ledger keeps naive Asia/Shanghai times; a UTC host must not shift them 8 h."""
     import time
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from sync import status
     from tests.integration.test_sync import CLOCK
@@ -190,7 +191,7 @@ def test_status_metrics_read_times_in_asia_shanghai_on_a_utc_host(internal_url, 
         monkeypatch.undo()
         time.tzset()
     lines = dict(line.rsplit(" ", 1) for line in metrics.splitlines() if not line.startswith("#"))
-    finished = datetime(2026, 11, 25, 18, 0, tzinfo=timezone.utc).timestamp()  # 02:00 in Shanghai
+    finished = datetime(2026, 11, 25, 18, 0, tzinfo=UTC).timestamp()  # 02:00 in Shanghai
     assert float(lines['pension_bridge_last_run_finished_timestamp_seconds{kind="sync"}']) == finished
     assert lines['pension_bridge_conflicts_open{age_days="lt1"}'] == "1"
     assert sum(int(v) for k, v in lines.items() if k.startswith("pension_bridge_conflicts_open")) == 1

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from bridge import wiring
-from devtools.demo import counter_staff_review
 from bridge.settings import Settings
+from devtools.demo import counter_staff_review
 from sync.ferry import batch as b
 from sync.ferry.collector import Collector
 from sync.ferry.signing import HmacSigner, Sm2BatchSigner
@@ -145,7 +145,7 @@ def test_across_the_gap_ends_where_a_direct_sync_ends(tmp_path):
             feed.carry()
             loader = wiring.build_loader(inside, clock=CLOCK)
             loaded = loader.run()
-            for name, reason in loaded.quarantined:  # the operator asks the outside to send it again
+            for name, _reason in loaded.quarantined:  # the operator asks the outside to send it again
                 Collector(wiring.build_collector(outside, clock=CLOCK)).resend(b.parse_name(name)[2])
             results.carry()
             settled = not (feed.in_transit() or results.in_transit() or loaded.waiting or loaded.quarantined

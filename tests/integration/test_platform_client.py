@@ -157,7 +157,7 @@ def _pki(tmp_path):
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
 
     def issue(name, issuer_name, issuer_key, ca=False, san=None):
         key = ec.generate_private_key(ec.SECP256R1())
@@ -251,9 +251,9 @@ def test_requests_go_through_the_configured_proxy_and_no_proxy_is_honoured(monke
     import socket
     import threading
 
+    from connectors.platform import PlatformClient
     from connectors.platform.network import proxy_for
     from connectors.platform.pacing import RetryBudget, Unlimited
-    from connectors.platform import PlatformClient
 
     listener = socket.create_server(("127.0.0.1", 0))
     lines = []

@@ -18,8 +18,8 @@ from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
 from connectors.internal.view import InternalView
 from mapping import idcard, wire
-from sandbox.state import PlatformState
 from mapping.validate import validate
+from sandbox.state import PlatformState
 from sync.ledger import tables as lt
 from sync.planning.planner import Candidate, plan
 from sync.process import stage

@@ -17,9 +17,9 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from bridge import wiring
-from devtools.demo import counter_staff_review
 from bridge.settings import Settings
 from connectors.internal.db import engine_for
+from devtools.demo import counter_staff_review
 from sync.ferry import batch as b
 from sync.ledger import tables as lt
 from sync.verify import verify
@@ -78,7 +78,7 @@ def test_collector_and_loader_processes_end_where_sync_ends(tmp_path):
         run(["db", "upgrade"], inside)
         reviewed, quiet, seen_bad, landed = False, 0, set(), []
         pending = {side: list(points) for side, points in KILLS.items()}
-        for round_ in range(1, 41):
+        for round_ in range(1, 41):  # noqa: B007 - named in the failure message
             before = (count(url, lt.txn_version), count(outside_state, lt.ferry_sent), len(server.state.results))
             for side, env in (("collect", outside), ("load", inside)):
                 if run([side], env, pending[side][0] if pending[side] else None).returncode == -signal.SIGKILL:

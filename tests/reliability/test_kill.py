@@ -19,9 +19,9 @@ from rich.console import Console
 from sqlalchemy import func, inspect, select
 
 from bridge import wiring
-from devtools.demo import counter_staff_review
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
+from devtools.demo import counter_staff_review
 from sandbox.faults import Faults
 from sandbox.generator import generate
 from sandbox.seed import seed

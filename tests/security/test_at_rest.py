@@ -15,7 +15,6 @@ from tests.factories import raw_txn
 from tests.integration.test_seal_writeback import night  # noqa: F401  (fixture)
 from tests.integration.test_sync import with_scans
 
-
 # --- the audit trail proves itself ---------------------------------------------------------------
 
 def _heads(home: Path):
@@ -123,7 +122,7 @@ def test_a_scan_file_on_disk_is_not_clear_and_is_named_by_its_clear_hash(tmp_pat
     store.put(digest, JPEG)
     on_disk = store.path(digest).read_bytes()
     assert store.path(digest).name == digest and store.has(digest)
-    assert b"\xff\xd8\xff" not in on_disk and "530102199001011234".encode() not in on_disk
+    assert b"\xff\xd8\xff" not in on_disk and b"530102199001011234" not in on_disk
     assert atrest.key_id_of(on_disk) == ring.key_id
     assert store.read(digest) == JPEG
 

@@ -1,7 +1,7 @@
 """initial state tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 import sqlalchemy as sa
 from alembic import op
