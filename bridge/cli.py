@@ -198,7 +198,8 @@ def worker(concurrency: int = typer.Option(1, help="partitions worked at once by
     from sync.distributed import tasks
 
     current = _settings()
-    wiring.build(current, shared_rate=True)  # fails early, naming a missing setting
+    parts = wiring.build(current, shared_rate=True)  # fails early, naming a missing setting
+    tasks.provide_parts(lambda: parts)  # the jobs run in this process, on these parts
     app = tasks.make_app(current.queue_url, current.worker_stalled_after)
     with app.open():
         tasks.ensure_schema(app, engine_for(current.state_url), current.home)

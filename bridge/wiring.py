@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
+from bridge.reporting import unsynced_report
 from bridge.settings import Settings, SettingsError
 from config.catalogue import text
 from connectors.internal.db import engine_for, same_database
@@ -253,7 +254,7 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
                  reports=settings.report_dir or settings.home / "reports",
                  report_formats=tuple(f for f in settings.report_formats.split(",") if f),
                  full_sweep_every=timedelta(days=settings.full_sweep_days) if settings.full_sweep_days else None,
-                 review_lookback=timedelta(hours=settings.review_lookback_hours))
+                 review_lookback=timedelta(hours=settings.review_lookback_hours), report=unsynced_report)
 
 
 def head_verifier(settings: Settings):

@@ -72,6 +72,9 @@ class Parts:
     report_formats: tuple[str, ...] = ("xlsx", "html")
     full_sweep_every: timedelta | None = timedelta(days=7)  # None: the seal and write-back read all
     review_lookback: timedelta = timedelta(hours=48)        # how far review times are read back
+    # The day's report, after the seal and write-back (``sync.nightly.daily_report``): composed
+    # above the engine (``bridge.reporting``), which never imports the reports.
+    report: Callable[[Parts, Any], None] | None = None
     # Told after each page: (scope, checkpoint at the scope's start, the page's position, tally).
     # The CLI draws its progress display from it; the engine knows nothing of terminals.
     progress: Callable[[str, datetime | None, datetime | None, Tally], None] | None = None
@@ -80,7 +83,7 @@ class Parts:
 QUIET_COMMIT = 2.0  # seconds a quiet page's position may wait for the next commit
 
 
-def _position(items: list[Any]) -> datetime | None:
+def page_position(items: list[Any]) -> datetime | None:
     """The latest ``updated_at`` of a page. Stamps in the contract's own form sort as text, so
     only the latest of those is parsed; any other form is parsed one by one."""
     plain, stamps = [], []
@@ -131,7 +134,11 @@ def _scans(parts: Parts, processor: Processor, batch: list[Staged]) -> dict:
     return parts.fetcher.outcomes(attachments, verified)
 
 
-def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
+def scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
+    """One scope's feed, page by page, from its committed checkpoint, through ``processor``.
+
+    The caller holds the scope's lock (``sync.locks.run_lock``): the nightly run, a distributed
+    worker's partition, the coordinator's sweep."""
     key = cp.scope_of(scope)
 
     def committed() -> datetime | None:
@@ -154,7 +161,7 @@ def _scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
                 break
             tally.pulled += len(page.items)
             batch = _new_versions(parts, page.items)
-        position = _position(page.items)
+        position = page_position(page.items)
         if parts.progress is not None:
             parts.progress(key, since, position, tally)
         if not batch and time.monotonic() - last_commit < QUIET_COMMIT:
@@ -190,7 +197,7 @@ def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], No
     for scope in parts.scopes:
         try:
             with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=wait):
-                _scope_run(parts, processor, scope)
+                scope_run(parts, processor, scope)
         except RegionForbidden:
             result.skipped_regions.append(scope or "*")
             log.warning("region_forbidden", region=scope)

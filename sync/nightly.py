@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import structlog
 
@@ -40,31 +41,21 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
     sweep.record(parts, swept)
 
 
-def wrote(result: RunResult) -> bool:
+def wrote(result: Any) -> bool:
     """The run wrote ledger rows: new versions, seals or results sent."""
     after = result.after
     return bool(result.tally.new_versions or after.get("seal", {}).get("sealed")
                 or after.get("writeback", {}).get("sent") or after.get("writeback", {}).get("failed"))
 
 
-def daily_report(parts: Parts, result: RunResult) -> None:
-    """The day's unsynced report in the configured folder, and one log line with its count."""
+def daily_report(parts: Parts, result: Any) -> None:
+    """Statistics tidied after a night that wrote, then the day's report: ``parts.report``, composed
+    above the engine (``bridge.reporting``), for the engine never imports the reports."""
     if wrote(result):  # the night wrote ledger rows: plan the report, and tomorrow, on fresh numbers
         if vacuumed := statistics.tidy(parts.state):
             result.after["vacuumed"] = vacuumed
-    if not parts.report_formats:
-        result.after["report"] = {}
-        log.info("unsynced_report", count=0, paths=[])
-        return
-    from reports.render import default_path, write_many
-    from reports.unsynced import Filters, UnsyncedReport
-
-    report = UnsyncedReport(parts.internal, parts.state, parts.context.regions, parts.codes, parts.clock())
-    by_format = {fmt: default_path(parts.reports, fmt, report.now) for fmt in parts.report_formats}
-    count, _ = write_many(report, Filters(), by_format)  # one pass over the databases for every format
-    paths = [str(p) for p in by_format.values()]
-    result.after["report"] = {"unsynced": count, "paths": paths}
-    log.info("unsynced_report", count=count, paths=paths)
+    if parts.report is not None:
+        parts.report(parts, result)
 
 
 def after_feed(parts: Parts, result: RunResult) -> None:

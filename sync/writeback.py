@@ -357,7 +357,7 @@ def _bump(conn, answers: list[tuple[str, Any]]) -> None:
                 where=lambda v: [t.txn.c.version < v["version"]])
 
 
-def _follow(parts: Parts, txn_id: str, answer: Any) -> None:
+def follow(parts: Parts, txn_id: str, answer: Any) -> None:
     """One answer's version bump (the ferry's loader), in a transaction of its own."""
     with parts.state.begin() as conn:
         _bump(conn, [(txn_id, answer)])

@@ -121,7 +121,7 @@ def _sweep(parts: Parts, run_id: str, result: RunResult) -> None:
     for scope in parts.scopes:
         try:
             with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=True):
-                engine._scope_run(parts, processor, scope)
+                engine.scope_run(parts, processor, scope)
         except RegionForbidden:
             result.skipped_regions.append(scope or "*")
         except (RetryBudgetExhausted, PlatformError, SQLAlchemyError) as err:

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import procrastinate
 import structlog
@@ -24,6 +25,9 @@ from sqlalchemy.engine import Engine, make_url
 
 from sync import checkpoint as cp
 from sync.ledger import tables as t
+
+if TYPE_CHECKING:
+    from sync.engine import Parts
 
 log = structlog.get_logger(__name__)
 QUEUE = "sync"
@@ -81,18 +85,25 @@ def ensure_schema(app: procrastinate.App, state: Engine, home) -> None:
 
 # --- in the worker process ------------------------------------------------------------------------
 
-_PARTS: Any = None
+_factory: Callable[[], Parts] | None = None
+_parts: Parts | None = None
 
 
-def worker_parts():
-    """The worker's parts, built once per process; its client paced by the shared rate limit."""
-    global _PARTS
-    if _PARTS is None:
-        from bridge import settings as settings_module
-        from bridge import wiring
+def provide_parts(factory: Callable[[], Parts]) -> None:
+    """Register how this worker process builds its parts: the entry point above the engine (the
+    CLI's ``worker`` command, through ``bridge.wiring``) wires them; the task only calls."""
+    global _factory, _parts
+    _factory, _parts = factory, None
 
-        _PARTS = wiring.build(settings_module.load(), shared_rate=True)
-    return _PARTS
+
+def worker_parts() -> Parts:
+    """The worker's parts, built once per process by the registered factory."""
+    global _parts
+    if _parts is None:
+        if _factory is None:
+            raise RuntimeError("no parts for this worker: call tasks.provide_parts first")
+        _parts = _factory()
+    return _parts
 
 
 def _mark(state: Engine, run_id: str, prefix: str, **values: Any) -> None:
@@ -119,7 +130,7 @@ def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     note = None
     try:
         with run_lock(parts.state, parts.home, cp.scope_of(prefix), wait=True):
-            engine._scope_run(parts, processor, prefix)
+            engine.scope_run(parts, processor, prefix)
     except RegionForbidden:
         note = "region_forbidden"
     except Exception as err:

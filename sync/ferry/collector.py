@@ -34,7 +34,7 @@ from connectors.platform.feed import pages
 from mapping import wire
 from sync import audit, faultpoints
 from sync import checkpoint as cp
-from sync.engine import _position
+from sync.engine import page_position
 from sync.ferry import batch as b
 from sync.ferry.inbox import Inbox
 from sync.ferry.outbox import Outbox
@@ -173,7 +173,7 @@ class Collector:
         for page in pages(p.client, committed, region_prefix=scope, overlap=p.overlap, limit=p.page_size):
             self.result.pulled += len(page.items)
             fresh = self._new_versions(page.items)
-            position = _position(page.items)
+            position = page_position(page.items)
             contents = b.Contents(transactions=[s.raw for s in fresh])
             if position is not None:
                 contents.positions[key] = position.isoformat()

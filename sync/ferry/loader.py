@@ -146,7 +146,7 @@ class Loader:
         for ack in acks:
             answer = ack.get("answer")
             if ack.get("status") == "sent" and isinstance(answer, dict):
-                writeback._follow(p, ack["txn_id"], answer)
+                writeback.follow(p, ack["txn_id"], answer)
         result.acks += len(acks)
         result.imported.append(f"{m.sender}:{m.seq}")
         log.info("batch_imported", sender=m.sender, seq=m.seq, transactions=len(raws), new=len(fresh), acks=len(acks))
