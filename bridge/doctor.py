@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from sqlalchemy import inspect, select
 from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine, make_url
@@ -81,23 +82,27 @@ class Deployment:
     role: str
     today: date = field(default_factory=date.today)
     cache: dict[str, Any] = field(default_factory=dict)
+    engines: dict[str, Engine | None] = field(default_factory=dict)
+    probed: Probe | None = None  # the platform's answer to doctor's one request, once asked
 
     def engine(self, which: str) -> Engine | None:
         """The internal or state engine, once; None when it cannot be reached (the reason kept)."""
-        if which not in self.cache:
+        if which not in self.engines:
             url = self.settings.internal_db if which == "internal" else self.settings.state_url
             try:
-                self.cache[which] = _reach(url)
+                if url is None:  # the checks ask for the internal engine only with BRIDGE_INTERNAL_DB set
+                    raise ValueError("BRIDGE_INTERNAL_DB is not set")
+                self.engines[which] = _reach(url)
             except Exception as err:  # every driver has its own errors: the class names the fault
-                self.cache[which] = None
+                self.engines[which] = None
                 self.cache[f"{which}_error"] = _reason(err)
                 self.cache[f"{which}_missing"] = isinstance(err, _MissingFile)
-        return self.cache[which]
+        return self.engines[which]
 
     def close(self) -> None:
-        for which in ("internal", "state"):
-            if self.cache.get(which) is not None:
-                self.cache[which].dispose()
+        for engine in self.engines.values():
+            if engine is not None:
+                engine.dispose()
 
 
 class _MissingFile(Exception):
@@ -136,7 +141,7 @@ def safe_url(url: str) -> str:
 
 def load_deployment(role: str | None = None, **overrides: object) -> Deployment:
     """The settings from the environment, every bad one recorded (and left at its default)."""
-    fixed: dict[str, object] = dict(overrides)
+    fixed: dict[str, Any] = dict(overrides)  # values of every type, validated by Settings
     bad: list[tuple[str, str]] = []
     for _ in range(len(Settings.model_fields) + 1):
         try:
@@ -152,7 +157,7 @@ def load_deployment(role: str | None = None, **overrides: object) -> Deployment:
     return Deployment(current, bad, role or role_of(current))
 
 
-def _setting_reason(problem: dict) -> str:
+def _setting_reason(problem: ErrorDetails) -> str:
     kind = problem["type"]
     for prefix in ("string_pattern", "path_not_file", "float_parsing", "int_parsing", "bool_parsing",
                    "greater_than", "less_than"):
@@ -219,7 +224,7 @@ def check_contract_tables(d: Deployment) -> Result:
     return ok("contract_tables", "tables_ok", count=len(metadata.tables))
 
 
-def required_codes(mapping: dict) -> set[tuple[str, str]]:
+def required_codes(mapping: dict[str, Any]) -> set[tuple[str, str]]:
     """The AA10 (type, value) pairs the bridge writes, from ``codes.toml`` and the contract."""
     pairs = {("AAE140", mapping["insurance"]["aae140"]), ("AAC066", mapping["insurance"]["aac066"])}
     for table, code_type in (("gender", "AAC004"), ("hukou_type", "AAC009"), ("business_type", "YWLX"),
@@ -339,13 +344,16 @@ def probe_platform(settings: Settings) -> Probe:
     from connectors.platform.network import proxy_for, tls_context
     from connectors.platform.pacing import RetryBudget, Unlimited
 
+    url, key, secret = settings.platform_url, settings.app_key, settings.app_secret
+    if url is None or key is None or secret is None:  # _probe asks only with all three set
+        raise ValueError("the platform's URL, key and secret are needed to probe it")
     try:
         inner = httpx.HTTPTransport(verify=tls_context(settings.ca_bundle, settings.client_cert, settings.client_key),
-                                    proxy=proxy_for(settings.platform_url, settings.proxy))
+                                    proxy=proxy_for(url, settings.proxy))
     except OSError:
         return Probe("platform_tls_files")
     transport = _DateTransport(inner)
-    client = PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
+    client = PlatformClient(url, key, secret.get_secret_value(),
                             limiter=Unlimited(), budget=RetryBudget(2, 10), max_attempts=2,
                             timeout=min(settings.timeout, 10.0), transport=transport)
     probe = Probe()
@@ -370,7 +378,8 @@ class _DateTransport(httpx.BaseTransport):
     """Passes requests on, keeping each answer's ``Date`` header and when it came."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.seen = inner, []
+        self.inner = inner
+        self.seen: list[tuple[str | None, float]] = []  # (Date header, when it came)
 
     def handle_request(self, request: Any) -> Any:
         sent = time.time()
@@ -395,9 +404,9 @@ def _probe(d: Deployment) -> Probe | None:
     s = d.settings
     if not (s.platform_url and s.app_key and s.app_secret):
         return None
-    if "probe" not in d.cache:
-        d.cache["probe"] = probe_platform(s)
-    return d.cache["probe"]
+    if d.probed is None:
+        d.probed = probe_platform(s)
+    return d.probed
 
 
 def check_platform(d: Deployment) -> Result:
@@ -414,7 +423,7 @@ def check_clock(d: Deployment) -> Result:
     probe = _probe(d)
     if probe is None or (probe.skew is None and not probe.date_unreadable):
         return skip("clock", text("doctor.reason.no_date"))
-    if probe.date_unreadable:
+    if probe.date_unreadable or probe.skew is None:  # no skew here means the Date was unreadable
         return warn("clock", "clock_unreadable", "clock")
     seconds = round(probe.skew)
     values = {"seconds": abs(seconds), "way": text("doctor.clock_behind" if seconds > 0 else "doctor.clock_ahead")}

@@ -63,6 +63,8 @@ def apply(app: typer.Typer, path: str = "") -> None:
             _params(app.registered_callback.callback, "main")
         _help_option()
     for command in app.registered_commands:
+        if command.callback is None:  # typer registers every command with its function
+            continue
         name = command.name or command.callback.__name__.replace("_", "-")
         full = f"{path} {name}".strip()
         _command_help(command, full)
@@ -70,6 +72,8 @@ def apply(app: typer.Typer, path: str = "") -> None:
     for group in app.registered_groups:
         full = f"{path} {group.name}".strip()
         sub = group.typer_instance
+        if sub is None:  # a group added with app.add_typer always has its Typer
+            continue
         sub.info.help = _beside(f"help.command.{full}", group.help or sub.info.help)
         group.help = sub.info.help
         apply(sub, full)
@@ -90,4 +94,5 @@ def _help_option() -> None:
         return option
 
     get_help_option._chinese = True  # type: ignore[attr-defined]
-    Command.get_help_option = get_help_option
+    # Patching click's method is the point: every command's --help option goes through it.
+    Command.get_help_option = get_help_option  # type: ignore[method-assign]

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict, Processor
 
 from mapping.personal import mask_text
 from mapping.printable import printable
@@ -51,7 +52,7 @@ def mask_values(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _mask_value(v, k) for k, v in values.items()}
 
 
-def mask_processor(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+def mask_processor(_logger: Any, _name: str, event: EventDict) -> EventDict:
     return {k: _mask_value(v, k) for k, v in event.items()}
 
 
@@ -72,7 +73,7 @@ class _Stderr:
 def configure(log_file: Path | None = None, level: int = logging.INFO, stream: Any = None) -> None:
     """Log to ``stream`` (stderr) as console lines on a terminal, JSON otherwise; also to ``log_file`` as JSON."""
     stream = stream or _Stderr()
-    shared = [structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+    shared: list[Processor] = [structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
               structlog.processors.TimeStamper(fmt="iso"), structlog.processors.format_exc_info, mask_processor]
     handlers: list[logging.Handler] = [logging.StreamHandler(stream)]
     handlers[0].setFormatter(_formatter(stream.isatty()))

@@ -82,8 +82,9 @@ class SyncProgress:
             self.tasks[scope] = self.progress.add_task(label, total=None, counts="", rate="")
         counts = text("cli.progress.counts", **{k: shown[k] for k in ("pages", "pulled", "new", "scans",
                                                                         "decided", "conflicts")})
-        fields = {"counts": counts, "rate": text("cli.progress.rate", rate=shown["rate"])}
+        rate = text("cli.progress.rate", rate=shown["rate"])
         if shown["share"] is None:
-            self.progress.update(self.tasks[scope], **fields)
+            self.progress.update(self.tasks[scope], counts=counts, rate=rate)
         else:
-            self.progress.update(self.tasks[scope], total=1000, completed=round(shown["share"] * 1000), **fields)
+            self.progress.update(self.tasks[scope], total=1000, completed=round(shown["share"] * 1000),
+                                 counts=counts, rate=rate)

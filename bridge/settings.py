@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.catalogue import has, text
@@ -175,7 +177,7 @@ class SettingsError(SystemExit):
     """Stops the program with one line naming the setting."""
 
 
-def load(**overrides: object) -> Settings:
+def load(**overrides: Any) -> Settings:
     """Settings from the environment; raises SettingsError naming the first bad one.
 
     ``BRIDGE_ENV_FILE`` naming a file that is not there stops here: read silently as absent, it
@@ -184,7 +186,8 @@ def load(**overrides: object) -> Settings:
     if env_file is not None and not Path(env_file).is_file():
         raise SettingsError(text("cli.env_file_missing", path=env_file))
     try:
-        return Settings(_env_file=env_file, **overrides)
+        # _env_file is pydantic-settings' own argument; mypy sees only the fields (no pydantic plugin).
+        return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
         name = "BRIDGE_" + str(first["loc"][0]).upper() if first["loc"] else "BRIDGE_*"
@@ -193,7 +196,7 @@ def load(**overrides: object) -> Settings:
         raise SettingsError(text("cli.setting_invalid", name=name, reason=_reason(first))) from None
 
 
-def _reason(problem: dict) -> str:
+def _reason(problem: ErrorDetails) -> str:
     """Why a value was refused, in words (a validator's own words are already the catalogue's)."""
     kind = str(problem["type"])
     if kind == "value_error" and problem.get("ctx", {}).get("error") is not None:

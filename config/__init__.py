@@ -9,6 +9,7 @@ import tomllib
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 
 def data_path(name: str) -> Path:
@@ -17,7 +18,7 @@ def data_path(name: str) -> Path:
 
 
 @cache
-def load_toml(name: str) -> dict:
+def load_toml(name: str) -> dict[str, Any]:
     """A TOML file of this package, parsed once."""
     with data_path(name).open("rb") as fh:
         return tomllib.load(fh)

@@ -12,7 +12,9 @@ import os
 import random
 import secrets
 from pathlib import Path
+from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from sqlalchemy import inspect, select, update
 
@@ -29,20 +31,22 @@ from sandbox.seed import seed
 from sandbox.server import SandboxServer
 from sandbox.state import App, PlatformState
 from sync import nightly
+from sync.engine import Parts
 from sync.verify import verify
 
 APP_KEY, APP_SECRET = "demo", "demo-secret"
 
 
-def _scenario(home: Path, n: int) -> dict:
+def _scenario(home: Path, n: int) -> dict[str, Any]:
     path = home / "sandbox-scenario.json"
     if not path.exists():
         path.write_text(json.dumps(generate(n, seed=2026, existing=max(500, n // 2)), ensure_ascii=False),
                         encoding="utf-8")
-    return json.loads(path.read_text(encoding="utf-8"))
+    scenario: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return scenario
 
 
-def _internal_db(home: Path, scenario: dict) -> str:
+def _internal_db(home: Path, scenario: dict[str, Any]) -> str:
     url = f"sqlite:///{home / 'internal.db'}"
     db = engine_for(url)
     if not inspect(db).has_table("ac01"):
@@ -52,7 +56,7 @@ def _internal_db(home: Path, scenario: dict) -> str:
     return url
 
 
-def counter_staff_review(parts, console: Console, share: float = 0.5, refuse: float = 0.05) -> None:
+def counter_staff_review(parts: Parts, console: Console, share: float = 0.5, refuse: float = 0.05) -> None:
     """What counter staff do between two nights: approve some business, turn a little down."""
     rng = random.Random(7)
     y = it.ae_ywjl.c
@@ -83,7 +87,7 @@ def _show_receipt(home: Path, console: Console) -> None:
         console.print(text("demo.receipt", path=receipts[0]))
 
 
-def _keep_platform(home: Path, scenario: dict, state: PlatformState) -> None:
+def _keep_platform(home: Path, scenario: dict[str, Any], state: PlatformState) -> None:
     """The sandbox platform's state (results written back) for the next demo run."""
     scenario["transactions"] = sorted(state.txns.values(), key=lambda t: (str(t.get("updated_at")), t["txn_id"]))
     (home / "sandbox-scenario.json").write_text(json.dumps(scenario, ensure_ascii=False), encoding="utf-8")
@@ -92,7 +96,7 @@ def _keep_platform(home: Path, scenario: dict, state: PlatformState) -> None:
 DEMO_USER, DEMO_PASSWORD = "demo", "demo-password"
 
 
-def _demo_user(parts) -> None:
+def _demo_user(parts: Parts) -> None:
     """A staff user for the console on the demo data (a demo password, printed on purpose)."""
     from sqlalchemy import select as select_
 
@@ -150,8 +154,8 @@ def run_demo(n: int, home: Path, console: Console) -> int:
     console.print(text("demo.sandbox", url=server.base_url, count=len(scenario["transactions"])))
     first_time = not (home / "counter-approved").exists()
     try:
-        settings = Settings(platform_url=server.base_url, app_key=APP_KEY, app_secret=APP_SECRET, internal_db=url,
-                            home=home, regions="5301", rate_limit=0, data_key=_trial_data_key(home, console))
+        settings = Settings(platform_url=server.base_url, app_key=APP_KEY, app_secret=SecretStr(APP_SECRET),
+                            internal_db=url, home=home, regions="5301", rate_limit=0, data_key=_trial_data_key(home, console))
         parts = wiring.build(settings)
         result = nightly.run(parts)
         summary.render(result, console)

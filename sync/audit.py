@@ -70,7 +70,7 @@ def check(conn: Connection, signed: dict[str, Any] | None = None) -> list[str]:
     number ``entries`` (in order) must carry the hash signed. A chain rewritten from its first
     entry, with a head row made to match, breaks it; so does an edit or a deletion before it."""
     problems, prev, count = [], GENESIS, 0
-    want = int(signed["entries"]) if signed else 0
+    want, signed_hash, signed_at = (int(signed["entries"]), signed["hash"], signed["at"]) if signed else (0, None, None)
     query = select(t.audit).order_by(t.audit.c.id).execution_options(yield_per=2000)
     for row in conn.execute(query):
         count += 1
@@ -78,12 +78,12 @@ def check(conn: Connection, signed: dict[str, Any] | None = None) -> list[str]:
             problems.append(f"audit entry {row.id}: the entry before it was changed or removed")
         if entry_hash(row.prev_hash, row.at, row.actor, row.action, row.subject, row.detail) != row.hash:
             problems.append(f"audit entry {row.id}: its content was changed")
-        if count == want and row.hash != signed["hash"]:
-            problems.append(f"audit trail: entry {want} does not hold the head signed at {signed['at']}; "
+        if count == want and row.hash != signed_hash:
+            problems.append(f"audit trail: entry {want} does not hold the head signed at {signed_at}; "
                             "the chain was rewritten")
         prev = row.hash
     if count < want:
-        problems.append(f"audit trail: {count} entries, {want} were signed at {signed['at']}; entries were removed")
+        problems.append(f"audit trail: {count} entries, {want} were signed at {signed_at}; entries were removed")
     head = conn.execute(select(t.audit_head)).first()
     if head is not None and (head.last_hash != prev or head.entries != count):
         problems.append("audit trail: entries are missing at its end")

@@ -13,7 +13,7 @@ from collections import Counter
 
 _SPEC = os.environ.get("PB_KILL_AT", "")
 _NAME, _, _NTH = _SPEC.partition(":")
-_PASSED: Counter = Counter()
+_PASSED: Counter[str] = Counter()
 
 POINTS = ("after_internal_commit", "after_batch", "after_seal", "after_writeback_post")
 FERRY_POINTS = ("after_batch_archived", "after_batch_delivered", "after_batch_imported")

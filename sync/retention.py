@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import Select, and_, exists, or_, select, update
 from sqlalchemy.engine import Engine
 
 from connectors.internal.reader import chunks, within
@@ -57,7 +57,7 @@ class Purged:
     scans: int = 0
 
 
-def due_query(now: datetime, days: int):
+def due_query(now: datetime, days: int) -> Select[str, str, datetime]:
     """The transactions done and owing nothing since before ``now - days``, not yet purged (or
     with a version received since their purge)."""
     cutoff = now - timedelta(days=days)
@@ -107,15 +107,15 @@ def _describe(state: Engine, part: list[Due]) -> None:
         ids = {aid: d for d in part for aid in d.attachments}
         shas: dict[str, set[str]] = {}
         for chunk in chunks(list(ids)):
-            for r in conn.execute(select(a.attachment_id, a.sha256).where(within(conn, a.attachment_id, chunk))):
-                if is_sha256(r.sha256):
-                    shas.setdefault(r.sha256, set()).add(r.attachment_id)
+            for kept in conn.execute(select(a.attachment_id, a.sha256).where(within(conn, a.attachment_id, chunk))):
+                if is_sha256(kept.sha256):
+                    shas.setdefault(kept.sha256, set()).add(kept.attachment_id)
         # A scan is deleted only when every attachment kept under it is being purged or was.
         for chunk in chunks(list(shas)):
-            for r in conn.execute(select(a.attachment_id, a.sha256).where(within(conn, a.sha256, chunk),
-                                                                            a.status != "purged")):
-                if r.attachment_id not in ids:
-                    shas.pop(r.sha256, None)
+            for other in conn.execute(select(a.attachment_id, a.sha256).where(within(conn, a.sha256, chunk),
+                                                                                a.status != "purged")):
+                if other.attachment_id not in ids:
+                    shas.pop(other.sha256, None)
     for sha, owners in shas.items():
         for aid in owners:
             ids[aid].scans.add(sha)
@@ -137,7 +137,7 @@ def purge(state: Engine, store: ScanStore, now: datetime, days: int, actor: str 
     """Purge everything due, a batch of transactions per database transaction, each batch with
     its audit entry; the scan files after their batch commits (a crash between leaves files a
     next purge no longer names: ``store.delete`` on what ``pb_attachment`` marks purged)."""
-    done, seen = Purged(), set()
+    done, seen = Purged(), set[str]()
     while True:
         part = [d for d in due(state, now, days, BATCH) if d.txn_id not in seen]
         if not part:  # nothing left, or only what this call purged (a version stamped after ``now``)

@@ -55,7 +55,7 @@ class Sweep:
         return self.txn_ids is None
 
     def summary(self) -> dict[str, Any]:
-        return {"full": self.full, "reason": self.reason, "candidates": None if self.full else len(self.txn_ids),
+        return {"full": self.full, "reason": self.reason, "candidates": None if self.txn_ids is None else len(self.txn_ids),
                 "since": f"{self.since:%Y-%m-%d %H:%M:%S}" if self.since else None}
 
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy.engine import Connection, Engine
 
 from connectors.internal import schema as it
 from connectors.internal.reader import chunks, within
@@ -64,7 +64,7 @@ def _joined(engine: Engine, source: str, report: Report, limit: int) -> None:
     of keys at a time at a million transactions; joined, a few)."""
     x, y = t.txn.c, it.ae_ywjl.c
     with engine.connect() as conn:
-        states = dict(conn.execute(select(x.state, func.count()).group_by(x.state)).all())
+        states: dict[str, int] = dict(conn.execute(select(x.state, func.count()).group_by(x.state)).tuples().all())
         report.by_state, report.checked["transactions"] = states, sum(states.values())
         report.problems += [f"{k}: unknown state {k!r}" for k in states if k not in STATES][:limit]
         unwritten = (select(x.txn_id, x.state, x.ywlsh).select_from(t.txn.outerjoin(it.ae_ywjl, y.wblsh == x.txn_id))
@@ -82,7 +82,7 @@ def _joined(engine: Engine, source: str, report: Report, limit: int) -> None:
                             for r in conn.execute(strays)][:max(0, limit - len(report.problems))]
 
 
-def _pages(engine: Engine, query) -> Iterator[list[Any]]:
+def _pages(engine: Engine, query: Select[*tuple[Any, ...]]) -> Iterator[list[Any]]:
     with engine.connect() as conn:
         yield from chunks(conn.execution_options(stream_results=True, yield_per=PAGE).execute(query), PAGE)
 
@@ -90,7 +90,7 @@ def _pages(engine: Engine, query) -> Iterator[list[Any]]:
 def _ledger_matches_inside(internal: Engine, state: Engine, report: Report, limit: int) -> None:
     """Every state is known; every transaction held as written has its AE_YWJL row (by WBLSH)."""
     x, y = t.txn.c, it.ae_ywjl.c
-    states: Counter = Counter()
+    states: Counter[str] = Counter()
     for page in _pages(state, select(x.txn_id, x.state, x.ywlsh).order_by(x.txn_id)):
         states.update(r.state for r in page)
         report.problems += [f"{r.txn_id}: unknown state {r.state!r}" for r in page
@@ -122,13 +122,13 @@ def _inside_matches_ledger(internal: Engine, state: Engine, source: str, report:
     report.checked["synced_business_rows"] = count
 
 
-def orphan_versions(limit: int):
+def orphan_versions(limit: int) -> Select[str]:
     """Transactions with staged versions and no current state in the ledger."""
     v, x = t.txn_version.c, t.txn.c
     return select(v.txn_id).distinct().where(~exists().where(x.txn_id == v.txn_id)).limit(limit)
 
 
-def _every_version_has_a_state(conn, report: Report, limit: int) -> None:
+def _every_version_has_a_state(conn: Connection, report: Report, limit: int) -> None:
     # NOT EXISTS, not NOT IN: PostgreSQL hashes a NOT IN list only while it fits in work_mem, and
     # past that ran the subquery once per row — at 300,000 transactions verify ran for minutes
     # on this one query until stopped. NOT EXISTS is an anti-join on every backend.
@@ -137,7 +137,7 @@ def _every_version_has_a_state(conn, report: Report, limit: int) -> None:
     report.problems += [f"{o}: versions staged but no current state" for o in orphans]
 
 
-def unfounded_hints(limit: int):
+def unfounded_hints(limit: int) -> Select[str]:
     """Transactions whose hint says a result went out (``answered_version``, which lets a quiet
     night skip them, ``sync.sweep``) with no result sent or ferried for that version."""
     x, w = t.txn.c, t.writeback.c
@@ -145,6 +145,6 @@ def unfounded_hints(limit: int):
     return select(x.txn_id).where(x.answered_version.isnot(None), ~sent).limit(limit)
 
 
-def _answered_hints_hold(conn, report: Report, limit: int) -> None:
+def _answered_hints_hold(conn: Connection, report: Report, limit: int) -> None:
     report.problems += [f"{o}: marked answered, yet no result was sent for that version"
                         for o in conn.execute(unfounded_hints(limit)).scalars()]

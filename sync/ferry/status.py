@@ -40,11 +40,11 @@ def ferry_status(state: Engine, inbox: Path | None, outbox: Path | None) -> dict
                 "next_expected": expected,
                 "missing": [s for s in range(1, max(rows) + 1) if s not in imported],
             }
-        for r in conn.execute(select(i.file_name, i.detail, i.received_at).where(i.status == "quarantined")
+        for q in conn.execute(select(i.file_name, i.detail, i.received_at).where(i.status == "quarantined")
                               .order_by(i.received_at)):
-            out["quarantined"].append({"file": r.file_name, "reason": (r.detail or "").split(":")[0],
-                                       "detail": r.detail, "at": str(r.received_at)})
-        ferried = conn.execute(select(func.count(), func.min(w.created_at)).where(w.status == "ferried")).first()
+            out["quarantined"].append({"file": q.file_name, "reason": (q.detail or "").split(":")[0],
+                                       "detail": q.detail, "at": str(q.received_at)})
+        ferried = conn.execute(select(func.count(), func.min(w.created_at)).where(w.status == "ferried")).one()
         held = conn.execute(select(func.count()).where(w.status == "held")).scalar()
         owed = conn.execute(select(func.count()).where(a.seq.is_(None))).scalar()
     out["results_unanswered"] = {"count": ferried[0], "oldest": str(ferried[1]) if ferried[1] else None}
@@ -55,9 +55,8 @@ def ferry_status(state: Engine, inbox: Path | None, outbox: Path | None) -> dict
             files = sorted(p.name for p in folder.iterdir() if p.is_file())
             out[name] = {"complete": [f for f in files if b.parse_name(f)],
                          "arriving": [f for f in files if f.startswith(b.TEMP_PREFIX)]}
+    arrived = [name for name in (b.parse_name(f) for f in out["inbox"].get("complete", [])) if name is not None]
     for key, info in out["received"].items():
         kind, sender = key.split(":", 1)
-        waiting = [b.parse_name(f)[2] for f in out["inbox"].get("complete", [])
-                   if b.parse_name(f)[:2] == (kind, sender) and b.parse_name(f)[2] > info["next_expected"]]
-        info["held"] = sorted(waiting)
+        info["held"] = sorted(seq for k, s, seq in arrived if (k, s) == (kind, sender) and seq > info["next_expected"])
     return out

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "pb_alembic_version"
@@ -15,7 +18,7 @@ HEAD = "0010"
 Alembic (a fifth of a rerun's start-up); a test keeps it equal to Alembic's own head."""
 
 
-def _config(connection) -> Any:
+def _config(connection: Connection | None) -> Config:
     from alembic.config import Config
 
     config = Config()
@@ -52,4 +55,7 @@ def current(engine: Engine) -> str | None:
 def head() -> str:
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(_config(None)).get_current_head()
+    found = ScriptDirectory.from_config(_config(None)).get_current_head()
+    if found is None:  # the package ships its migrations: none found is a broken install
+        raise RuntimeError(f"no Alembic revision under {MIGRATIONS}")
+    return found

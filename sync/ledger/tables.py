@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
     DateTime,
     Float,
     Index,
@@ -67,7 +68,7 @@ txn = Table(
 OWING = ("applied", "linked", "rejected", "invalid")  # the states a result is written back for
 
 
-def unanswered():
+def unanswered() -> ColumnElement[bool]:
     """Ledger rows in a state that owes a result, and no result has gone out for since their
     latest version but one: the few a night's write-back reads by a partial index, however long
     the ledger (``sync.sweep``). Conflicts and withdrawals, never answered, stay out of it."""

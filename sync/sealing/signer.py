@@ -103,7 +103,7 @@ class Ed25519Signer:
             return False
 
 
-SIGNERS = {"SM2-SM3": Sm2Signer, "Ed25519": Ed25519Signer}
+SIGNERS: dict[str, type[Sm2Signer] | type[Ed25519Signer]] = {"SM2-SM3": Sm2Signer, "Ed25519": Ed25519Signer}
 
 
 def new_key(algorithm: str, seal_code: str, seal_name: str, trial: bool = False) -> KeyFile:
