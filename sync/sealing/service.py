@@ -22,8 +22,9 @@ from mapping.idcard import masked
 from mapping.types import platform_time
 from sync import audit
 from sync.engine import Parts
+from sync.ledger import payloads
 from sync.ledger import tables as t
-from sync.sealing.receipt import ReceiptFacts, render
+from sync.sealing.receipt import QrText, ReceiptFacts, details, render, stamped
 from sync.sealing.signer import Signer
 
 log = structlog.get_logger(__name__)
@@ -105,15 +106,37 @@ def to_seal(parts: Parts, only: Collection[str] | None = None) -> list[tuple[str
     return [(owners[row["ywlsh"]], row) for row in _approved(parts, list(owners))]
 
 
+def _platform(parts: Parts, txn_id: str) -> tuple[str | None, Any]:
+    """The platform's ``created_at`` of the transaction (受理时间: when the resident's business was
+    taken in) and the version the bridge applied, as the platform sent it (None once purged)."""
+    x, v = t.txn.c, t.txn_version.c
+    with parts.state.connect() as conn:
+        txn = conn.execute(select(x.created_at, x.version, x.applied_version).where(x.txn_id == txn_id)).first()
+        if txn is None:
+            return None, None
+        version = txn.applied_version or txn.version
+        stored = conn.execute(select(v.raw).where(v.txn_id == txn_id, v.version == version)).scalar()
+    try:
+        raw = payloads.open_json(stored, txn_id, version) if stored else None
+    except ValueError:  # a payload under a key this side does not hold: the receipt without details
+        raw = None
+    raw = None if payloads.is_purged(raw) else raw
+    created = txn.created_at or (raw.get("created_at") if isinstance(raw, dict) else None)
+    return (str(created) if created else None), raw
+
+
 def _facts(row: dict[str, Any], txn_id: str, parts: Parts, signer: Signer, sealed_at: str) -> ReceiptFacts:
+    created_at, raw = _platform(parts, txn_id)
     business = next((b for b, code in parts.codes.mapping["business_type"].items() if code == str(row["ywlx"]).strip()),
                     "")
     return ReceiptFacts(
         business=text(f"biz_type.{business}") if business else str(row["ywlx"]), ywlsh=row["ywlsh"], txn_id=txn_id,
         person_name=row["aac003"], id_masked=masked(row["aac002"]), region=parts.context.regions.name(row["aab301"]),
-        result=text("receipt.approved"), accepted_at=_stamp(row["aae036"]), completed_at=_stamp(row["aae015"]),
+        result=text("receipt.approved"), accepted_at=created_at or _stamp(row["aae036"]),
+        completed_at=_stamp(row["aae015"]),
         handler=row["aae011"], seal_name=signer.seal_name, seal_code=signer.seal_code, sealed_at=sealed_at,
-        algorithm=signer.algorithm, verify_code=verify_code(row["ywlsh"], txn_id, sealed_at, signer.seal_code))
+        algorithm=signer.algorithm, verify_code=verify_code(row["ywlsh"], txn_id, sealed_at, signer.seal_code),
+        agency=signer.seal_name, details=details(raw, parts.codes))
 
 
 def _write(path: Path, content: bytes) -> None:
@@ -127,16 +150,20 @@ def seal_one(row: dict[str, Any], txn_id: str, parts: Parts, signer: Signer, fol
     """Render, sign and keep the receipt of one approved business; the pb_seal row to store."""
     sealed_at = parts.clock().strftime("%Y-%m-%d %H:%M:%S")
     facts = _facts(row, txn_id, parts, signer, sealed_at)
-    document = render(facts)
-    digest = hashlib.sha256(document).digest()
-    signature = base64.b64encode(signer.sign(digest)).decode()
+    body = render(facts)  # the sealed document: its hash is signed, the QR stamp carries both
+    digest = hashlib.sha256(body).digest()
+    signed = signer.sign(digest)
+    signature = base64.b64encode(signed).decode()
+    qr = QrText(digest, signed, signer.fingerprint)
+    document = stamped(body, qr)
     path = folder / f"{row['ywlsh']}.pdf"
     seal = {"ywlsh": row["ywlsh"], "txn_id": txn_id, "status": "sealed", "seal_code": signer.seal_code,
             "algorithm": signer.algorithm, "key_fingerprint": signer.fingerprint, "sealed_at": sealed_at,
             "receipt_sha256": digest.hex(), "signature": signature, "receipt_path": str(path),
             "verify_code": facts.verify_code, "failure": None}
     _write(path, document)
-    _write(path.with_name(path.name + ".sig.json"), json.dumps(seal, ensure_ascii=False, indent=2).encode())
+    _write(path.with_name(path.name + ".sig.json"),
+           json.dumps({**seal, "qr": str(qr)}, ensure_ascii=False, indent=2).encode())
     return seal
 
 

@@ -53,6 +53,17 @@ class KeyFile:
         return hashlib.sha256(bytes.fromhex(self.public_key)).hexdigest()
 
 
+def _private(key: KeyFile) -> str:
+    """The private key, for signing.
+
+    Raises:
+        ValueError: the key file holds the public key only (it verifies, it does not seal).
+    """
+    if not key.private_key:
+        raise ValueError("the seal key file holds no private key")
+    return key.private_key
+
+
 class Sm2Signer:
     """SM2 over the SM3 digest with the GB/T 32918 user id; deterministic nonce (as RFC 6979)."""
 
@@ -64,7 +75,7 @@ class Sm2Signer:
 
     def sign(self, digest: bytes) -> bytes:
         # A nonce derived from key and message: signing the same receipt again gives the same seal.
-        k = int.from_bytes(hmac.new(bytes.fromhex(self.key.private_key), digest, hashlib.sha256).digest(), "big")
+        k = int.from_bytes(hmac.new(bytes.fromhex(_private(self.key)), digest, hashlib.sha256).digest(), "big")
         nonce = f"{k % (SM2_N - 1) + 1:064x}"
         return bytes.fromhex(self._crypt.sign_with_sm3(digest, nonce))
 
@@ -93,7 +104,7 @@ class Ed25519Signer:
         self.key, self.seal_code, self.seal_name, self.fingerprint = key, key.seal_code, key.seal_name, key.fingerprint
 
     def sign(self, digest: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(self.key.private_key)).sign(digest)
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(_private(self.key))).sign(digest)
 
     def verify(self, digest: bytes, signature: bytes) -> bool:
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -50,8 +52,13 @@ def night(internal_url, tmp_path):
     return make
 
 
-def test_enrolment_accepted_then_completed_and_sealed(night):
+def test_enrolment_accepted_then_completed_and_sealed(night, mocker):
+    from sync.sealing import service
+    from sync.sealing.receipt import split
+
+    rendered = mocker.spy(service, "render")
     txn = raw_txn("CBDJ")
+    txn["created_at"] = "2026-11-24 08:15:02"  # the resident's business taken in: not when it was sealed
     box, make = night(with_scans(txn))
     with box as server:
         n = make(server)
@@ -69,6 +76,19 @@ def test_enrolment_accepted_then_completed_and_sealed(night):
         seal = rows(n.parts.state, lt.seal)[0]
         assert seal["receipt_sha256"] == completed["seal"]["receipt_sha256"]
         assert verify_receipt(Path(seal["receipt_path"]), n.parts.signer).ok
+        # The receipt (issue 26, finding 11): 受理时间 is the platform's created_at; the business in
+        # words; the agency; the QR stamp carries the hash written back, and verifies the file alone.
+        facts = rendered.call_args.args[0]
+        assert facts.accepted_at == "2026-11-24 08:15:02" and facts.agency == n.parts.signer.seal_name
+        assert ("缴费档次", "300元") in facts.details and ("参保日期", "2026-11-25") in facts.details
+        document = Path(seal["receipt_path"]).read_bytes()
+        body, carried = split(document)
+        assert hashlib.sha256(body).hexdigest() == seal["receipt_sha256"] == completed["seal"]["receipt_sha256"]
+        sidecar = json.loads(Path(seal["receipt_path"] + ".sig.json").read_text(encoding="utf-8"))
+        assert carried == sidecar["qr"] and carried.endswith(":" + n.parts.signer.fingerprint)
+        assert verify_receipt(Path(seal["receipt_path"]), n.parts.signer, qr=carried).ok
+        Path(seal["receipt_path"] + ".sig.json").unlink()
+        assert verify_receipt(Path(seal["receipt_path"]), n.parts.signer).key == "receipt.verify_ok_qr"
         assert result.tally.by_state == {"unchanged": 1}  # the echo of 'accepted' changed nothing
         again = n.run()
         assert len(n.results(txn["txn_id"])) == 2 and again.tally.by_state == {"unchanged": 1}
