@@ -8,12 +8,21 @@ formula here: some spreadsheets trim them. Control characters are removed first 
 reaches a terminal that ``cat``s the file), so a tab or CR can no longer lead either.
 
 Only text is touched: numbers stay numbers, and region codes and ID numbers, which are text, stay
-exactly as they are (they start with a digit).
+exactly as they are in the xlsx (string cells) and the HTML and JSON.
+
+A CSV cell carries no type, so Excel and WPS read a region code ``530102001001`` as the number
+5.30102E+11 and a serial ``0012345`` as 12345. :func:`csv_row` therefore also marks text that a
+spreadsheet would read as a number or a date with the same leading single quote, the text marker
+the OWASP guidance (and ASVS 1.2.10) prescribes: not ``="…"``, which is itself a formula, and not a
+leading tab, which is one of the characters ASVS says to escape. Both Excel and LibreOffice then
+keep the cell as text with its leading zeros; the quote itself stays visible on opening. The xlsx
+is the file for reading and sorting, the JSON for machines (docs/contract-readings.md).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from typing import Any
 
 from mapping.printable import without_controls
@@ -48,3 +57,34 @@ def sheet_row(cells: list[Any]) -> list[Any]:
     if not _CONTROLS.search(joined) and not _ROW_FORMULA.search(joined):
         return cells
     return [sheet_cell(value) for value in cells]
+
+
+# Text a spreadsheet opening a CSV reads as a number, a percentage, an amount or a date: digits (ASCII
+# or full-width) with the signs, separators and exponent those take. A sign in front is a formula
+# character and sheet_cell has marked it already.
+_NUMBER_LIKE = re.compile(r"\s*[(（$¥￥]?\s*[0-9\uff10-\uff19][0-9\uff10-\uff19\s.,:/%()（）\-]*"
+                          r"(?:[eE][+\-]?[0-9]+)?\s*")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: :func:`sheet_cell`, and text that reads as a number kept text."""
+    value = sheet_cell(value)
+    return "'" + value if type(value) is str and _NUMBER_LIKE.fullmatch(value) else value
+
+
+def csv_row(cells: list[Any]) -> list[Any]:
+    """Every cell of a row through :func:`csv_cell` (times and numbers left to the writer)."""
+    cells = sheet_row(cells)
+    return ["'" + v if type(v) is str and _NUMBER_LIKE.fullmatch(v) else v for v in cells]
+
+
+def shown(value: Any) -> Any:
+    """A cell as a text-only format (CSV, HTML) shows it: a time to the minute, a day as itself,
+    nothing for None; anything else as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None).isoformat(" ", "minutes")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value

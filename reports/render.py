@@ -16,7 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from config.catalogue import text
 from mapping.printable import without_controls
 from reports import xlsx
-from reports.cells import sheet_cell, sheet_row
+from reports.cells import csv_row, sheet_cell, sheet_row, shown
 from reports.unsynced import COLUMNS, Filters, Row, Summary, UnsyncedReport, collect
 
 FORMATS = ("xlsx", "html", "csv", "json")
@@ -83,7 +83,7 @@ class _Csv(_File):
         self.writer.writerow(headers())
 
     def add(self, row: Row, cells: list[Any]) -> None:
-        self.writer.writerow(sheet_row(cells))
+        self.writer.writerow([shown(value) for value in csv_row(cells)])
 
     def finish(self, summary: Summary) -> None:
         self.done()
@@ -117,13 +117,15 @@ def _plain(value: Any) -> Any:
 
 def display_width(value: Any) -> int:
     """Columns a value takes in Excel: CJK characters count twice."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(value))
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(shown(value)))
 
 
 class _Xlsx:
     """The summary sheet first, then every row, its header frozen and filtered.
 
-    The first rows are held back to size the columns; the rest stream into the sheet.
+    The first rows are held back to size the columns; the rest stream into the sheet. The time the
+    wait began is a date cell (``yyyy-mm-dd hh:mm``), so Excel sorts and filters it as a date; the
+    conflict's number and the days waited are numbers; everything else is text.
     """
 
     SAMPLE = 200
@@ -203,7 +205,7 @@ class _Html:
     def add(self, row: Row, cells: list[Any]) -> None:
         self.seen += 1
         # the older first; among equals, the earlier
-        item = (row.days, -self.seen, [_plain(value) for value in cells])
+        item = (row.days, -self.seen, [_plain(shown(value)) for value in cells])
         if len(self.oldest) < HTML_ROWS:
             heapq.heappush(self.oldest, item)
         elif item > self.oldest[0]:

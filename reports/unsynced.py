@@ -20,11 +20,13 @@ from sqlalchemy.engine import Engine
 
 from config.catalogue import has, label, text
 from connectors.internal import schema as it
-from connectors.internal.reader import chunks
+from connectors.internal.reader import chunk_size, chunks, within
 from mapping.codes import code
 from mapping.idcard import masked
 from mapping.regions import Regions
+from sync import atrest
 from sync.conflicts import sentence
+from sync.ledger import payloads
 from sync.ledger import tables as t
 from sync.status import waited_days, waited_since
 
@@ -56,20 +58,24 @@ class Row:
     reason_kind: str
     since: datetime | None
     days: float
+    resident: str = ""  # the resident's name, as the console shows it
+    conflict_id: int | None = None  # the open conflict's number, as the console names it (第 N 号)
 
     def cells(self) -> list[Any]:
+        """The row's cells in the order of ``COLUMNS``: text, numbers, and the time the wait began as
+        a ``datetime`` (at its wall-clock time, without a zone) or None; each writer shows them its way."""
         since = self.since
-        return [text(f"report.kind.{self.kind}"), self.txn_id or "", self.region_code, self.region_name, self.agent,
-                self.biz_type, self.person, self.state, self.reason,
-                since.isoformat(" ", "minutes") if since and since.tzinfo is None else
-                since.strftime("%Y-%m-%d %H:%M") if since else "", round(self.days, 1)]
+        return [text(f"report.kind.{self.kind}"), self.conflict_id, self.txn_id or "", self.region_code,
+                self.region_name, self.agent, self.biz_type, self.resident, self.person, self.state, self.reason,
+                since.replace(tzinfo=None) if since is not None and since.tzinfo is not None else since,
+                round(self.days, 1)]
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-COLUMNS = ("kind", "txn_id", "region_code", "region_name", "agent", "biz_type", "person", "state", "reason",
-           "since", "days")
+COLUMNS = ("kind", "conflict_id", "txn_id", "region_code", "region_name", "agent", "biz_type", "resident", "person",
+           "state", "reason", "since", "days")
 
 
 def bucket(days: float) -> str:
@@ -156,10 +162,11 @@ class UnsyncedReport:
         return waited_days(since, self.now)
 
     def _row(self, kind: str, txn_id: str | None, region_code: str | None, agent: str, biz_type: str, person: str,
-             state: str, reason: str, reason_kind: str, since: datetime | None) -> Row:
+             state: str, reason: str, reason_kind: str, since: datetime | None, resident: str = "",
+             conflict_id: int | None = None) -> Row:
         region = region_code or ""
         return Row(kind, txn_id, region, self._name(region) if region else "", agent, biz_type, person, state, reason,
-                   reason_kind, since, self._days(since))
+                   reason_kind, since, self._days(since), resident, conflict_id)
 
     def _name(self, code: str) -> str:
         name = self._names.get(code)
@@ -177,15 +184,20 @@ class UnsyncedReport:
 
     def _waiting(self, f: Filters) -> Iterator[Row]:
         x = t.txn.c
-        query = self._ledger_where(select(x.txn_id, x.state, x.reason_kind, x.reasons, x.region_code, x.agent_id,
-                                          x.agent_name, x.biz_type, x.id_number, x.created_at, x.first_seen_at)
+        query = self._ledger_where(select(x.txn_id, x.version, x.state, x.reason_kind, x.reasons, x.region_code,
+                                          x.agent_id, x.agent_name, x.biz_type, x.id_number, x.created_at,
+                                          x.first_seen_at)
                                    .where(x.state.in_(("pending", "invalid", "conflict"))), f).order_by(x.txn_id)
-        for (txn_id, state, reason_kind, reasons, region_code, agent_id, agent_name, biz_type, id_number, created_at,
-             first_seen_at) in self._stream(self.state, query):
-            yield self._row(state, txn_id=txn_id, region_code=region_code, agent=_agent(agent_id, agent_name),
-                            biz_type=_biz(biz_type), person=masked(id_number) if id_number else "",
-                            state=text(f"state.{state}"), reason=_ledger_reason(state, reason_kind, reasons),
-                            reason_kind=reason_kind or state, since=waited_since(created_at, first_seen_at))
+        for part in chunks(self._stream(self.state, query), STREAM):
+            names = self._residents([(r.txn_id, r.version) for r in part])
+            numbers = self._open_conflicts([r.txn_id for r in part if r.state == "conflict"])
+            for r in part:
+                yield self._row(r.state, txn_id=r.txn_id, region_code=r.region_code,
+                                agent=_agent(r.agent_id, r.agent_name), biz_type=_biz(r.biz_type),
+                                person=masked(r.id_number) if r.id_number else "", state=text(f"state.{r.state}"),
+                                reason=_ledger_reason(r.state, r.reason_kind, r.reasons),
+                                reason_kind=r.reason_kind or r.state, since=waited_since(r.created_at, r.first_seen_at),
+                                resident=names.get(r.txn_id, ""), conflict_id=numbers.get(r.txn_id))
 
     def _unwritten(self, f: Filters) -> Iterator[Row]:
         x, w = t.txn.c, t.writeback.c
@@ -198,8 +210,8 @@ class UnsyncedReport:
         # transaction that records a result sent or ferried, and results are never deleted
         # (``verify`` names any hint without its result). What became of each candidate is then
         # read by key, a chunk at a time, and those with a result sent are left out.
-        columns = (x.txn_id, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number, x.state_at,
-                   x.created_at)
+        columns = (x.txn_id, x.version, x.state, x.region_code, x.agent_id, x.agent_name, x.biz_type, x.id_number,
+                   x.state_at, x.created_at)
         hinted, unsent = (self._ledger_where(select(*columns).where(
             x.state.in_(("applied", "linked", "rejected")), or_(x.status.is_(None), x.status != "withdrawn"),
             candidates), f).order_by(x.txn_id)
@@ -213,6 +225,7 @@ class UnsyncedReport:
                                  key=lambda r: r.txn_id)
         for part in chunks(candidates):
             statuses = self._writeback_statuses([r.txn_id for r in part])
+            names = self._residents([(r.txn_id, r.version) for r in part if "sent" not in statuses.get(r.txn_id, ())])
             for r in part:
                 seen = statuses.get(r.txn_id, set())
                 if "sent" in seen:
@@ -226,7 +239,8 @@ class UnsyncedReport:
                                 agent=_agent(r.agent_id, r.agent_name),
                                 biz_type=_biz(r.biz_type), person=masked(r.id_number) if r.id_number else "",
                                 state=text(f"state.{r.state}"), reason=text(f"report.kind.{kind}"),
-                                reason_kind=kind, since=waited_since(r.created_at, r.state_at))
+                                reason_kind=kind, since=waited_since(r.created_at, r.state_at),
+                                resident=names.get(r.txn_id, ""))
 
     def _writeback_statuses(self, txn_ids: list[str]) -> dict[str, set[str]]:
         w = t.writeback.c
@@ -236,9 +250,51 @@ class UnsyncedReport:
                 out.setdefault(txn_id, set()).add(status)
         return out
 
+    def _residents(self, keys: list[tuple[str, int]]) -> dict[str, str]:
+        """The resident's name in each of these versions, as the platform sent it and the console
+        shows it (``sync.conflicts.page``); none for a payload purged after retention, or one that
+        does not open here (a data key this side does not hold): the row is listed all the same."""
+        v = t.txn_version.c
+        wanted = dict(keys)
+        out: dict[str, str] = {}
+        if not wanted:
+            return out
+        with self.state.connect() as conn:
+            for part in chunks(sorted(wanted), chunk_size(conn)):
+                found = conn.execute(select(v.txn_id, v.version, v.raw).where(within(conn, v.txn_id, part)))
+                for txn_id, version, raw in found:
+                    if wanted.get(txn_id) == version:
+                        out[txn_id] = _resident(raw, txn_id, version)
+        return out
+
+    def _open_conflicts(self, txn_ids: list[str]) -> dict[str, int]:
+        """The number the console names each of these transactions' open conflict by."""
+        c = t.conflict.c
+        out: dict[str, int] = {}
+        if not txn_ids:
+            return out
+        with self.state.connect() as conn:
+            for part in chunks(sorted(set(txn_ids)), chunk_size(conn)):
+                found = conn.execute(select(c.txn_id, func.max(c.id)).where(
+                    within(conn, c.txn_id, part), c.status == "open").group_by(c.txn_id))
+                out.update((txn_id, int(number)) for txn_id, number in found)
+        return out
+
+    def _created(self, txn_ids: list[str]) -> dict[str, str | None]:
+        """The platform's ``created_at`` of these transactions: when their residents' wait began."""
+        x = t.txn.c
+        out: dict[str, str | None] = {}
+        if not txn_ids:
+            return out
+        with self.state.connect() as conn:
+            for part in chunks(sorted(set(txn_ids)), chunk_size(conn)):
+                found = conn.execute(select(x.txn_id, x.created_at).where(within(conn, x.txn_id, part)))
+                out.update((txn_id, created_at) for txn_id, created_at in found)
+        return out
+
     def _people_query(self, *where):
         y, p = it.ae_ywjl.c, it.ac01.c
-        return (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aab301, p.aac002)
+        return (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aab301, p.aac002, p.aac003)
                 .select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001)).where(*where))
 
     def _unsealed(self, f: Filters) -> Iterator[Row]:
@@ -247,12 +303,17 @@ class UnsyncedReport:
                                    y.qzzt != code("seal", "sealed"))
         if f.region:
             query = query.where(p.aab301.startswith(f.region))
-        for r in self._stream(self.internal, query.order_by(y.ywlsh)):
-            yield self._row("seal_missing", txn_id=r.wblsh, region_code=r.aab301, agent=r.aae011,
-                            biz_type=self._ywlx(r.ywlx), person=masked(r.aac002),
-                            state=text(f"qzzt.{str(r.qzzt).strip()}"),
-                            reason=text("report.kind.seal_missing"), reason_kind="seal_missing",
-                            since=_stamp(r.aae015) or _stamp(r.aae036))
+        for part in chunks(self._stream(self.internal, query.order_by(y.ywlsh)), STREAM):
+            created = self._created([r.wblsh for r in part])
+            for r in part:
+                # The resident has waited since the agent took the business (the platform's
+                # created_at), as on every other row; the internal approval time only without it.
+                yield self._row("seal_missing", txn_id=r.wblsh, region_code=r.aab301, agent=r.aae011,
+                                biz_type=self._ywlx(r.ywlx), person=masked(r.aac002),
+                                state=text(f"qzzt.{str(r.qzzt).strip()}"),
+                                reason=text("report.kind.seal_missing"), reason_kind="seal_missing",
+                                since=waited_since(created.get(r.wblsh), _stamp(r.aae015) or _stamp(r.aae036)),
+                                resident=_name(r.aac003))
 
     def _hand_typed(self, f: Filters, live_since: datetime | None) -> Iterator[Row]:
         if live_since is None:
@@ -266,7 +327,7 @@ class UnsyncedReport:
             yield self._row("hand_typed", txn_id=None, region_code=r.aab301, agent=r.aae011,
                             biz_type=self._ywlx(r.ywlx), person=masked(r.aac002), state=text("report.kind.hand_typed"),
                             reason=text("report.hand_typed_reason", ywlsh=r.ywlsh), reason_kind="hand_typed",
-                            since=_stamp(r.aae036))
+                            since=_stamp(r.aae036), resident=_name(r.aac003))
 
     def _ywlx(self, ywlx: str) -> str:
         code = str(ywlx).strip()
@@ -317,6 +378,20 @@ def _kept(row: Row, f: Filters) -> bool:
     if f.since and (row.since is None or row.since.date() < f.since):
         return False
     return not (f.min_age_days is not None and row.days < f.min_age_days)
+
+
+def _resident(raw: str, txn_id: str, version: int) -> str:
+    try:
+        person = payloads.open_json(raw, txn_id, version).get("person")
+    except (atrest.NotOpened, atrest.DataKeyError, ValueError, AttributeError):
+        return ""
+    name = person.get("name") if isinstance(person, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def _name(value: Any) -> str:
+    """A name from the internal database (``AC01.AAC003``, fixed width on some)."""
+    return str(value).strip() if value is not None else ""
 
 
 def _agent(agent_id: str | None, agent_name: str | None) -> str:

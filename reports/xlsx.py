@@ -6,7 +6,10 @@ A thin layer that keeps what the report needs of a workbook in one place:
   once every row is in, yet comes first), each row by row, so memory does not grow with the rows;
 - text as text and never as a formula, a number or a link, whatever it looks like (what the
   platform sent is untrusted; XlsxWriter's own conversions are all switched off and only
-  ``write_string`` and ``write_number`` are called);
+  ``write_string``, ``write_number`` and ``write_datetime`` are called);
+- a ``datetime`` or ``date`` as a date cell with its number format (``yyyy-mm-dd hh:mm``,
+  ``yyyy-mm-dd``), so Excel sorts and filters it as a date; one Excel cannot hold (before 1900 or
+  after 9999) as its text;
 - column widths, a bold frozen header, an autofilter, and a page set up for printing (landscape,
   fitted to the paper's width, the header repeated on every page);
 - the file written beside its destination and renamed into place when complete, so a reader never
@@ -22,6 +25,7 @@ import math
 import os
 import re
 from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +40,8 @@ ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_numbers": False,
             "strings_to_urls": False, "use_future_functions": False, "nan_inf_to_errors": False,
             "default_date_format": "yyyy-mm-dd hh:mm"}
+DATETIME_FORMAT, DATE_FORMAT = "yyyy-mm-dd hh:mm", "yyyy-mm-dd"
+FIRST_DAY = date(1900, 1, 1)  # Excel's first; a date before it would be a negative serial, shown as ####
 
 
 def column(index: int) -> str:
@@ -71,7 +77,8 @@ class Sheet:
         self._filter = False
 
     def append(self, values: Sequence[Any], bold: bool = False) -> None:
-        """One row: str as text, int and float as numbers, None as an empty cell."""
+        """One row: str as text, int and float as numbers, datetime and date as date cells (a
+        datetime with a zone at its wall-clock time: Excel has no zones), None as an empty cell."""
         if self.rows >= MAX_ROWS:
             raise ValueError(f"sheet {self.name!r} is full: Excel holds {MAX_ROWS:,} rows")
         row, style = self.rows, self._book.bold if bold else None
@@ -83,10 +90,24 @@ class Sheet:
             kind = type(value)
             if (kind is int or kind is float) and math.isfinite(value):
                 self._sheet.write_number(row, i, value, style)
+            elif kind is datetime or kind is date:
+                self._date(row, i, value)
             else:
                 self._sheet.write_string(row, i, clean(value if kind is str else str(value)), style)
             last = i + 1
         self.width = max(self.width, last)
+
+    def _date(self, row: int, col: int, value: date) -> None:
+        if isinstance(value, datetime):
+            value = value.replace(tzinfo=None)
+            if value.date() >= FIRST_DAY:
+                self._sheet.write_datetime(row, col, value, self._book.datetime_format)
+                return
+            self._sheet.write_string(row, col, value.isoformat(" ", "minutes"))
+        elif value >= FIRST_DAY:
+            self._sheet.write_datetime(row, col, value, self._book.date_format)
+        else:
+            self._sheet.write_string(row, col, value.isoformat())
 
     def autofilter(self) -> None:
         """An autofilter over the rows written, the first being the header."""
@@ -120,6 +141,8 @@ class Book:
         self._book = xlsxwriter.Workbook(str(self._partial), _OPTIONS)
         self._sheets = {name: self._book.add_worksheet(name) for name in self.names}
         self.bold = self._book.add_format({"bold": True})
+        self.datetime_format = self._book.add_format({"num_format": DATETIME_FORMAT})
+        self.date_format = self._book.add_format({"num_format": DATE_FORMAT})
         self._written: dict[str, Sheet] = {}
 
     def sheet(self, name: str, widths: Sequence[float] = (), frozen_rows: int = 0) -> Sheet:

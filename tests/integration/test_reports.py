@@ -14,7 +14,7 @@ from sqlalchemy import update
 from connectors.internal import schema as it
 from connectors.platform.errors import FatalError
 from reports.render import write
-from reports.unsynced import Filters, UnsyncedReport
+from reports.unsynced import COLUMNS, Filters, UnsyncedReport
 from sync import engine, nightly
 from sync.verify import verify
 from tests.factories import raw_txn
@@ -28,17 +28,19 @@ NOW = datetime(2026, 11, 30, 12, 0, 0)
 def scenario_txns():
     invalid = raw_txn("CBDJ", txn_id="RH530102202611250101")
     invalid["payload"]["grade"] = "350.00"
-    invalid["person"] = dict(invalid["person"], id_number="11010519491231002X", birth_date="1949-12-31", gender="F")
+    invalid["person"] = dict(invalid["person"], id_number="11010519491231002X", birth_date="1949-12-31", gender="F",
+                             name="王芳")
     held = raw_txn("CBDJ", txn_id="RH530102202611250102", updated_at="2026-11-25 09:13:00")  # 重复参保
     change = raw_txn("XXBG", txn_id="RH530102202611250103", updated_at="2026-11-25 09:14:00")
     change["attachments"] = []
     back = raw_txn("BJ", txn_id="RH530103202611250104", updated_at="2026-11-25 09:15:00", region_code="530103001001")
-    back["person"] = dict(back["person"], id_number=NEIGHBOUR["aac002"], birth_date="1985-01-01", gender="F")
+    back["person"] = dict(back["person"], id_number=NEIGHBOUR["aac002"], birth_date="1985-01-01", gender="F",
+                          name=NEIGHBOUR["aac003"])
     return invalid, held, change, back
 
 
 # The back-payment's person lives in the other county: business is done where the person lives.
-NEIGHBOUR = {**PERSON, "aac001": "5301030000000902", "aac002": "530103198501010026", "aac004": "2",
+NEIGHBOUR = {**PERSON, "aac001": "5301030000000902", "aac002": "530103198501010026", "aac003": "赵敏", "aac004": "2",
              "aac006": 19850101, "aab301": "530103001001"}
 
 
@@ -87,8 +89,10 @@ def test_filters(built):
     assert [r.kind for r in report.rows(Filters(kind="already_enrolled"))] == ["conflict"]
     assert {r.kind for r in report.rows(Filters(since=datetime(2026, 11, 27).date()))} == {"hand_typed"}
     # Every row's age is how long its resident has waited, from the platform's created_at (issue 26,
-    # finding 5): a result the platform refused has kept its resident waiting since then too.
-    assert {r.kind for r in report.rows(Filters(min_age_days=4.5))} == {"invalid", "conflict", "writeback_refused"}
+    # finding 5): a result the platform refused has kept its resident waiting since then too, and so
+    # has a business approved at the counter and not sealed (taken on 11-25, approved on 11-26).
+    assert {r.kind for r in report.rows(Filters(min_age_days=4.5))} == {"invalid", "conflict", "writeback_refused",
+                                                                       "seal_missing"}
 
 
 def test_xlsx_summary_first_frozen_filtered(built, tmp_path):
@@ -96,9 +100,9 @@ def test_xlsx_summary_first_frozen_filtered(built, tmp_path):
     book = load_workbook(tmp_path / "r.xlsx")
     assert book.sheetnames == ["汇总", "明细"]
     detail = book["明细"]
-    assert detail.freeze_panes == "A2" and detail.auto_filter.ref == f"A1:K{count + 1}"
+    assert detail.freeze_panes == "A2" and detail.auto_filter.ref == f"A1:M{count + 1}"
     assert detail["A1"].value == "类别" and detail.max_row == count + 1 == 6
-    assert detail.column_dimensions["I"].width >= 20  # the reason column fits Chinese text
+    assert detail["K1"].value == "原因" and detail.column_dimensions["K"].width >= 20  # it fits Chinese text
     first = [row for row in book["汇总"].values]
     assert first[2][1] == 5 and ("结果未回写平台", None) not in first
     assert ("平台拒收回写结果，需修正后才会重发", 1) in first and ("30天以上", 0) in first  # 40001: refused
@@ -138,7 +142,7 @@ def test_html_is_self_contained_with_charts(built, tmp_path):
     parser = Cells()
     parser.feed(page)
     assert "<script" not in page and "http" not in page.split("</style>")[0]
-    assert "RH530102202611250101" in parser.cells and parser.tds == 5 * 11 and parser.bars >= 6
+    assert "RH530102202611250101" in parser.cells and parser.tds == 5 * len(COLUMNS) and parser.bars >= 6
     assert "合计 5 条" in page
 
 
@@ -216,8 +220,9 @@ def test_names_with_formulas_are_text_in_csv_and_xlsx(internal_url, tmp_path):
         engine.run(parts)
     write(report_of(parts), Filters(), "csv", tmp_path / "r.csv")
     rows = list(csv.reader((tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()))
-    assert rows[1][4].startswith("'=HYPERLINK(") and rows[1][2] == "530102001001"
+    agent, region = COLUMNS.index("agent"), COLUMNS.index("region_code")
+    assert rows[1][agent].startswith("'=HYPERLINK(") and rows[1][region] == "'530102001001"  # text, see cells.py
     write(report_of(parts), Filters(), "xlsx", tmp_path / "r.xlsx")
     detail = load_workbook(tmp_path / "r.xlsx")["明细"]
-    assert detail["E2"].value.startswith("'=HYPERLINK(") and detail["E2"].data_type == "s"
-    assert detail["C2"].value == "530102001001" and detail["C2"].data_type == "s"
+    assert detail["F2"].value.startswith("'=HYPERLINK(") and detail["F2"].data_type == "s"
+    assert detail["D2"].value == "530102001001" and detail["D2"].data_type == "s"

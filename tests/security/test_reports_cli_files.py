@@ -20,7 +20,7 @@ import pytest
 from openpyxl import load_workbook
 
 from reports.render import write
-from reports.unsynced import Filters, Row
+from reports.unsynced import COLUMNS, Filters, Row
 from tests.factories import ID
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")  # openpyxl: "workbook contains no default style"
@@ -47,7 +47,8 @@ class FakeReport:
 
 def attack_rows() -> list[Row]:
     return [Row("invalid", f"RH5301022026112500{i:02d}", "530102001001", "五华区", agent, "参保登记",
-                "530102********123X", "待处理", f"原因{agent}", "invalid", datetime(2026, 11, 25, 9, 0), 5.0)
+                "530102********123X", "待处理", f"原因{agent}", "invalid", datetime(2026, 11, 25, 9, 0), 5.0,
+                resident=agent)
             for i, agent in enumerate(ATTACKS)]
 
 
@@ -64,9 +65,14 @@ def test_no_csv_cell_starts_a_formula_or_carries_a_control(tmp_path):
     for row in rows[1:]:
         for value in row:
             assert_neutral(value)
-    agents = [row[4] for row in rows[1:]]
+    agents = [row[COLUMNS.index("agent")] for row in rows[1:]]
     assert agents[0] == "'" + FORMULA and agents[4] == "' =1+1"  # shown as the text it is
-    assert rows[1][2] == "530102001001" and rows[1][6] == "530102********123X"  # codes and IDs stay text
+    residents = [row[COLUMNS.index("resident")] for row in rows[1:]]
+    assert residents == agents  # the resident's name is a cell like any other
+    # Codes and IDs stay text: the region code marked as text, so no spreadsheet reads it as a number
+    # (cells.py: the same quote OWASP prescribes, not a formula); the masked ID is text as it is.
+    assert rows[1][COLUMNS.index("region_code")] == "'530102001001"
+    assert rows[1][COLUMNS.index("person")] == "530102********123X"
     assert all(line.startswith('"') for line in raw.splitlines())  # every cell quoted
 
 
@@ -82,8 +88,9 @@ def test_xlsx_cells_are_inline_strings_never_formulas(tmp_path):
             assert c.data_type != "f"
             if isinstance(c.value, str):
                 assert_neutral(c.value)
-    assert detail["E2"].value == "'" + FORMULA and detail["C2"].value == "530102001001"
-    assert detail["C2"].data_type == "s"  # the region code is text, not the number 530102001001
+    assert detail["F2"].value == "'" + FORMULA and detail["D2"].value == "530102001001"
+    assert detail["H2"].value == "'" + FORMULA  # the resident's name, neutral as every other text
+    assert detail["D2"].data_type == "s"  # the region code is text, not the number 530102001001
     labels = [c.value for row in summary.iter_rows() for c in row if isinstance(c.value, str)]
     assert "'" + FORMULA in labels  # the summary by agent shows the same names
     for label in labels:

@@ -164,3 +164,45 @@ def test_text_that_looks_like_a_formula_is_an_inline_string_never_a_formula(tmp_
     cells = next(load_workbook(path)["s"].iter_rows())
     assert [c.data_type for c in cells] == ["s"] * len(values)
     assert [c.value for c in cells] == [*values[:4], "=1+1[2J", "530102001001"]
+
+
+def test_times_are_date_cells_with_a_number_format_and_the_unwritable_are_text(tmp_path):
+    from datetime import date, datetime, timedelta, timezone
+
+    path = tmp_path / "d.xlsx"
+    taken = datetime(2026, 11, 25, 9, 12, 40)
+    values = [taken, date(2026, 11, 25), taken.replace(tzinfo=timezone(timedelta(hours=8))),
+              datetime(1, 1, 1, 0, 0), date(1899, 12, 31), None, "2026-11-25 09:12"]
+    with Book(path, ["s"]) as book, book.sheet("s") as sheet:
+        sheet.append(values)
+    cells = next(load_workbook(path)["s"].iter_rows(max_col=len(values)))
+    assert cells[0].is_date and cells[0].value == taken and cells[0].number_format == "yyyy-mm-dd hh:mm"
+    assert cells[1].is_date and cells[1].value == datetime(2026, 11, 25) and cells[1].number_format == "yyyy-mm-dd"
+    assert cells[2].is_date and cells[2].value == taken  # at its wall-clock time: Excel has no zones
+    # Before Excel's first day a date would be a negative serial (shown ####): its text instead.
+    assert (cells[3].value, cells[3].data_type) == ("0001-01-01 00:00", "s")
+    assert (cells[4].value, cells[4].data_type) == ("1899-12-31", "s")
+    assert cells[5].value is None
+    assert (cells[6].value, cells[6].data_type) == ("2026-11-25 09:12", "s")  # text that looks like a date stays text
+
+
+def test_the_report_writes_when_the_wait_began_as_a_date_and_none_as_an_empty_cell(tmp_path):
+    from reports.unsynced import COLUMNS, Row
+
+    class Report:
+        now = render.datetime(2026, 11, 27, 12, 0)
+
+        def rows(self, f):
+            yield Row("pending", "T1", "530102001001", "", "", "", "", "", "", "pending",
+                      render.datetime(2026, 11, 25, 9, 12, 40), 2.1, resident="张三", conflict_id=7)
+            yield Row("hand_typed", None, "530102001001", "", "", "", "", "", "", "hand_typed", None, 0.0)
+
+        def county(self, row):
+            return "530102"
+
+    render.write(Report(), render.Filters(), "xlsx", tmp_path / "r.xlsx")
+    rows = list(load_workbook(tmp_path / "r.xlsx")["明细"].iter_rows(min_row=2, max_col=len(COLUMNS)))
+    since, number, name = (COLUMNS.index(c) for c in ("since", "conflict_id", "resident"))
+    assert rows[0][since].is_date and rows[0][since].value == render.datetime(2026, 11, 25, 9, 12, 40)
+    assert rows[0][number].value == 7 and rows[0][name].value == "张三"
+    assert rows[1][since].value is None and rows[1][number].value is None  # missing: an empty cell, no crash
