@@ -479,13 +479,19 @@ def report_unsynced(format: str = typer.Option("xlsx", help="xlsx|html|csv|json"
 
 
 @receipt_app.command("verify")
-def receipt_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
-    """Whether a receipt is intact and sealed by the configured key; non-zero when it is not."""
+def receipt_verify(file: Path | None = typer.Argument(None, exists=True, dir_okay=False),
+                   qr: str | None = typer.Option(None, "--qr", help="the text of the receipt's QR code")) -> None:
+    """Whether a receipt (a file, the text of its QR code, or both: then they must be one receipt)
+    is intact and sealed by the configured key; non-zero when it is not."""
     from bridge.wiring import signer_for
-    from sync.sealing.check import verify_receipt
+    from sync.sealing.check import verify_qr, verify_receipt
 
+    if file is None and qr is None:
+        err_console.print(text("receipt.verify_nothing"))
+        raise typer.Exit(2)
     current = _settings()
-    verdict = verify_receipt(file, signer_for(current, sign=False))
+    signer = signer_for(current, sign=False)
+    verdict = verify_receipt(file, signer, qr) if file is not None else verify_qr(qr or "", signer)
     console.print(text(verdict.key, **verdict.values))
     raise typer.Exit(0 if verdict.ok else 1)
 

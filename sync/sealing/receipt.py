@@ -365,4 +365,3 @@ def split(document: bytes) -> tuple[bytes, str | None]:
 def stamped(body: bytes, value: QrText | str) -> bytes:
     """The receipt file: its body and the QR stamp of ``value``."""
     return body + stamp(body, str(value))
-
