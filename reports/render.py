@@ -7,9 +7,10 @@ import heapq
 import json
 import os
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -40,7 +41,7 @@ def write(report: UnsyncedReport, f: Filters, fmt: str, path: Path) -> tuple[int
 
 def write_many(report: UnsyncedReport, f: Filters, paths: dict[str, Path]) -> tuple[int, Summary]:
     """Write the report in several formats from one pass over the databases."""
-    writers = []
+    writers: list[_Writer] = []
     try:
         for fmt, path in paths.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,16 @@ def write_many(report: UnsyncedReport, f: Filters, paths: dict[str, Path]) -> tu
             writer.discard()
         raise
     return summary.total, summary
+
+
+class _Writer(Protocol):
+    """One format's file, written row by row."""
+
+    def add(self, row: Row, cells: list[Any]) -> None: ...
+
+    def finish(self, summary: Summary) -> None: ...
+
+    def discard(self) -> None: ...
 
 
 class _File:
@@ -147,14 +158,14 @@ class _Xlsx:
         detail.append(names, bold=True)
         head, self.head, self.detail = self.head or [], None, detail
         for cells in head:
-            self._put(cells)
+            self._put(detail, cells)
         return detail
 
-    def _put(self, cells: list[Any]) -> None:
-        if self.detail.rows >= self.ROWS:
+    def _put(self, detail: xlsx.Sheet, cells: list[Any]) -> None:
+        if detail.rows >= self.ROWS:
             self.left_out += 1
         else:
-            self.detail.append(cells)
+            detail.append(cells)
 
     def add(self, row: Row, cells: list[Any]) -> None:
         cells = sheet_row(cells)
@@ -163,11 +174,11 @@ class _Xlsx:
             if len(self.head) < self.SAMPLE:
                 return
             self._open()
-            return
-        self._put(cells)
+        elif self.detail is not None:
+            self._put(self.detail, cells)
 
     def finish(self, summary: Summary) -> None:
-        detail = self._open() if self.head is not None else self.detail
+        detail = self.detail if self.detail is not None else self._open()  # fewer rows than the sample
         detail.autofilter()
         detail.close()
         with self.book.sheet(self.names[0], widths=[40, 12]) as first:
@@ -227,7 +238,8 @@ class _Html:
         pass  # nothing is written before the rows are all in
 
 
-_WRITERS = {"xlsx": _Xlsx, "html": _Html, "csv": _Csv, "json": _Json}
+_WRITERS: dict[str, Callable[[Path, UnsyncedReport, Filters], _Writer]] = {
+    "xlsx": _Xlsx, "html": _Html, "csv": _Csv, "json": _Json}
 
 
 def default_path(folder: Path, fmt: str, now: datetime) -> Path:

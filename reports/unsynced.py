@@ -17,11 +17,12 @@ from typing import Any
 
 from sqlalchemy import and_, func, not_, or_, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ColumnElement, Select
 
 from config.catalogue import has, label, text
 from connectors.internal import schema as it
 from connectors.internal.reader import chunk_size, chunks, within
-from mapping.codes import code
+from mapping.codes import CodeTables, code
 from mapping.idcard import masked
 from mapping.regions import Regions
 from sync import atrest
@@ -91,40 +92,41 @@ class Summary:
     in words, are added up when asked for (a report counts 150,000 rows, and reads these once)."""
 
     total: int = 0
-    counts: Counter = field(default_factory=Counter)  # (kind, county, agent, biz_type, reason_kind, age) -> rows
+    # (kind, county, agent, biz_type, reason_kind, age) -> rows
+    counts: Counter[tuple[str, ...]] = field(default_factory=Counter)
 
     def add(self, row: Row, county: str) -> None:
         self.total += 1
         self.counts[(row.kind, county, row.agent, row.biz_type, row.reason_kind, bucket(row.days))] += 1
 
-    def _by(self, label: Callable[[tuple[str, ...]], str]) -> Counter:
-        out: Counter = Counter()
+    def _by(self, label: Callable[[tuple[str, ...]], str]) -> Counter[str]:
+        out: Counter[str] = Counter()
         for key, n in self.counts.items():
             out[label(key)] += n
         return out
 
     @property
-    def by_kind(self) -> Counter:
+    def by_kind(self) -> Counter[str]:
         return self._by(lambda k: text(f"report.kind.{k[0]}"))
 
     @property
-    def by_region(self) -> Counter:
+    def by_region(self) -> Counter[str]:
         return self._by(lambda k: k[1])
 
     @property
-    def by_agent(self) -> Counter:
+    def by_agent(self) -> Counter[str]:
         return self._by(lambda k: k[2] or "—")
 
     @property
-    def by_type(self) -> Counter:
+    def by_type(self) -> Counter[str]:
         return self._by(lambda k: k[3] or "—")
 
     @property
-    def by_reason(self) -> Counter:
+    def by_reason(self) -> Counter[str]:
         return self._by(lambda k: _reason_label(k[0], k[4]))
 
     @property
-    def by_age(self) -> Counter:
+    def by_age(self) -> Counter[str]:
         return self._by(lambda k: text(f"report.age.{k[5]}"))
 
     def groups(self) -> list[tuple[str, list[tuple[str, int]]]]:
@@ -153,7 +155,7 @@ def _biz(code: str | None) -> str:
 class UnsyncedReport:
     """Everything not finished end to end, in both directions."""
 
-    def __init__(self, internal: Engine, state: Engine, regions: Regions, codes, now: datetime) -> None:
+    def __init__(self, internal: Engine, state: Engine, regions: Regions, codes: CodeTables, now: datetime) -> None:
         self.internal, self.state, self.regions, self.codes, self.now = internal, state, regions, codes, now
         self._names: dict[str, str] = {}  # region names by code, as the rows ask for them
         self._counties: dict[str, str] = {}
@@ -176,7 +178,7 @@ class UnsyncedReport:
 
     # --- the parts -------------------------------------------------------------------------
 
-    def _ledger_where(self, query, f: Filters):
+    def _ledger_where(self, query: Select[Any], f: Filters) -> Select[Any]:
         x = t.txn.c
         if f.region:
             query = query.where(x.region_code.startswith(f.region))
@@ -292,7 +294,7 @@ class UnsyncedReport:
                 out.update((txn_id, created_at) for txn_id, created_at in found)
         return out
 
-    def _people_query(self, *where):
+    def _people_query(self, *where: ColumnElement[bool]) -> Select[Any]:
         y, p = it.ae_ywjl.c, it.ac01.c
         return (select(y.ywlsh, y.wblsh, y.ywlx, y.aae011, y.aae036, y.aae015, y.qzzt, p.aab301, p.aac002, p.aac003)
                 .select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001)).where(*where))
@@ -339,7 +341,7 @@ class UnsyncedReport:
             return conn.execute(select(func.min(t.run.c.started_at)).where(t.run.c.kind == "sync")).scalar()
 
     @staticmethod
-    def _stream(engine: Engine, query, by_index: bool = False) -> Iterator[Any]:
+    def _stream(engine: Engine, query: Select[Any], by_index: bool = False) -> Iterator[Any]:
         with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 if by_index:
@@ -356,7 +358,8 @@ class UnsyncedReport:
     def rows(self, f: Filters = Filters()) -> Iterator[Row]:
         unsealed: set[str] = set()  # their result waits for the seal: one row each, not two
         for row in self._unsealed(f):
-            unsealed.add(row.txn_id)
+            if row.txn_id:
+                unsealed.add(row.txn_id)
             if _kept(row, f):
                 yield row
         for source in (self._waiting(f), self._unwritten(f), self._hand_typed(f, self.live_since())):
@@ -404,7 +407,7 @@ def _ledger_reason(state: str, reason_kind: str | None, reasons: str | None) -> 
     if state == "invalid":
         return "；".join(p["message"] for p in data or [])
     if state == "conflict":
-        return sentence(reason_kind, (data or {}).get("detail"))
+        return sentence(reason_kind or "", (data or {}).get("detail"))
     return text(f"state.{state}")
 
 

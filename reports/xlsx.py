@@ -30,8 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import xlsxwriter
-from xlsxwriter.worksheet import Worksheet
+import xlsxwriter  # type: ignore[import-untyped]  # XlsxWriter ships no type information
+from xlsxwriter.worksheet import Worksheet  # type: ignore[import-untyped]
 
 MAX_TEXT = 32767  # Excel's limit on the characters of one cell
 MAX_ROWS = 1_048_576
