@@ -16,7 +16,7 @@ from sync.engine import Parts
 from sync.ledger import payloads
 from sync.ledger import tables as t
 from sync.planning.decisions import Decision
-from sync.process import Processor, Tally, stage
+from sync.process import stage
 from sync.resolutions import Choice, Refused, decider
 from sync.scans import ScanOutcome
 

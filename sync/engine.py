@@ -30,6 +30,7 @@ from sync.locks import run_lock
 from sync.planning.planner import Rules
 from sync.process import Processor, Staged, Tally, in_rounds, stage
 from sync.scans import ScanFetcher
+from sync.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
@@ -78,6 +79,15 @@ class Parts:
     # Told after each page: (scope, checkpoint at the scope's start, the page's position, tally).
     # The CLI draws its progress display from it; the engine knows nothing of terminals.
     progress: Callable[[str, datetime | None, datetime | None, Tally], None] | None = None
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work over the internal and the state database (``sync.uow``)."""
+        return UnitOfWork(self.internal, self.state, self.same_db)
+
+    def processor(self, run_id: str, tally: Tally | None = None) -> Processor:
+        """The run's ``Processor``, built from these parts: the one place its arguments are named."""
+        return Processor(self.internal, self.state, self.same_db, self.codes, self.context, run_id, self.clock,
+                         tally if tally is not None else Tally(), self.rules)
 
 
 QUIET_COMMIT = 2.0  # seconds a quiet page's position may wait for the next commit
@@ -192,8 +202,7 @@ def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], No
     structlog.contextvars.bind_contextvars(run_id=run_id)
     result = RunResult(run_id, "completed", Tally())
     _start(parts, run_id)
-    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id,
-                          parts.clock, result.tally, parts.rules)
+    processor = parts.processor(run_id, result.tally)
     for scope in parts.scopes:
         try:
             with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=wait):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,13 +20,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from connectors.internal import schema as it
 from connectors.internal.reader import load_view
-from connectors.internal.view import InternalView
 from mapping import idcard, wire
 from mapping.codes import CodeTables
 from mapping.problems import Problem
 from mapping.validate import Context, Validated, validate
 from sync import checkpoint as cp
-from sync import faultpoints, fits
+from sync import fits
 from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger import statistics
 from sync.ledger import tables as lt
@@ -43,6 +42,7 @@ from sync.planning.planner import (
 )
 from sync.scans import ScanOutcome
 
+from sync.uow import UnitOfWork
 log = structlog.get_logger(__name__)
 BRIDGE_OPERATOR = "pension-bridge"
 MAX_REPLANS = 5
@@ -159,6 +159,10 @@ class Processor:
         self.growth = statistics.Growth(state, lt.txn, self._refresh_statistics)
 
     def _refresh_statistics(self) -> None:
+    def unit(self) -> UnitOfWork:
+        """A unit of work over both databases; separate, the internal side commits first (``sync.uow``)."""
+        return UnitOfWork(self.internal, self.state, self.same_db, between="after_internal_commit")
+
         statistics.refresh(self.state)
         statistics.refresh(self.internal, WRITTEN_INSIDE)
 
@@ -350,34 +354,23 @@ class Processor:
         failed: dict[int, BaseException] = {}
         blamed_refs: set[str] = set()
         source = self.codes.setting("source", "platform")
-        with self.internal.connect() as inside, (nullcontext(inside) if self.same_db else self.state.connect()) as st:
-            outer = inside.begin()
-            outer_state = None if self.same_db else st.begin()
-            try:
-                applier = Applier(inside, source)
-                for i, (p, d) in enumerate(zip(parsed, decisions)):
-                    refs = {getattr(op, "ref", None) for op in getattr(d, "ops", ())} - {None}
-                    if refs & blamed_refs:
-                        continue
-                    try:
-                        with inside.begin_nested():
-                            written = applier.apply([Work(p.staged.txn_id, d, self._stamp(p, now))]) \
-                                if isinstance(d, Apply) else {}
-                            if self.same_db:
-                                self._ledger(inside, [p], [d], ledger, {}, written, None, None, now, None)
-                        if not self.same_db:
-                            with st.begin_nested():
-                                self._ledger(st, [p], [d], ledger, {}, written, None, None, now, None)
-                    except (OperationalError, ConcurrentChange):
-                        raise  # not this record's doing
-                    except Exception as cause:
-                        applier.discard()
-                        failed[i] = cause
-                        blamed_refs.add(new_ref(p.staged.txn_id))
-            finally:
-                outer.rollback()
-                if outer_state is not None:
-                    outer_state.rollback()
+        with self.unit() as uow:  # never committed: everything written here is rolled back
+            applier = Applier(uow.internal, source)
+            for i, (p, d) in enumerate(zip(parsed, decisions)):
+                refs = {getattr(op, "ref", None) for op in getattr(d, "ops", ())} - {None}
+                if refs & blamed_refs:
+                    continue
+                try:
+                    with uow.savepoint():
+                        written = applier.apply([Work(p.staged.txn_id, d, self._stamp(p, now))]) \
+                            if isinstance(d, Apply) else {}
+                        self._ledger(uow.state, [p], [d], ledger, {}, written, None, None, now, None)
+                except (OperationalError, ConcurrentChange):
+                    raise  # not this record's doing
+                except Exception as cause:
+                    applier.discard()
+                    failed[i] = cause
+                    blamed_refs.add(new_ref(p.staged.txn_id))
         return failed
 
     def _planned(self, parsed: list[Parsed], scans, rules: Rules, decide: Callable | None,
@@ -446,18 +439,10 @@ class Processor:
                 audit: dict | None) -> None:
         now = self.clock()
         work = [Work(p.staged.txn_id, d, self._stamp(p, now)) for p, d in zip(parsed, decisions) if isinstance(d, Apply)]
-        if self.same_db:
-            with self.internal.begin() as conn:
-                written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
-                self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now, audit)
-            return
-        # Separate databases: the internal commit comes first. A crash before the state
-        # commit leaves rows whose WBLSH the planner recognises next run (AlreadyApplied).
-        with self.internal.begin() as conn:
-            written = Applier(conn, self.codes.setting("source", "platform")).apply(work)
-        faultpoints.reached("after_internal_commit")
-        with self.state.begin() as conn:
-            self._ledger(conn, parsed, decisions, ledger, scans, written, scope, position, now, audit)
+        with self.unit() as uow:
+            written = Applier(uow.internal, self.codes.setting("source", "platform")).apply(work)
+            self._ledger(uow.state, parsed, decisions, ledger, scans, written, scope, position, now, audit)
+            uow.commit()
 
     def _ledger(self, conn: Connection, parsed, decisions, ledger, scans, written, scope, position, now, audit) -> None:
         writer = LedgerWriter(conn, self.run_id, now, ledger, **(audit or {}))

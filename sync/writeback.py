@@ -36,7 +36,7 @@ from sync import audit, faultpoints
 from sync.engine import Parts
 from sync.ledger import statistics
 from sync.ledger import tables as t
-from sync.process import Processor, Tally, stage
+from sync.process import stage
 
 log = structlog.get_logger(__name__)
 STATES = t.OWING  # the states a result is written back for
@@ -373,8 +373,7 @@ def take_in(parts: Parts, txn_id: str) -> None:
             seen = conn.execute(select(t.txn_version.c.version).where(
                 t.txn_version.c.txn_id == txn_id, t.txn_version.c.version == version)).first()
     if seen is None:
-        processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context,
-                              f"takein-{txn_id}", parts.clock, Tally(), parts.rules)
+        processor = parts.processor(f"takein-{txn_id}")
         batch = [stage(raw)]
         processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
 

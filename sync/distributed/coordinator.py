@@ -32,7 +32,6 @@ from sync.distributed.partitions import partitions
 from sync.engine import Parts, RunResult
 from sync.ledger import tables as t
 from sync.locks import run_lock
-from sync.process import Processor
 
 log = structlog.get_logger(__name__)
 FINISHED = ("done", "failed")
@@ -116,8 +115,7 @@ def run(parts: Parts, settings, wait: bool = True, timeout: float | None = None)
 
 
 def _sweep(parts: Parts, run_id: str, result: RunResult) -> None:
-    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id,
-                          parts.clock, result.tally, parts.rules)
+    processor = parts.processor(run_id, result.tally)
     for scope in parts.scopes:
         try:
             with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=True):

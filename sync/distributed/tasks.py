@@ -118,15 +118,14 @@ def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     from connectors.platform import RegionForbidden
     from sync import engine
     from sync.locks import run_lock
-    from sync.process import Processor, Tally
+    from sync.process import Tally
 
     parts = worker_parts()
     structlog.contextvars.bind_contextvars(run_id=run_id, partition=prefix)
     _mark(parts.state, run_id, prefix, status="running", worker=worker_name(), attempts=True,
           started_at=parts.clock(), error=None)
     tally = Tally()
-    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id, parts.clock,
-                          tally, parts.rules)
+    processor = parts.processor(run_id, tally)
     note = None
     try:
         with run_lock(parts.state, parts.home, cp.scope_of(prefix), wait=True):

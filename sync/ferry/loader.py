@@ -86,8 +86,7 @@ class Loader:
             conn.execute(t.run.insert().values(run_id=run_id, kind="load", started_at=p.clock(), status="running"))
         with run_lock(p.state, p.home, "ferry:load", wait=wait):
             self.outbox.recover(self._record_results)
-            processor = Processor(p.internal, p.state, p.same_db, p.codes, p.context, run_id, p.clock, result.tally,
-                                  p.rules)
+            processor = p.processor(run_id, result.tally)
             try:
                 for batch in self.inbox.take(accept_gap):
                     with batch:

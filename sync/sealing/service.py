@@ -184,15 +184,10 @@ def _store(parts: Parts, seal: dict[str, Any], qzzt: str) -> None:
         else:
             conn.execute(update(t.seal).where(t.seal.c.ywlsh == seal["ywlsh"]).values(values))
 
-    if parts.same_db:
-        with parts.internal.begin() as conn:
-            internal(conn)
-            state(conn)
-        return
-    with parts.internal.begin() as conn:
-        internal(conn)
-    with parts.state.begin() as conn:
-        state(conn)
+    with parts.uow() as uow:
+        internal(uow.internal)
+        state(uow.state)
+        uow.commit()
 
 
 def seal_approved(parts: Parts, signer: Signer, folder: Path, only: Collection[str] | None = None) -> SealTally:
