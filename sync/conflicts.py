@@ -182,8 +182,7 @@ def resolve(parts: Parts, conflict_id: int, action: str, operator: str, reason: 
     choice = Choice(action, conflict["kind"], reason, ywlsh, tuple(fields))
     raw = conflict["platform"]
     run_id = f"resolve-{conflict_id}-{datetime.now():%Y%m%d%H%M%S}"
-    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, run_id,
-                          parts.clock, Tally(), parts.rules)
+    processor = parts.processor(run_id)
     audit = {"actor": operator.strip()[:60], "resolution": {"action": action, "reason": reason}}
     return processor.process([stage(raw, restaged=True)], _known_scans(parts.state, raw), None, None,
                              audit=audit, decide=decider(choice))[0]
