@@ -6,10 +6,10 @@ from rich.console import Console
 from rich.table import Table
 
 from config.catalogue import has, text
+from mapping.businesses import registry as business_types
 from sync.engine import RunResult
 
 STATES = ("applied", "linked", "withdrawn", "invalid", "conflict", "pending")
-TYPES = ("CBDJ", "BJ", "XXBG", "ZXDJ", "ZYZR")
 
 
 def _label(kind: str, key: str) -> str:
@@ -33,7 +33,9 @@ def render(result: RunResult, console: Console, platform_url: str | None = None)
     table.add_column(text("run.column_biz_type"))
     for state in STATES:
         table.add_column(_label("state", state), justify="right")
-    for biz in TYPES + ("?",):
+    # Every registered type, then any other code counted (a type since unregistered keeps its counts).
+    counted = dict.fromkeys((*business_types.codes(), *sorted({b for b, _ in tally.by_type if b != "?"}), "?"))
+    for biz in counted:
         counts = [tally.by_type.get((biz, s), 0) for s in STATES]
         if any(counts):
             table.add_row(_label("biz_type", biz) if biz != "?" else text("run.unidentified"), *map(str, counts))

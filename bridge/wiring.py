@@ -28,6 +28,7 @@ from sync.engine import Parts
 from sync.ledger.migrate import upgrade
 from sync.locks import run_lock
 from sync.planning.planner import Rules
+from sync.planning.registry import IncompleteBusinessType, check
 from sync.scans import ScanFetcher, ScanStore
 from sync.sealing.signer import SIGNERS, Signer, new_key, read_key, write_key
 
@@ -243,6 +244,10 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
     prepare_state(state, settings)
     with internal.connect() as conn:
         codes = load_codes(conn)
+    try:  # a business type without its planner, label or YWLX stops here, not per record in the night
+        check(codes)
+    except IncompleteBusinessType as err:
+        raise SettingsError(str(err)) from None
     extra = [settings.regions_file] if settings.regions_file else []
     context = Context(codes, regions.load(settings.region_prefixes, extra), clock().date())
     return Parts(client=None, internal=internal, state=state, same_db=same, codes=codes, context=context,

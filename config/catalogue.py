@@ -6,12 +6,14 @@ Texts live in ``messages.zh.toml`` by dotted key (``problem.id_checksum``,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
 
 from config import load_toml
 
 
-def _flatten(prefix: str, node: dict, out: dict[str, str]) -> dict[str, str]:
+def _flatten(prefix: str, node: dict[str, Any], out: dict[str, str]) -> dict[str, str]:
     for key, value in node.items():
         full = f"{prefix}.{key}" if prefix else key
         if isinstance(value, dict):
@@ -22,6 +24,25 @@ def _flatten(prefix: str, node: dict, out: dict[str, str]) -> dict[str, str]:
 
 
 _TEXTS: dict[str, str] = _flatten("", load_toml("messages.zh.toml"), {})
+_ADDED: set[str] = set()  # keys ``add`` brought, which ``remove`` may take back
+
+
+def add(texts: Mapping[str, str]) -> None:
+    """Texts a business type brings (``mapping.businesses.registry``); a key held already keeps its text."""
+    for key, value in texts.items():
+        if key not in _TEXTS:
+            _TEXTS[key] = value
+            _ADDED.add(key)
+    _plain.cache_clear()
+
+
+def remove(texts: Mapping[str, str]) -> None:
+    """Take back texts ``add`` added (a test's own business type), and only those."""
+    for key in texts:
+        if key in _ADDED:
+            _ADDED.discard(key)
+            del _TEXTS[key]
+    _plain.cache_clear()
 
 
 def has(key: str) -> bool:

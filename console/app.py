@@ -34,6 +34,7 @@ from console import access
 from console.auth import IDLE_MINUTES, SESSION_HOURS, LoginRefused, User, login, logout, session_user
 from reports.render import bars, write
 from reports.unsynced import BUCKETS, Summary, UnsyncedReport, collect
+from mapping.businesses import registry as business_types
 from reports.unsynced import Filters as ReportFilters
 from sync import comparison, conflicts
 from sync.engine import Parts
@@ -44,7 +45,6 @@ from sync.status import new_business, waited_days, waited_since
 
 COOKIE, LOGIN_COOKIE = "pb_session", "pb_login"
 NEEDS_REASON = frozenset({"reject", "return"})
-BIZ_TYPES = ("CBDJ", "BJ", "XXBG", "ZXDJ", "ZYZR")
 MAX_ID = 2**31 - 1  # the conflict ids the ledger's INTEGER column can hold
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _AGE = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
@@ -161,7 +161,7 @@ class Console:
         q = request.query_params
         region, kind, biz, age, mine = (q.get(k) or "" for k in ("region", "kind", "biz_type", "min_age", "mine"))
         if region and not _REGION.fullmatch(region) or kind and kind not in _all_kinds() \
-                or biz and biz not in BIZ_TYPES or age and not _AGE.fullmatch(age) or mine not in ("", "0", "1"):
+                or biz and biz not in business_types.codes() or age and not _AGE.fullmatch(age) or mine not in ("", "0", "1"):
             raise BadQuery()
         outside = bool(region) and not region.startswith(user.region_prefix)
         if outside or not region:
@@ -252,6 +252,7 @@ class Console:
             return RedirectResponse("/login", status_code=303)
         found = self._conflict_for(user, request.path_params["cid"])
         if found is None:
+                         biz_types=business_types.codes(),
             return self.refuse(user, 404)
         if not access.may_see(user, found):
             return self.refuse(user)

@@ -32,7 +32,7 @@ class CodeTables:
 
     aa10: dict[tuple[str, str], str]
     grades: tuple[Grade, ...]
-    mapping: dict[str, Any] = field(default_factory=lambda: load_toml("codes.toml"))
+    mapping: dict[str, Any] = field(default_factory=lambda: shipped_mapping())
 
     def name(self, code_type: str, value: str) -> str | None:
         return self.aa10.get((code_type, value))
@@ -58,6 +58,21 @@ class CodeTables:
 
     def setting(self, table: str, key: str) -> Any:
         return self.mapping[table][key]
+
+    def ywlx(self, biz_type: str) -> str | None:
+        """The AA10 ``YWLX`` of a business type's ``AE_YWJL`` rows: ``codes.toml``'s, else its entry's."""
+        from mapping.businesses.registry import get  # the registry's rules import this module
+
+        entry = get(biz_type)
+        return self.map("business_type", biz_type) or (entry.ywlx if entry else None)
+
+
+def shipped_mapping() -> dict[str, Any]:
+    """``codes.toml``, its ``[business_type]`` over the YWLX that registered types name themselves."""
+    from mapping.businesses.registry import ywlx_defaults  # the registry's rules import this module
+
+    shipped = load_toml("codes.toml")
+    return {**shipped, "business_type": {**ywlx_defaults(), **shipped.get("business_type", {})}}
 
 
 def code(table: str, name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mapping import idcard
-from mapping.businesses import BUSINESSES
+from mapping.businesses import registry
 from mapping.businesses.base import Business, RuleContext
 from mapping.businesses.change import ValueProblem, convert
 from mapping.codes import CodeTables
@@ -122,7 +122,8 @@ def _person(txn: Transaction, business: Business, codes: CodeTables, problems: l
 
 
 def _envelope(txn: Transaction, ctx: Context, problems: list[Problem]) -> Business | None:
-    business = BUSINESSES.get(txn.biz_type or "")
+    entry = registry.get(txn.biz_type or "")
+    business = entry.rules if entry is not None else None
     if business is None:
         problems.append(Problem("biz_type", "unknown_biz_type" if txn.biz_type else "missing", txn.biz_type))
     if txn.status not in STATUSES:

@@ -22,6 +22,7 @@ from connectors.internal import schema as it
 from connectors.internal.reader import load_view
 from mapping import idcard, wire
 from mapping.codes import CodeTables
+from mapping.internal import InternalView
 from mapping.problems import Problem
 from mapping.validate import Context, Validated, validate
 from sync import checkpoint as cp

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.internal.view import InternalView, PersonState
 from mapping.codes import CodeTables
+from mapping.internal import BusinessRow, InternalView, PersonState
 from sync.planning.decisions import AlreadyApplied, Apply, Decision, Link, Rejected
 from sync.planning.ops import LinkBusinessLog, Op, UpdateEnrolment, UpdatePerson
 from sync.planning.planner import Candidate, LedgerEntry, Rules, plan
@@ -51,11 +51,11 @@ def _person(c: Candidate, view: InternalView) -> PersonState:
     return state
 
 
-def _candidate_row(c: Candidate, view: InternalView, codes: CodeTables, ywlsh: str | None) -> dict:
+def _candidate_row(c: Candidate, view: InternalView, codes: CodeTables, ywlsh: str | None) -> BusinessRow:
     state = _person(c, view)
     ywlx = codes.map("business_type", c.validated.record.biz_type)
-    rows = [r for r in state.business if r.get("wblsh") is None and str(r["ywlx"]).strip() == ywlx
-            and (ywlsh is None or r["ywlsh"] == ywlsh)]
+    rows = [r for r in state.business if r.wblsh is None and r.ywlx == ywlx
+            and (ywlsh is None or r.ywlsh == ywlsh)]
     if len(rows) != 1:
         raise Refused("resolve.no_candidate", ywlsh or "")
     return rows[0]
@@ -79,7 +79,7 @@ def _link(choice: Choice) -> Decide:
         if c.validated.record is None:
             raise Refused("resolve.invalid")
         row = _candidate_row(c, view, codes, choice.ywlsh)
-        return Link((*_merge_ops(choice, c, view, codes), LinkBusinessLog(row["ywlsh"], c.txn_id)), ywlsh=row["ywlsh"])
+        return Link((*_merge_ops(choice, c, view, codes), LinkBusinessLog(row.ywlsh, c.txn_id)), ywlsh=row.ywlsh)
     return decide
 
 
@@ -93,7 +93,7 @@ def _merge_ops(choice: Choice, c: Candidate, view: InternalView, codes: CodeTabl
         if field in MERGEABLE:
             ops.append(UpdatePerson(state.aac001, {MERGEABLE[field]: getattr(record.person, field.split(".")[1])}))
         elif field == "payload.grade" and state.enrolment is not None and hasattr(record.payload, "grade"):
-            ops.append(UpdateEnrolment(state.enrolment["aaz159"], {"aaz289": _grade_id(record, codes)}))
+            ops.append(UpdateEnrolment(state.enrolment.aaz159, {"aaz289": _grade_id(record, codes)}))
         else:
             raise Refused("resolve.field_not_mergeable", field)
     return ops
@@ -120,7 +120,7 @@ def _keep(choice: Choice) -> Decide:
         written = view.applied.get(c.txn_id)
         if choice.kind not in AFTER_APPLY or written is None:
             raise Refused("resolve.not_for_kind", choice.action)
-        return AlreadyApplied(written["ywlsh"])
+        return AlreadyApplied(written.ywlsh)
     return decide
 
 

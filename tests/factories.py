@@ -11,9 +11,9 @@ from sqlalchemy import create_engine
 
 from connectors.internal.reader import load_codes
 from connectors.internal.schema import create_contract_schema
-from connectors.internal.view import PersonState
 from mapping import idcard, regions, wire
 from mapping.codes import CodeTables
+from mapping.internal import EnrolmentRow, PersonRow, PersonState
 from mapping.validate import Context, validate
 
 TODAY = date(2026, 11, 25)
@@ -71,4 +71,4 @@ def enrolled(aac001: str = "5301020000000001", grade_id: int = 3, active: bool =
            "aac009": "20", "aab301": "530102001001", "aae005": "13800138000", "aae006": "五华区某某社区 12 号", **person}
     enrolment = {"aaz159": 7, "aac001": aac001, "aae140": "170", "aac008": "1" if active else "4", "aac031": "1",
                  "aac049": 202001, "aac066": "011", "aaz289": grade_id, "aae160": None, "aic301": None}
-    return PersonState(person=row, enrolment=enrolment, paid_years={2021})
+    return PersonState(person=PersonRow(**row), enrolment=EnrolmentRow(**enrolment), paid_years={2021})

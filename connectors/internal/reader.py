@@ -5,13 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import ARRAY, any_, bindparam, select
+from sqlalchemy import ARRAY, Table, any_, bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectors.internal import schema as t
-from connectors.internal.view import InternalView, PersonState
 from mapping.codes import CodeTables, grades_from_rows
+from mapping.internal import (
+    BankRow,
+    BusinessRow,
+    EnrolmentRow,
+    InternalView,
+    PaymentRow,
+    PersonRow,
+    PersonState,
+    TransferRow,
+)
 
 CHUNK = 500  # bind parameters per IN list; well below every dialect's limit
 ARRAY_CHUNK = 5000  # keys per array parameter (PostgreSQL): one round trip for what took ten
@@ -33,7 +42,7 @@ def chunks(values: Iterable[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         yield batch
 
 
-def within(conn: Connection, column, values: list[Any]) -> ColumnElement[bool]:
+def within(conn: Connection, column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
     """``column IN (values)`` for one chunk of keys.
 
     On PostgreSQL one array parameter, ``column = ANY(:values)``: an IN list renders one bind
@@ -45,7 +54,8 @@ def within(conn: Connection, column, values: list[Any]) -> ColumnElement[bool]:
     return column.in_(values)
 
 
-def _rows(conn: Connection, table, column, values: Iterable[Any], *where) -> list[dict[str, Any]]:
+def _rows(conn: Connection, table: Table, column: ColumnElement[Any], values: Iterable[Any],
+          *where: ColumnElement[bool]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in chunks(sorted(set(values))):
         query = select(table).where(within(conn, column, part), *where)
@@ -54,25 +64,31 @@ def _rows(conn: Connection, table, column, values: Iterable[Any], *where) -> lis
 
 
 def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str], codes: CodeTables) -> InternalView:
-    """The people with these ID numbers and the business written for these txn ids."""
+    """The people with these ID numbers and the business written for these txn ids, as typed rows."""
     view = InternalView()
     for row in _rows(conn, t.ac01, t.ac01.c.aac002, id_numbers):
-        view.people[row["aac002"]] = PersonState(person=row)
+        person = PersonRow.read(row)
+        view.people[person.aac002 or ""] = PersonState(person=person)
     by_aac001 = {p.aac001: p for p in view.people.values()}
     insurance = codes.setting("insurance", "aae140")
     for row in _rows(conn, t.ac02, t.ac02.c.aac001, by_aac001):  # every scheme: other pensions block enrolment
-        if str(row["aae140"]).strip() == insurance:
-            by_aac001[row["aac001"]].enrolment = row
+        enrolment = EnrolmentRow.read(row)
+        if enrolment.aae140 == insurance:
+            by_aac001[enrolment.aac001].enrolment = enrolment
         else:
-            by_aac001[row["aac001"]].other_schemes.append(row)
+            by_aac001[enrolment.aac001].other_schemes.append(enrolment)
     for row in _rows(conn, t.ac_yhzh, t.ac_yhzh.c.aac001, by_aac001):
-        by_aac001[row["aac001"]].bank = row
+        bank = BankRow.read(row)
+        by_aac001[bank.aac001].bank = bank
     _payments(conn, by_aac001, codes)
     for row in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.aac001, by_aac001):
-        by_aac001[row["aac001"]].business.append(row)
+        business = BusinessRow.read(row)
+        by_aac001[business.aac001 or ""].business.append(business)
     for row in _rows(conn, t.ac_zyzr, t.ac_zyzr.c.aac001, by_aac001):
-        by_aac001[row["aac001"]].transfers.append(row)
-    view.applied = {r["wblsh"]: r for r in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.wblsh, txn_ids)}
+        transfer = TransferRow.read(row)
+        by_aac001[transfer.aac001 or ""].transfers.append(transfer)
+    written = (BusinessRow.read(r) for r in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.wblsh, txn_ids))
+    view.applied = {b.wblsh or "": b for b in written}
     return view
 
 
@@ -80,11 +96,12 @@ def _payments(conn: Connection, people: dict[str, PersonState], codes: CodeTable
     individual = codes.setting("payment", "individual")
     back = codes.setting("payment", "back_payment")
     for row in _rows(conn, t.ac_jfjl, t.ac_jfjl.c.aac001, people, t.ac_jfjl.c.aae341 == individual):
-        state = people[row["aac001"]]
-        state.payments.append(row)
-        state.paid_years.add(int(row["aae003"]))
-        if str(row["aaa115"]).strip() == back:
-            state.back_paid_years.add(int(row["aae003"]))
+        payment = PaymentRow.read(row)
+        state = people[payment.aac001 or ""]
+        state.payments.append(payment)
+        state.paid_years.add(payment.aae003)
+        if payment.aaa115 == back:
+            state.back_paid_years.add(payment.aae003)
 
 
 def load_codes(conn: Connection) -> CodeTables:

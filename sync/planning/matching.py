@@ -11,42 +11,43 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from connectors.internal.view import PersonState
 from mapping.codes import CodeTables
+from mapping.internal import BusinessRow, PersonState
 from mapping.records import BusinessRecord
-from sync.planning import BUSINESSES
 from sync.planning.decisions import Decision, Hold, Link
 from sync.planning.ops import LinkBusinessLog
+from sync.planning.registry import planner_for
 
 
-def _entered(row: dict) -> datetime | None:
+def _entered(row: BusinessRow) -> datetime | None:
     try:
-        return datetime.strptime(str(row.get("aae036") or ""), "%Y%m%d%H%M%S")
+        return datetime.strptime(row.aae036 or "", "%Y%m%d%H%M%S")
     except ValueError:
         return None
 
 
-def hand_typed(record: BusinessRecord, state: PersonState, codes: CodeTables, window: timedelta) -> list[dict]:
+def hand_typed(record: BusinessRecord, state: PersonState, codes: CodeTables, window: timedelta
+               ) -> list[BusinessRow]:
     """Unlinked hand-typed business of the record's type entered within the window."""
-    ywlx = codes.map("business_type", record.biz_type)
+    ywlx = codes.ywlx(record.biz_type)
     by_hand = codes.setting("source", "by_hand")
     # A type may tell its business apart before comparing rows (a change: the fields in BGNR).
-    same = getattr(BUSINESSES[record.biz_type], "same_business", lambda _record, _row: True)
+    same = planner_for(record.biz_type).same_business
     out = []
     for row in state.business:
         entered = _entered(row)
-        if (str(row["ywlx"]).strip() == ywlx and str(row.get("sjly") or "").strip() == by_hand
-                and row.get("wblsh") is None and entered is not None
+        if (row.ywlx == ywlx and row.sjly == by_hand
+                and row.wblsh is None and entered is not None
                 and abs(entered - record.created_at) <= window and same(record, row)):
             out.append(row)
     return out
 
 
-def _platform_twin(record: BusinessRecord, state: PersonState, codes: CodeTables) -> dict | None:
-    ywlx = codes.map("business_type", record.biz_type)
-    compare = BUSINESSES[record.biz_type].compare
+def _platform_twin(record: BusinessRecord, state: PersonState, codes: CodeTables) -> BusinessRow | None:
+    ywlx = codes.ywlx(record.biz_type)
+    compare = planner_for(record.biz_type).compare
     for row in state.business:
-        if (str(row["ywlx"]).strip() == ywlx and row.get("wblsh") not in (None, record.txn_id)
+        if (row.ywlx == ywlx and row.wblsh not in (None, record.txn_id)
                 and not compare(record, row, state, codes)):
             return row
     return None
@@ -58,15 +59,15 @@ def match(record: BusinessRecord, state: PersonState | None, codes: CodeTables, 
         return None
     candidates = hand_typed(record, state, codes, window)
     if len(candidates) > 1:
-        return Hold("multiple_candidates", detail=str(len(candidates)), rows=tuple(candidates))
+        return Hold("multiple_candidates", detail=str(len(candidates)), rows=tuple(r.as_row() for r in candidates))
     if candidates:
         row = candidates[0]
-        diffs = BUSINESSES[record.biz_type].compare(record, row, state, codes)
+        diffs = planner_for(record.biz_type).compare(record, row, state, codes)
         if not diffs:
-            return Link((LinkBusinessLog(row["ywlsh"], record.txn_id),), ywlsh=row["ywlsh"])
+            return Link((LinkBusinessLog(row.ywlsh, record.txn_id),), ywlsh=row.ywlsh)
         return Hold("double_entry_mismatch", detail="、".join(d["field"] for d in diffs), fields=tuple(diffs),
-                    rows=(row,))
+                    rows=(row.as_row(),))
     twin = _platform_twin(record, state, codes)
     if twin is not None:
-        return Hold("platform_duplicate", detail=str(twin.get("wblsh")), rows=(twin,))
+        return Hold("platform_duplicate", detail=str(twin.wblsh), rows=(twin.as_row(),))
     return None

@@ -11,8 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.internal.view import InternalView, PersonState
 from mapping.codes import code
+from mapping.internal import (
+    BankRow,
+    BusinessRow,
+    EnrolmentRow,
+    InternalView,
+    PaymentRow,
+    PersonRow,
+    PersonState,
+    TransferRow,
+)
 
 
 def new_ref(txn_id: str) -> str:
@@ -32,7 +41,7 @@ class NewPerson(Op):
     values: dict[str, Any]
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState:
-        created = PersonState(person={"aac001": self.ref, "aab301": self.region, **self.values})
+        created = PersonState(person=PersonRow(**{**self.values, "aac001": self.ref, "aab301": self.region}))
         view.people[self.values["aac002"]] = created
         return created
 
@@ -44,7 +53,7 @@ class UpdatePerson(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
-            state.person.update(self.values)
+            state.person = state.person.changed(self.values)
         return state
 
 
@@ -55,7 +64,7 @@ class NewEnrolment(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
-            state.enrolment = {"aaz159": f"new:{self.ref}", "aac001": self.ref, **self.values}
+            state.enrolment = EnrolmentRow(**{**self.values, "aaz159": f"new:{self.ref}", "aac001": self.ref})
         return state
 
 
@@ -66,7 +75,7 @@ class UpdateEnrolment(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None and state.enrolment is not None:
-            state.enrolment.update(self.values)
+            state.enrolment = state.enrolment.changed(self.values)
         return state
 
 
@@ -78,7 +87,7 @@ class PutBank(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
-            state.bank = {"aac001": self.ref, **(state.bank or {}), **self.values}
+            state.bank = (state.bank or BankRow(aac001=self.ref)).changed(self.values)
         return state
 
 
@@ -93,8 +102,8 @@ class NewBusinessLog(Op):
     remark: str | None = None  # AAE013: for the reviewer, e.g. an optional field left out
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
-        row = {"ywlsh": f"new:{self.txn_id}", "aac001": self.ref, "ywlx": self.ywlx, "aae016": code("review", "pending"),
-               "wblsh": self.txn_id, "aae036": None, "sjly": None}
+        row = BusinessRow(ywlsh=f"new:{self.txn_id}", aac001=self.ref, ywlx=self.ywlx,
+                          aae016=code("review", "pending"), wblsh=self.txn_id)
         view.applied[self.txn_id] = row
         if state is not None:
             state.business.append(row)
@@ -112,7 +121,8 @@ class NewPayments(Op):
         if state is not None:
             state.paid_years.update(self.years)
             state.back_paid_years.update(self.years)
-            state.payments.extend({**self.values, "aae003": y, "ywlsh": f"new:{self.txn_id}"} for y in self.years)
+            state.payments.extend(PaymentRow(**{**self.values, "aae003": y, "aac001": self.ref,
+                                                "ywlsh": f"new:{self.txn_id}"}) for y in self.years)
         return state
 
 
@@ -124,7 +134,7 @@ class NewTransfer(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
-            state.transfers.append({**self.values, "ywlsh": f"new:{self.txn_id}"})
+            state.transfers.append(TransferRow(**{**self.values, "aac001": self.ref, "ywlsh": f"new:{self.txn_id}"}))
         return state
 
 
@@ -136,10 +146,11 @@ class LinkBusinessLog(Op):
     txn_id: str
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
-        for row in state.business if state else []:
-            if row["ywlsh"] == self.ywlsh:
-                row["wblsh"] = self.txn_id
-                view.applied[self.txn_id] = row
+        if state is None:
+            return state
+        for i, row in enumerate(state.business):
+            if row.ywlsh == self.ywlsh:
+                state.business[i] = view.applied[self.txn_id] = row.changed({"wblsh": self.txn_id})
         return state
 
 

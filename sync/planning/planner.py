@@ -8,11 +8,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from config.catalogue import field_label, text
-from connectors.internal.view import InternalView
 from mapping.codes import CodeTables, code
+from mapping.internal import BusinessRow, InternalView
 from mapping.records import BusinessRecord
 from mapping.validate import Validated
-from sync.planning import BUSINESSES
 from sync.planning.decisions import (
     AlreadyApplied,
     Apply,
@@ -24,6 +23,7 @@ from sync.planning.decisions import (
 )
 from sync.planning.matching import match
 from sync.planning.ops import NewBusinessLog, Op, UpdatePerson
+from sync.planning.registry import planner_for
 
 APPLIED_STATES = frozenset({"applied", "linked"})
 # Person fields a later version may change on business not yet reviewed, without a person.
@@ -106,7 +106,7 @@ def plan(c: Candidate, view: InternalView, codes: CodeTables, ledger: LedgerEntr
         return Hold("region_unlisted", detail=record.region_code)
     if rules.materials and record.missing_materials:
         return Hold("materials_incomplete", detail="、".join(record.missing_materials))
-    result = BUSINESSES[record.biz_type].plan(record, state, codes, force=rules.force)
+    result = planner_for(record.biz_type).plan(record, state, codes, rules.force)
     return Apply(_noted(result, record)) if isinstance(result, tuple) else result
 
 
@@ -118,22 +118,25 @@ def _noted(ops: tuple[Op, ...], record: BusinessRecord) -> tuple[Op, ...]:
     return tuple(replace(op, remark=remark) if isinstance(op, NewBusinessLog) else op for op in ops)
 
 
-def _after_apply(c: Candidate, view: InternalView, ledger: LedgerEntry | None, written: dict | None) -> Decision:
+def _after_apply(c: Candidate, view: InternalView, ledger: LedgerEntry | None,
+                 written: BusinessRow | None) -> Decision:
     if c.status == "withdrawn":
-        return Hold("withdrawn_after_apply", rows=(written,) if written else ())
+        return Hold("withdrawn_after_apply", rows=(written.as_row(),) if written else ())
     if ledger is None or ledger.applied_hash is None:
         # Written inside but never recorded here: a crash between the two commits.
-        return AlreadyApplied(written["ywlsh"])
+        if written is None:  # applied by the ledger's account, yet no row: an operator looks
+            return Hold("changed_after_apply")
+        return AlreadyApplied(written.ywlsh)
     if ledger.applied_hash == c.content_hash:
         return Unchanged("same_content")
     return _later_version(c, view, ledger, written)
 
 
-def _later_version(c: Candidate, view: InternalView, ledger: LedgerEntry, written: dict | None) -> Decision:
+def _later_version(c: Candidate, view: InternalView, ledger: LedgerEntry, written: BusinessRow | None) -> Decision:
     record = c.validated.record
-    reviewed = written is None or str(written.get("aae016") or "").strip() != code("review", "pending")
+    reviewed = written is None or written.aae016 != code("review", "pending")
     if record is None or reviewed or core_hash(record) != ledger.core_hash:
-        return Hold("changed_after_apply", rows=(written,) if written else ())
+        return Hold("changed_after_apply", rows=(written.as_row(),) if written else ())
     state = view.person(record.person.id_number)
     # Only what the platform sends is written: an absent phone or address keeps what is known.
     values = {col: getattr(record.person, f) for f, col in SAFE_PERSON_COLUMNS.items()

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bridge import wiring
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
-from connectors.internal.view import InternalView
+from mapping.internal import InternalView
 from mapping import idcard, wire
 from mapping.validate import validate
 from sandbox.state import PlatformState

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from connectors.internal.view import InternalView
+from mapping.internal import BankRow, BusinessRow, EnrolmentRow, InternalView
 from sync.planning import ops as o
 from sync.planning.decisions import (
     AlreadyApplied,
@@ -23,7 +23,7 @@ def candidate(raw, scans_ok=True) -> Candidate:
 
 
 def view(*people) -> InternalView:
-    return InternalView(people={p.person["aac002"]: p for p in people})
+    return InternalView(people={p.person.aac002: p for p in people})
 
 
 def test_enrolment_of_a_new_person():
@@ -87,7 +87,7 @@ def test_withdrawn_invalid_and_materials():
 def test_after_apply_rules():
     raw = raw_txn("CBDJ")
     c = candidate(raw)
-    written = {"ywlsh": "YW2026112500000001", "aae016": "0"}
+    written = BusinessRow(ywlsh="YW2026112500000001", aae016="0")
     v = view(enrolled())
     v.applied[raw["txn_id"]] = written
     entry = LedgerEntry("applied", 1, c.content_hash, core_hash(c.validated.record), "YW2026112500000001")
@@ -102,7 +102,7 @@ def test_safe_later_version_updates_contact_details_only():
     raw = raw_txn("CBDJ")
     first = candidate(raw)
     v = view(enrolled())
-    v.applied[raw["txn_id"]] = {"ywlsh": "YW1", "aae016": "0"}
+    v.applied[raw["txn_id"]] = BusinessRow(ywlsh="YW1", aae016="0")
     entry = LedgerEntry("applied", 1, first.content_hash, core_hash(first.validated.record), "YW1")
     raw2 = raw_txn("CBDJ", version=2)
     raw2["person"]["phone"] = "13711112222"
@@ -112,7 +112,7 @@ def test_safe_later_version_updates_contact_details_only():
     raw3 = raw_txn("CBDJ", version=2)
     raw3["payload"]["grade"] = "500.00"
     assert plan(candidate(raw3), v, codes(), entry).kind == "changed_after_apply"
-    v.applied[raw["txn_id"]]["aae016"] = "1"
+    v.applied[raw["txn_id"]] = v.applied[raw["txn_id"]].changed({"aae016": "1"})
     assert plan(candidate(raw2), v, codes(), entry).kind == "changed_after_apply"
 
 
@@ -131,11 +131,11 @@ def test_reenrolment_writes_only_the_contact_details_present():
 def test_someone_covered_by_another_pension_is_not_enrolled_in_the_residents_scheme():
     state = enrolled(active=False)
     state.enrolment = None
-    state.other_schemes = [{"aaz159": 9, "aac001": state.aac001, "aae140": "110", "aac008": "1"}]
+    state.other_schemes = [EnrolmentRow(aaz159=9, aac001=state.aac001, aae140="110", aac008="1")]
     for biz in ("CBDJ", "ZYZR"):
         held = plan(candidate(raw_txn(biz)), view(state), codes(), None)
         assert isinstance(held, Hold) and held.kind == "other_pension_active" and held.detail == "110"
-    state.other_schemes[0]["aac008"] = "4"  # the employee pension ended: enrolment goes ahead
+    state.other_schemes[0] = state.other_schemes[0].changed({"aac008": "4"})  # the employee pension ended
     assert isinstance(plan(candidate(raw_txn("CBDJ")), view(state), codes(), None), Apply)
 
 
@@ -165,9 +165,9 @@ def test_a_grade_not_offered_never_becomes_null():
 
 def _hand_typed_change(fields, days_before=2):
     import json
-    return {"ywlsh": "YW2026112300000009", "aac001": "5301020000000001", "ywlx": "13", "sjly": "1", "wblsh": None,
-            "aae036": f"202611{25 - days_before:02d}091000", "aae016": "0",
-            "bgnr": json.dumps([{"field": f, "old": "x", "new": "y"} for f in fields])}
+    return BusinessRow(ywlsh="YW2026112300000009", aac001="5301020000000001", ywlx="13", sjly="1", wblsh=None,
+                       aae036=f"202611{25 - days_before:02d}091000", aae016="0",
+                       bgnr=json.dumps([{"field": f, "old": "x", "new": "y"} for f in fields]))
 
 
 def test_a_hand_typed_change_of_another_field_is_another_business():
@@ -200,20 +200,21 @@ def test_a_village_missing_from_the_region_table_is_held_for_an_operator():
 
 def test_a_person_terminated_for_death_is_not_reenrolled_without_an_operator():
     dead = enrolled(active=False)
-    dead.enrolment.update(aae160="6401", aac031="3")
+    dead.enrolment = dead.enrolment.changed({"aae160": "6401", "aac031": "3"})
     held = plan(candidate(raw_txn("CBDJ")), view(dead), codes(), None)
     assert isinstance(held, Hold) and held.kind == "deceased"
     emigrated = enrolled(active=False)
-    emigrated.enrolment.update(aae160="6406")
+    emigrated.enrolment = emigrated.enrolment.changed({"aae160": "6406"})
     assert isinstance(plan(candidate(raw_txn("CBDJ")), view(emigrated), codes(), None), Apply)
     assert isinstance(plan(candidate(raw_txn("CBDJ")), view(dead), codes(), None, Rules(force=True)), Apply)
 
 
 def _hand_typed_enrolment(state, **bank):
-    state.enrolment.update(aac049=202611, aaz289=3)
-    state.bank = {"aac001": state.aac001, "aae008": "102", "aae009": "张三", "aae010": "6217000012345678901", **bank}
-    state.business.append({"ywlsh": "YW2026112500000003", "aac001": state.aac001, "ywlx": "11", "sjly": "1",
-                           "wblsh": None, "aae036": "20261125080000", "aae016": "0", "bgnr": None})
+    state.enrolment = state.enrolment.changed({"aac049": 202611, "aaz289": 3})
+    state.bank = BankRow(**{"aac001": state.aac001, "aae008": "102", "aae009": "张三", "aae010": "6217000012345678901",
+                            **bank})
+    state.business.append(BusinessRow(ywlsh="YW2026112500000003", aac001=state.aac001, ywlx="11", sjly="1",
+                                      wblsh=None, aae036="20261125080000", aae016="0", bgnr=None))
     return state
 
 
@@ -230,7 +231,7 @@ def test_double_entry_of_an_enrolment_compares_everything_it_writes():
         assert isinstance(held, Hold) and held.kind == "double_entry_mismatch", field
         assert [f["field"] for f in held.fields] == [field]
     month = _hand_typed_enrolment(enrolled())
-    month.enrolment["aac049"] = 202610
+    month.enrolment = month.enrolment.changed({"aac049": 202610})
     held = plan(candidate(raw_txn("CBDJ")), view(month), codes(), None)
     assert [f["field"] for f in held.fields] == ["payload.enroll_date"]
 
@@ -266,4 +267,4 @@ def test_review_and_seal_codes_come_from_configuration(monkeypatch):
     monkeypatch.setattr(mapping.codes, "load_toml", lambda name: other)
     v = InternalView()
     o.NewBusinessLog("P1", "11", "T1").simulate(v, None)
-    assert v.applied["T1"]["aae016"] == "P"
+    assert v.applied["T1"].aae016 == "P"
