@@ -64,7 +64,7 @@ def _joined(engine: Engine, source: str, report: Report, limit: int) -> None:
     of keys at a time at a million transactions; joined, a few)."""
     x, y = t.txn.c, it.ae_ywjl.c
     with engine.connect() as conn:
-        states: dict[str, int] = dict(conn.execute(select(x.state, func.count()).group_by(x.state)).tuples().all())
+        states: dict[str, int] = dict(conn.execute(select(x.state, func.count()).group_by(x.state)).all())
         report.by_state, report.checked["transactions"] = states, sum(states.values())
         report.problems += [f"{k}: unknown state {k!r}" for k in states if k not in STATES][:limit]
         unwritten = (select(x.txn_id, x.state, x.ywlsh).select_from(t.txn.outerjoin(it.ae_ywjl, y.wblsh == x.txn_id))
