@@ -16,16 +16,14 @@ from typing import Any
 
 from mapping import regions as regions_module
 from mapping.types import now_local
-from sandbox import messy, people
+from sandbox import codes, messy, people
 from sandbox.internal_rows import InternalRows
 from sandbox.scans import scan_bytes, sha256_hex, suffix
 
+# The scenario's mix of the registered types the sandbox can make a realistic payload of.
 BIZ_WEIGHTS = [("CBDJ", 40), ("BJ", 25), ("XXBG", 20), ("ZXDJ", 7), ("ZYZR", 8)]
 GRADES = [Decimal(g) for g in ("100", "200", "300", "400", "500", "600", "800", "1000", "1500", "2000")]
-MATERIALS = {"CBDJ": ["id_card", "household_register"], "BJ": ["application_form"],
-             "ZYZR": ["transfer_certificate"]}
-CANCEL_MATERIALS = {"death": ["death_certificate"], "employee_pension": ["application_form"],
-                    "emigration": ["other"], "duplicate": []}
+CANCEL_REASONS = {"death": 60, "employee_pension": 25, "emigration": 10, "duplicate": 5}
 FMT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -94,7 +92,9 @@ class Generator:
         return {"attachment_id": attachment_id, "kind": kind, "file_name": f"{kind}.{suffix(content_type)}",
                 "content_type": content_type, "size": size, "sha256": digest}
 
-    def _snapshot(self, biz: str, person: people.Person, when: datetime, payload: dict, kinds: list[str]) -> dict:
+    def _snapshot(self, biz: str, person: people.Person, when: datetime, payload: dict[str, Any]) -> dict[str, Any]:
+        """A transaction with the scans its business type requires (``sandbox.codes.scan_kinds``)."""
+        kinds = codes.scan_kinds(biz, payload)
         agent_no = int(person.village[-3:]) + 100 * int(person.village[6:9])
         return {
             "txn_id": self._txn_id(person.village, when), "version": 1, "biz_type": biz,
@@ -115,7 +115,7 @@ class Generator:
         payload = {"grade": f"{self.rng.choice(GRADES):.2f}", "enroll_date": when.date().isoformat(),
                    "bank_account": people.bank_account(self.rng, person.name)}
         self.enrolled.append(person)
-        return self._snapshot("CBDJ", person, when, payload, MATERIALS["CBDJ"])
+        return self._snapshot("CBDJ", person, when, payload)
 
     def _back_payment(self, when: datetime) -> dict:
         person = self.rng.choice(self.enrolled)
@@ -128,14 +128,13 @@ class Generator:
         grade = self.rng.choice(GRADES)
         payload = {"years": years, "grade": f"{grade:.2f}", "amount": f"{grade * len(years):.2f}"}
         self.internal.mark_paid(person.id_number, years)
-        return self._snapshot("BJ", person, when, payload, MATERIALS["BJ"])
+        return self._snapshot("BJ", person, when, payload)
 
     def _change(self, when: datetime) -> dict:
         person = self.rng.choice(self.enrolled)
         field = self.rng.choice(["phone", "phone", "address", "grade", "bank_account", "name"])
         old, new = self.internal.current(person, field), self._new_value(person, field)
-        kinds = ["household_register"] if field == "name" else []
-        return self._snapshot("XXBG", person, when, {"changes": [{"field": field, "old": old, "new": new}]}, kinds)
+        return self._snapshot("XXBG", person, when, {"changes": [{"field": field, "old": old, "new": new}]})
 
     def _new_value(self, person: people.Person, field: str) -> Any:
         if field == "phone":
@@ -150,9 +149,9 @@ class Generator:
 
     def _cancellation(self, when: datetime) -> dict:
         person = self.enrolled.pop(self.rng.randrange(len(self.enrolled)))
-        reason = self.rng.choices(list(CANCEL_MATERIALS), [60, 25, 10, 5])[0]
+        reason = self.rng.choices(list(CANCEL_REASONS), list(CANCEL_REASONS.values()))[0]
         payload = {"reason": reason, "effective_date": (when.date() - timedelta(days=self.rng.randrange(1, 40))).isoformat()}
-        return self._snapshot("ZXDJ", person, when, payload, CANCEL_MATERIALS[reason])
+        return self._snapshot("ZXDJ", person, when, payload)
 
     def _transfer_in(self, when: datetime) -> dict:
         person = self._new_person()
@@ -160,7 +159,7 @@ class Generator:
                    "account_balance": f"{self.rng.randrange(100, 3_000_000) / 100:.2f}",
                    "paid_years": self.rng.randint(1, 12), "transfer_doc_no": f"ZY{self.rng.randrange(10**10):010d}"}
         self.enrolled.append(person)
-        return self._snapshot("ZYZR", person, when, payload, MATERIALS["ZYZR"])
+        return self._snapshot("ZYZR", person, when, payload)
 
     def _one(self, when: datetime) -> dict:
         biz = self.rng.choices([b for b, _ in BIZ_WEIGHTS], [w for _, w in BIZ_WEIGHTS])[0]

@@ -9,12 +9,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sandbox import codes
 from sandbox.people import Person
 
 GRADE_IDS = {Decimal(a): i for i, a in enumerate(
     ("100", "200", "300", "400", "500", "600", "700", "800", "900", "1000", "1500", "2000"), start=1)}
-YWLX = {"CBDJ": "11", "BJ": "12", "XXBG": "13", "ZXDJ": "14", "ZYZR": "15"}
-TERMINATION = {"death": "6401", "emigration": "6406", "employee_pension": "6407", "duplicate": "6499"}
 COUNTER = "柜面张敏(G001)"
 FMT = "%Y-%m-%d %H:%M:%S"
 
@@ -74,7 +73,7 @@ class InternalRows:
         self.rows["ac_yhzh"].append(account)
         self.bank_of.setdefault(row["aac001"], account)
         if paid_years:
-            ywlsh = self.business(row["aac001"], "12", when)
+            ywlsh = self.business(row["aac001"], codes.ywlx("BJ"), when)
             for year in paid_years:
                 self.payment(row["aac001"], year, "10", grade, ywlsh)
         return row
@@ -86,7 +85,8 @@ class InternalRows:
             "bgnr": json.dumps(bgnr, ensure_ascii=False) if bgnr is not None else None,
             "aae011": COUNTER, "aae036": stamp(when), "aae016": review,
             "aae015": stamp(when + timedelta(hours=2)) if review != "0" else None, "aae013": None,
-            "qzzt": "1" if review == "1" and ywlx != "13" else "0"})
+            # The internal system seals on approval, except a change of data (信息变更): the missing seal.
+            "qzzt": "1" if review == "1" and ywlx != codes.ywlx("XXBG") else "0"})
         return ywlsh
 
     def payment(self, aac001: str, year: int, kind: str, grade: Decimal, ywlsh: str) -> None:
@@ -144,7 +144,7 @@ class InternalRows:
         since = date.fromisoformat(txn["payload"]["enroll_date"]) if txn["biz_type"] == "CBDJ" else when.date()
         row = self.enrol(person, grade, since, [], when=when, name=name,
                          bank=txn["payload"].get("bank_account") if txn["biz_type"] == "CBDJ" else None)
-        self.business(row["aac001"], YWLX[txn["biz_type"]], when, review="0")
+        self.business(row["aac001"], codes.ywlx(txn["biz_type"]), when, review="0")
         if txn["biz_type"] == "ZYZR":
             self._typed_transfer(txn, row["aac001"], exact)
         return "link" if exact else "conflict"
@@ -158,8 +158,9 @@ class InternalRows:
         if row is None or not other:
             return None
         when = datetime.strptime(txn["created_at"], FMT) - timedelta(days=rng.randrange(30, 90))
-        ywlsh = self.business(row["aac001"], "12", when, review="1")
-        self.payment(row["aac001"], other[0], "31", Decimal(txn["payload"]["grade"]), ywlsh)
+        ywlsh = self.business(row["aac001"], codes.ywlx("BJ"), when, review="1")
+        self.payment(row["aac001"], other[0], codes.setting("payment", "back_payment"), Decimal(txn["payload"]["grade"]),
+                     ywlsh)
         return "near_miss"
 
     def _typed_transfer(self, txn: dict, aac001: str, exact: bool) -> None:
@@ -175,9 +176,10 @@ class InternalRows:
         if row is None or (not exact and len(years) < 2):
             return None
         years = years if exact else years[:-1]
-        ywlsh = self.business(row["aac001"], "12", when, review="0")
+        ywlsh = self.business(row["aac001"], codes.ywlx("BJ"), when, review="0")
+        back = codes.setting("payment", "back_payment")
         for year in years:
-            self.payment(row["aac001"], year, "31", Decimal(txn["payload"]["grade"]), ywlsh)
+            self.payment(row["aac001"], year, back, Decimal(txn["payload"]["grade"]), ywlsh)
         return "link" if exact else "conflict"
 
     def _typed_change(self, txn: dict, when: datetime, exact: bool) -> str | None:
@@ -188,7 +190,7 @@ class InternalRows:
         new = change["new"] if exact else change["new"] + "1"
         column = {"phone": "aae005", "address": "aae006", "name": "aac003"}[change["field"]]
         row[column] = new
-        self.business(row["aac001"], "13", when, bgnr=[{"field": change["field"], "old": change["old"], "new": new}],
+        self.business(row["aac001"], codes.ywlx("XXBG"), when, bgnr=[{"field": change["field"], "old": change["old"], "new": new}],
                       review="0")
         return "link" if exact else "conflict"
 
@@ -199,9 +201,10 @@ class InternalRows:
             return None
         reason = txn["payload"]["reason"] if exact else ("death" if txn["payload"]["reason"] != "death" else "emigration")
         effective = date.fromisoformat(txn["payload"]["effective_date"])
-        enrolment.update({"aac008": "4", "aac031": "3", "aae160": TERMINATION[reason],
+        enrolment.update({"aac008": codes.setting("enrolment", "terminated"),
+                          "aac031": codes.setting("enrolment", "stopped"), "aae160": codes.termination(reason),
                           "aic301": effective.year * 100 + effective.month})
-        self.business(row["aac001"], "14", when, review="0")
+        self.business(row["aac001"], codes.ywlx("ZXDJ"), when, review="0")
         return "link" if exact else "conflict"
 
     def tables(self) -> dict[str, Any]:

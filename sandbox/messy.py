@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 from mapping import idcard
+from sandbox import codes
 
 _FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
@@ -38,7 +39,8 @@ def _birth_mismatch(txn: dict, rng: random.Random) -> str:
 
 
 def _short_region(txn: dict, rng: random.Random) -> str:
-    txn["region_code"] = txn["region_code"][: rng.choice((6, 9))] if txn["biz_type"] not in ("CBDJ", "ZYZR") else "530199001001"
+    creates = codes.creates_person(txn["biz_type"])  # a new person's business needs a village: one not served
+    txn["region_code"] = "530199001001" if creates else txn["region_code"][: rng.choice((6, 9))]
     return "region"
 
 
