@@ -51,9 +51,9 @@ _AGE = re.compile(r"[0-9]{1,5}(\.[0-9]{1,3})?")
 _REGION = re.compile(r"[0-9]{2,12}")
 _AFTER = re.compile(r"([0-9: -]{0,19})~([0-9]{1,10})")  # a queue page's key: created_at ~ conflict id
 PAGE_SIZE = 30
+MAX_QR, MAX_RECEIPT = 2000, 2 * 1024 * 1024  # a receipt's QR text, a receipt's PDF: far above either
 COUNTS_SECONDS = 30.0  # the queue's totals may be this old (a resolve here refreshes them at once)
 _IMAGES = frozenset({"image/jpeg", "image/png"})
-MAX_QR, MAX_RECEIPT = 2000, 2 * 1024 * 1024  # a receipt's QR text, a receipt's PDF: far above either
 _SUFFIX = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
 _env = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html", "j2"]))
 _env.filters["segment"] = lambda value: quote(str(value), safe="")  # a platform id as one path segment
@@ -236,6 +236,7 @@ class Console:
                          by_kind=sorted(by_kind.items(), key=lambda kv: -kv[1]),
                          by_age=list(zip([name for _, name in BUCKETS], buckets)), query=shown,
                          kinds=sorted(access.visible_kinds(user) or _all_kinds()), next_query=next_query,
+                         biz_types=business_types.codes(),
                          paged=after is not None)
 
     def _conflict_for(self, user: User, cid: int) -> dict[str, Any] | None:
@@ -253,7 +254,6 @@ class Console:
             return RedirectResponse("/login", status_code=303)
         found = self._conflict_for(user, request.path_params["cid"])
         if found is None:
-                         biz_types=business_types.codes(),
             return self.refuse(user, 404)
         if not access.may_see(user, found):
             return self.refuse(user)
@@ -415,23 +415,6 @@ class Console:
             shown.append(r)
         return self.page("runs.html.j2", user, runs=shown[:30])
 
-
-class _SecurityHeaders:
-    """Headers that keep the pages from being framed, sniffed or fed foreign scripts."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    DEFAULTS = ((b"content-security-policy",
-                 b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-                 b"frame-ancestors 'none'"),
-                (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-                (b"referrer-policy", b"same-origin"),
-                (b"cache-control", b"no-store"))  # every page and download holds personal data
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
     # --- receipts: checked offline against the seal key (issue 26, finding 11) ---------------
 
     async def verify(self, request: Request) -> Response:
@@ -466,6 +449,23 @@ class _SecurityHeaders:
                 verdict = verify_qr(qr, signer)
         return self.page("verify.html.j2", user, verdict=verdict, qr=qr, max_qr=MAX_QR)
 
+
+class _SecurityHeaders:
+    """Headers that keep the pages from being framed, sniffed or fed foreign scripts."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    DEFAULTS = ((b"content-security-policy",
+                 b"default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+                 b"frame-ancestors 'none'"),
+                (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                (b"referrer-policy", b"same-origin"),
+                (b"cache-control", b"no-store"))  # every page and download holds personal data
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
 
         async def with_headers(message) -> None:
             if message["type"] == "http.response.start":
