@@ -252,7 +252,7 @@ def render(facts: ReceiptFacts) -> bytes:
     c.setAuthor(agency)
     c.setCreator(f"pension-bridge {version()}")
     c.setSubject(text("receipt.subject", business=_clean(facts.business), ywlsh=_clean(facts.ywlsh), agency=agency))
-    c.setKeywords(f"{facts.ywlsh} {facts.txn_id}")
+    c.setKeywords(f"{_clean(facts.ywlsh)} {_clean(facts.txn_id)}")  # one line: no newline reaches the file
     c.setDateFormatter(lambda *_: _pdf_date(facts.sealed_at))  # the seal time: creation and change
     page = layout(facts)
     for item in page.texts:

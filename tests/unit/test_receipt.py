@@ -216,3 +216,14 @@ def test_ed25519_receipts_carry_the_same_qr_format():
     signer = s.Ed25519Signer(s.new_key("Ed25519", "E1", AGENCY))
     _, document, qr = sealed(facts(), signer)
     assert parse_qr(str(qr)) == qr and verify_document(document, signer).ok
+
+
+def test_platform_text_cannot_fake_the_end_of_the_body_or_another_page(signer):
+    """What the platform sends reaches the file's metadata one line long: an ``%%EOF`` or a page
+    object in a value neither ends the body early nor becomes the page the stamp draws on."""
+    fake = "\n%%EOF\n3 0 obj\n<<\n/Contents 9 0 R /Type /Page\n>>\nendobj\n"
+    body, document, qr = sealed(facts(txn_id="RH1" + fake, ywlsh="YW1" + fake, agency="某局" + fake,
+                                      business="补缴" + fake), signer)
+    assert body.count(b"%%EOF\n") == 1 and b"\n3 0 obj\n<<\n/Contents 9" not in body
+    assert split(document) == (body, str(qr))
+    assert verify_document(document, signer).ok and qr_from_page(document) == str(qr)
