@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -20,6 +21,7 @@ from urllib.parse import quote
 import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -55,7 +57,8 @@ MAX_QR, MAX_RECEIPT = 2000, 2 * 1024 * 1024  # a receipt's QR text, a receipt's 
 COUNTS_SECONDS = 30.0  # the queue's totals may be this old (a resolve here refreshes them at once)
 _IMAGES = frozenset({"image/jpeg", "image/png"})
 _SUFFIX = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
-_env = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html", "j2"]))
+# Templates compiled once and kept: no stat of the files on every page (a new release restarts the console).
+_env = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html", "j2"]), auto_reload=False)
 _env.filters["segment"] = lambda value: quote(str(value), safe="")  # a platform id as one path segment
 
 
@@ -93,8 +96,15 @@ class Console:
                                               readable_time=comparison.shown, new_business=new_business, **values)
         return HTMLResponse(body, status_code=status)
 
+    @functools.cached_property
+    def reads(self) -> Engine:
+        """The state database for reads of one statement each (and the session's one-statement
+        writes): in autocommit, so that no BEGIN and no ROLLBACK go to the server around them — two
+        round trips of the three a queue page made for each connection it used."""
+        return self.parts.state.execution_options(isolation_level="AUTOCOMMIT")
+
     def user(self, request: Request) -> User | None:
-        return session_user(self.parts.state, request.cookies.get(COOKIE), self.clock(), self.idle)
+        return session_user(self.reads, request.cookies.get(COOKIE), self.clock(), self.idle)
 
     def refuse(self, user: User | None, status: int = 403) -> HTMLResponse:
         key = "console.forbidden" if status == 403 else "console.not_found"
@@ -200,7 +210,7 @@ class Console:
     def _count(self, key: Any, filters: conflicts.Filters, now: datetime) -> tuple[dict[str, int], list[int]]:
         thresholds = tuple(f"{now - timedelta(days=limit):%Y-%m-%d %H:%M:%S}" for limit, _ in BUCKETS if limit)
         try:
-            found = conflicts.counts(self.parts.state, filters, thresholds)
+            found = conflicts.counts(self.reads, filters, thresholds)
         finally:
             with self._counts_lock:
                 self._recount.discard(key)
@@ -212,13 +222,19 @@ class Console:
         return found
 
     async def queue(self, request: Request) -> Response:
+        # One trip to a worker thread for all of it (the session, the page, the counts, the HTML):
+        # the event loop, which parses and answers every request, never waits on the database or
+        # on Jinja, and one page costs one hand-off instead of three.
+        return await run_in_threadpool(self._queue, request)
+
+    def _queue(self, request: Request) -> Response:
         user = self.user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         filters, shown = self._filters(user, request)
         after = _after(request.query_params.get("after") or "")
-        rows, next_key = await run_in_threadpool(conflicts.page, self.parts.state, filters, after, PAGE_SIZE)
-        by_kind, by_wait = await run_in_threadpool(self._totals, filters)
+        rows, next_key = conflicts.page(self.reads, filters, after, PAGE_SIZE)
+        by_kind, by_wait = self._totals(filters)
         now = self.clock()
         for r in rows:
             r["days"] = waited_days(waited_since(r["created_at"], r["first_seen_at"]), now)
@@ -533,6 +549,13 @@ def _after(value: str) -> tuple[str, int] | None:
     return match.group(1), int(match.group(2))
 
 
-def _all_kinds() -> list[str]:
+@functools.cache
+def _kinds() -> tuple[str, ...]:
     from config.catalogue import keys
-    return sorted(k.split(".", 1)[1] for k in keys() if k.startswith("conflict_kind."))
+    return tuple(sorted(k.split(".", 1)[1] for k in keys() if k.startswith("conflict_kind.")))
+
+
+def _all_kinds() -> list[str]:
+    """The conflict kinds the catalogue names (read once: the catalogue does not change while the
+    console runs, and every queue page asked for them)."""
+    return list(_kinds())

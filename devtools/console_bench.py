@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import random
 import re
 import socket
@@ -19,10 +20,11 @@ import statistics
 import threading
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, func, insert, select
 
 from console.auth import add_user
 from sync.ledger import tables as t
@@ -61,21 +63,28 @@ def fill(engine, n: int, chunk: int = 5000) -> None:
             conn.exec_driver_sql("VACUUM ANALYZE")
 
 
-def reader(url: str, name: str, until: float, think: float, out: list[float], errors: list[str]) -> None:
-    """One user: sign in, then the queue's first page and the pages after it, reading each for
-    ``think`` seconds (0: at once, a stress test rather than people)."""
+def reader(url: str, name: str, start: threading.Barrier, window: dict[str, float], think: float,
+           out: list[float], errors: list[str]) -> None:
+    """One user: sign in and read the first page (argon2, the pool's connections and the first
+    count: a start, not the queue under load), wait for the others, then the queue's first page
+    and the pages after it until the window closes, reading each for ``think`` seconds (0: at
+    once, a stress test rather than people)."""
     with httpx.Client(base_url=url, timeout=30) as client:
         client.get("/login")
         client.post("/login", data={"csrf": client.cookies["pb_login"], "name": name, "password": PASSWORD})
-        query = ""
-        while time.monotonic() < until:
+        if client.get("/").status_code != 200:
+            errors.append("sign-in")
+        start.wait()
+        query, read = "", 0
+        while time.monotonic() < window["until"]:
             started = time.perf_counter()
             answer = client.get("/?" + query if query else "/")
             out.append(time.perf_counter() - started)
             if answer.status_code != 200:
                 errors.append(str(answer.status_code))
+            read += 1
             found = _NEXT.search(answer.text)
-            query = found.group(1).replace("&amp;", "&") if found and len(out) % 5 else ""
+            query = found.group(1).replace("&amp;", "&") if found and read % 5 else ""  # 4 pages on, then back
             time.sleep(think * (0.5 + random.random()))
 
 
@@ -91,21 +100,36 @@ def serve(url: str, port: int) -> None:
                 log_level="warning")
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """User and system CPU of a process so far (Linux's /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def run(url: str, open_conflicts: int, users: int, seconds: float, think: float) -> dict:
+def run(url: str, open_conflicts: int, users: int, seconds: float, think: float, reuse: bool = False) -> dict:
     engine = create_engine(url)
     upgrade(engine)
     started = time.perf_counter()
-    fill(engine, open_conflicts)
+    with engine.connect() as conn:
+        present = conn.execute(select(func.count()).select_from(t.conflict)).scalar_one()
+    if not (reuse and present):
+        fill(engine, open_conflicts)
     filled = time.perf_counter() - started
     names = [f"县级{i}" for i in range(users)]
+    with engine.connect() as conn:
+        known = set(conn.execute(select(t.user.c.name)).scalars())
     for name in names:
-        add_user(engine, name, "staff", "5301", PASSWORD, NOW)
+        if name not in known:
+            add_user(engine, name, "staff", "5301", PASSWORD, NOW)
     engine.dispose()
     port = free_port()
     server = multiprocessing.get_context("spawn").Process(target=serve, args=(url, port), daemon=True)
@@ -119,18 +143,28 @@ def run(url: str, open_conflicts: int, users: int, seconds: float, think: float)
             time.sleep(0.1)
     latencies: list[float] = []
     errors: list[str] = []
-    until = time.monotonic() + seconds
-    threads = [threading.Thread(target=reader, args=(base, n, until, think, latencies, errors)) for n in names]
+    window: dict[str, float] = {}
+
+    def opened() -> None:  # every user signed in: the window opens
+        window.update(until=time.monotonic() + seconds, load=os.getloadavg()[0], cpu=_cpu_seconds(server.pid))
+    start = threading.Barrier(len(names), action=opened)
+    threads = [threading.Thread(target=reader, args=(base, n, start, window, think, latencies, errors))
+               for n in names]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    served = _cpu_seconds(server.pid) - window["cpu"]
     server.terminate()
     cuts = statistics.quantiles(latencies, n=100)
     return {"backend": engine.dialect.name, "open_conflicts": open_conflicts, "users": users, "think_seconds": think,
             "seconds": seconds, "fill_seconds": round(filled, 1), "requests": len(latencies), "errors": len(errors),
             "p50_ms": round(cuts[49] * 1000, 1), "p95_ms": round(cuts[94] * 1000, 1),
-            "p99_ms": round(cuts[98] * 1000, 1), "max_ms": round(max(latencies) * 1000, 1)}
+            "p99_ms": round(cuts[98] * 1000, 1), "max_ms": round(max(latencies) * 1000, 1),
+            # What the console's process spent a page (CPU, whatever else ran), and how busy the
+            # machine was: the latencies of a shared machine mean little without them.
+            "server_cpu_ms_per_request": round(served / max(1, len(latencies)) * 1000, 2),
+            "load_before": round(window["load"], 2), "load_after": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -140,8 +174,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--think", type=float, default=1.0, help="seconds a user reads a page (0: stress)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="a database an earlier run filled: keep its conflicts and users (after a migration)")
     args = parser.parse_args()
-    print(json.dumps(run(args.url, args.open_conflicts, args.users, args.seconds, args.think), ensure_ascii=False))
+    print(json.dumps(run(args.url, args.open_conflicts, args.users, args.seconds, args.think, args.reuse),
+                     ensure_ascii=False))
 
 
 if __name__ == "__main__":
