@@ -8,6 +8,8 @@ from rich.table import Table
 from config.catalogue import has, text
 from mapping.businesses import registry as business_types
 from sync.engine import RunResult
+from sync.ferry.collector import CollectResult
+from sync.ferry.loader import LoadResult
 
 STATES = ("applied", "linked", "withdrawn", "invalid", "conflict", "pending")
 
@@ -52,7 +54,7 @@ def render(result: RunResult, console: Console, platform_url: str | None = None)
         _failure(result, console, platform_url)
 
 
-def _failure(result: RunResult, console: Console, platform_url: str | None) -> None:
+def _failure(result: RunResult | CollectResult, console: Console, platform_url: str | None) -> None:
     """Why the run stopped, first in Chinese naming the setting and the URL, then the detail."""
     if platform_url is None:
         console.print(text("run.platform_down"))
@@ -94,7 +96,7 @@ def _problems(problems: list[str], console: Console) -> None:
         console.print(f"  {line}")
 
 
-def render_collect(result, console: Console, platform_url: str | None = None) -> None:
+def render_collect(result: CollectResult, console: Console, platform_url: str | None = None) -> None:
     posted = {k: result.results_posted.get(k, 0) for k in ("sent", "failed", "superseded", "repeated")}
     if any(posted.values()):
         console.print(text("ferry.posted_line", **posted))
@@ -107,7 +109,7 @@ def render_collect(result, console: Console, platform_url: str | None = None) ->
         _failure(result, console, platform_url)
 
 
-def render_load(result, console: Console) -> None:
+def render_load(result: LoadResult, console: Console) -> None:
     tally = result.tally
     console.print(text("ferry.load_line", imported=", ".join(result.imported) or "-", pulled=tally.pulled,
                        new=tally.new_versions, duplicates=result.duplicates, acks=result.acks))
@@ -130,7 +132,7 @@ def render_load(result, console: Console) -> None:
     _problems(result.problems, console)
 
 
-def _gap_lines(result, console: Console) -> None:
+def _gap_lines(result: CollectResult | LoadResult, console: Console) -> None:
     for sender, gap in result.waiting.items():
         console.print(text("ferry.waiting_line", sender=sender, missing=gap["missing"],
                            held=", ".join(map(str, gap["held"]))))

@@ -49,7 +49,10 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
 
     quote = conn.dialect.identifier_preparer
     sql = (f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) FROM STDIN")
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    if driver is None:  # a connection SQLAlchemy has already given back
+        raise RuntimeError("COPY needs an open DBAPI connection")
+    cursor = driver.cursor()
     try:
         with cursor.copy(sql) as copy:
             for row in rows:

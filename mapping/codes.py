@@ -54,7 +54,8 @@ class CodeTables:
 
     def map(self, table: str, key: str) -> str | None:
         """A platform code in one of ``codes.toml``'s tables, mapped to the internal code."""
-        return self.mapping.get(table, {}).get(key)
+        value = self.mapping.get(table, {}).get(key)
+        return None if value is None else str(value)
 
     def setting(self, table: str, key: str) -> Any:
         return self.mapping[table][key]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,7 +53,7 @@ def _required(value: Any, field: str, problems: list[Problem]) -> Any:
 
 
 def _id_number(raw: str | None, problems: list[Problem]) -> idcard.IdNumber | None:
-    if _required(raw, "person.id_number", problems) is None:
+    if _required(raw, "person.id_number", problems) is None or raw is None:
         return None
     try:
         return idcard.parse(raw)
@@ -63,7 +63,7 @@ def _id_number(raw: str | None, problems: list[Problem]) -> idcard.IdNumber | No
 
 
 def _sex(gender: str | None, number: idcard.IdNumber, codes: CodeTables, problems: list[Problem]) -> str:
-    derived = codes.map("gender", "M" if number.male else "F")
+    derived = str(codes.setting("gender", "M" if number.male else "F"))
     if gender is None or not gender.strip():
         return derived
     mapped = codes.map("gender", gender.strip().upper())
@@ -90,7 +90,7 @@ def _optional(field: str, value: str | None, codes: CodeTables, problems: list[P
     if value is None or not str(value).strip():
         return None
     try:
-        return convert(field, value, codes)
+        return str(convert(field, value, codes))
     except ValueProblem as err:
         problems.extend(Problem(f"person.{field}", p.code, p.value) for p in err.problems)
         return None
@@ -153,6 +153,25 @@ def _payload(txn: Transaction, business: Business, problems: list[Problem]) -> A
         return None
 
 
+@dataclass(frozen=True)
+class _Envelope:
+    """The envelope's fields the contract requires, once ``_envelope`` and ``_region`` found them."""
+
+    status: str
+    created_at: datetime
+    region_code: str
+    agent_id: str
+    agent_name: str
+
+
+def _present(txn: Transaction) -> _Envelope | None:
+    """The required envelope fields, or None when one is absent (a problem names it already)."""
+    status, created, region, agent = txn.status, txn.created_at, txn.region_code, txn.agent
+    if status is None or created is None or region is None or agent.agent_id is None or agent.name is None:
+        return None
+    return _Envelope(status, created, region, agent.agent_id, agent.name)
+
+
 def missing_materials(required: list[str], txn: Transaction, scans_ok: Mapping[str, bool]) -> tuple[str, ...]:
     """Required kinds with no attachment whose scan was fetched and matched its hash."""
     present = {a.kind for a in txn.attachments if scans_ok.get(a.attachment_id)}
@@ -176,18 +195,19 @@ def validate(txn: Transaction, ctx: Context, scans_ok: Mapping[str, bool], conte
         return Validated(None, tuple(problems))
     person = _person(txn, business, ctx.codes, problems, notes)
     payload = _payload(txn, business, problems)
-    if person is None or payload is None or problems:
+    envelope = _present(txn)
+    if person is None or payload is None or envelope is None or problems:
         return Validated(None, tuple(problems))
-    on = txn.created_at.date()
+    on = envelope.created_at.date()
     problems += business.rules(payload, person, RuleContext(ctx.codes, ctx.today, on))
     if problems:
         return Validated(None, tuple(problems))
     missing = missing_materials(business.materials(payload, ctx.codes), txn, scans_ok)
     return Validated(BusinessRecord(
-        txn_id=txn.txn_id, version=txn.version, biz_type=business.code, status=txn.status,
-        created_at=txn.created_at, updated_at=txn.updated_at, region_code=txn.region_code,
-        agent_id=txn.agent.agent_id.strip(), agent_name=normalise_name(txn.agent.name),
+        txn_id=txn.txn_id, version=txn.version, biz_type=business.code, status=envelope.status,
+        created_at=envelope.created_at, updated_at=txn.updated_at, region_code=envelope.region_code,
+        agent_id=envelope.agent_id.strip(), agent_name=normalise_name(envelope.agent_name),
         person=person, payload=payload, content_hash=content_hash, missing_materials=missing,
         attachments=tuple(a.model_dump() for a in txn.attachments),
         notes=tuple(p.field for p in notes),
-        region_listed=not ctx.regions.unlisted(txn.region_code, on)), notes=tuple(notes))
+        region_listed=not ctx.regions.unlisted(envelope.region_code, on)), notes=tuple(notes))

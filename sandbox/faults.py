@@ -36,7 +36,7 @@ class Faults:
         if share <= 0:
             return False
         with self._lock:
-            return self._rng.random() < share
+            return bool(self._rng.random() < share)
 
     @classmethod
     def parse(cls, spec: str) -> Faults:
@@ -49,4 +49,4 @@ class Faults:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(names))}")
             values[key] = float(value)
         seed = int(values.pop("seed", 0))
-        return cls(seed=seed, **values)
+        return cls(seed=seed, **values)  # type: ignore[arg-type]  # only the fault shares are left in values

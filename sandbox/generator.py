@@ -108,7 +108,7 @@ class Generator:
             "payload": payload, "attachments": [self._attachment(k) for k in kinds], "remarks": "",
         }
 
-    def _enrolment(self, when: datetime) -> dict:
+    def _enrolment(self, when: datetime) -> dict[str, Any]:
         person = self._new_person()
         if self.rng.random() < 0.03 and self.enrolled:
             person = self.rng.choice(self.enrolled)  # 重复参保
@@ -117,7 +117,7 @@ class Generator:
         self.enrolled.append(person)
         return self._snapshot("CBDJ", person, when, payload)
 
-    def _back_payment(self, when: datetime) -> dict:
+    def _back_payment(self, when: datetime) -> dict[str, Any]:
         person = self.rng.choice(self.enrolled)
         paid = self.internal.paid_years(person.id_number)
         first = max(person.birth_date.year + 16, when.year - 14)
@@ -130,7 +130,7 @@ class Generator:
         self.internal.mark_paid(person.id_number, years)
         return self._snapshot("BJ", person, when, payload)
 
-    def _change(self, when: datetime) -> dict:
+    def _change(self, when: datetime) -> dict[str, Any]:
         person = self.rng.choice(self.enrolled)
         field = self.rng.choice(["phone", "phone", "address", "grade", "bank_account", "name"])
         old, new = self.internal.current(person, field), self._new_value(person, field)
@@ -147,13 +147,13 @@ class Generator:
             return person.name[0] + self.rng.choice(people.GIVEN) + self.rng.choice(people.GIVEN)
         return people.bank_account(self.rng, person.name)
 
-    def _cancellation(self, when: datetime) -> dict:
+    def _cancellation(self, when: datetime) -> dict[str, Any]:
         person = self.enrolled.pop(self.rng.randrange(len(self.enrolled)))
         reason = self.rng.choices(list(CANCEL_REASONS), list(CANCEL_REASONS.values()))[0]
         payload = {"reason": reason, "effective_date": (when.date() - timedelta(days=self.rng.randrange(1, 40))).isoformat()}
         return self._snapshot("ZXDJ", person, when, payload)
 
-    def _transfer_in(self, when: datetime) -> dict:
+    def _transfer_in(self, when: datetime) -> dict[str, Any]:
         person = self._new_person()
         payload = {"from_region_code": self.rng.choice(["520102", "510104", "430102000000"]),
                    "account_balance": f"{self.rng.randrange(100, 3_000_000) / 100:.2f}",
@@ -161,7 +161,7 @@ class Generator:
         self.enrolled.append(person)
         return self._snapshot("ZYZR", person, when, payload)
 
-    def _one(self, when: datetime) -> dict:
+    def _one(self, when: datetime) -> dict[str, Any]:
         biz = self.rng.choices([b for b, _ in BIZ_WEIGHTS], [w for _, w in BIZ_WEIGHTS])[0]
         if biz in ("BJ", "XXBG", "ZXDJ") and len(self.enrolled) < 5:
             biz = "CBDJ"
@@ -170,7 +170,7 @@ class Generator:
 
     # --- later versions, double entries, mess ---------------------------------------
 
-    def _later_version(self, txn: dict) -> None:
+    def _later_version(self, txn: dict[str, Any]) -> None:
         roll = self.rng.random()
         if roll < 0.03:
             self._bump(txn, status="withdrawn")
@@ -178,20 +178,20 @@ class Generator:
             txn["person"]["phone"] = f"137{self.rng.randrange(10**8):08d}"
             self._bump(txn)
 
-    def _bump(self, txn: dict, status: str | None = None) -> None:
+    def _bump(self, txn: dict[str, Any], status: str | None = None) -> None:
         later = datetime.strptime(txn["updated_at"], FMT) + timedelta(minutes=self.rng.randrange(5, 600))
         txn["updated_at"] = min(later, self.until - timedelta(minutes=3)).strftime(FMT)
         txn["version"] += 1
         txn["status"] = status or txn["status"]
 
-    def _maybe_double(self, txn: dict) -> None:
+    def _maybe_double(self, txn: dict[str, Any]) -> None:
         if txn["status"] != "submitted" or self.rng.random() >= self.double_share:
             return
         label = self.internal.hand_type(txn, self.rng)
         if label:
             self.labels[txn["txn_id"]] = label
 
-    def _maybe_duplicate(self, txn: dict) -> dict | None:
+    def _maybe_duplicate(self, txn: dict[str, Any]) -> dict[str, Any] | None:
         if self.rng.random() >= self.messy_share * 0.05:
             return None
         twin = copy.deepcopy(txn)

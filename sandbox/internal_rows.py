@@ -46,7 +46,7 @@ class InternalRows:
     # --- people already enrolled ------------------------------------------------------
 
     def person_row(self, person: Person, when: datetime, name: str | None = None) -> dict[str, Any]:
-        row = {"aac001": f"{person.village[:6]}{self._next('AAC001'):010d}", "aac002": person.id_number,
+        row: dict[str, Any] = {"aac001": f"{person.village[:6]}{self._next('AAC001'):010d}", "aac002": person.id_number,
                "aac003": name or person.name, "aac004": "1" if person.gender == "M" else "2",
                "aac005": ETHNIC_CODES.get(person.ethnicity, "01"), "aac006": int(person.birth_date.strftime("%Y%m%d")),
                "aac009": "20" if person.hukou_type == "agricultural" else "10", "aab301": person.village,
@@ -57,7 +57,7 @@ class InternalRows:
         return row
 
     def enrol(self, person: Person, grade: Decimal, since: date, paid_years: list[int],
-              when: datetime | None = None, name: str | None = None, bank: dict | None = None) -> dict[str, Any]:
+              when: datetime | None = None, name: str | None = None, bank: dict[str, Any] | None = None) -> dict[str, Any]:
         when = when or datetime.combine(since, datetime.min.time()).replace(hour=10)
         row = self.person_row(person, when, name)
         enrolment = {
@@ -132,7 +132,7 @@ class InternalRows:
                  "XXBG": self._typed_change, "ZXDJ": self._typed_cancellation}[txn["biz_type"]]
         return typer(txn, when, exact)
 
-    def _typed_enrolment(self, txn: dict, when: datetime, exact: bool) -> str | None:
+    def _typed_enrolment(self, txn: dict[str, Any], when: datetime, exact: bool) -> str | None:
         person = person_of(txn)
         if person.id_number in self.by_id:
             return None
@@ -149,7 +149,7 @@ class InternalRows:
             self._typed_transfer(txn, row["aac001"], exact)
         return "link" if exact else "conflict"
 
-    def _near_miss(self, txn: dict, rng: random.Random) -> str | None:
+    def _near_miss(self, txn: dict[str, Any], rng: random.Random) -> str | None:
         """A back-payment of the same person typed a month earlier, for another year: must not link."""
         row = self.by_id.get(txn["person"]["id_number"])
         born = int(txn["person"]["birth_date"][:4])
@@ -163,14 +163,14 @@ class InternalRows:
                      ywlsh)
         return "near_miss"
 
-    def _typed_transfer(self, txn: dict, aac001: str, exact: bool) -> None:
+    def _typed_transfer(self, txn: dict[str, Any], aac001: str, exact: bool) -> None:
         payload = txn["payload"]
         balance = Decimal(payload["account_balance"]) + (0 if exact else 100)
         self.rows["ac_zyzr"].append({"ywlsh": self.rows["ae_ywjl"][-1]["ywlsh"], "aac001": aac001,
                                      "zcdq": payload["from_region_code"], "grzhye": f"{balance:.2f}",
                                      "jfnx": payload["paid_years"], "zypzh": payload["transfer_doc_no"]})
 
-    def _typed_back_payment(self, txn: dict, when: datetime, exact: bool) -> str | None:
+    def _typed_back_payment(self, txn: dict[str, Any], when: datetime, exact: bool) -> str | None:
         row = self.by_id.get(txn["person"]["id_number"])
         years = list(txn["payload"]["years"])
         if row is None or (not exact and len(years) < 2):
@@ -182,7 +182,7 @@ class InternalRows:
             self.payment(row["aac001"], year, back, Decimal(txn["payload"]["grade"]), ywlsh)
         return "link" if exact else "conflict"
 
-    def _typed_change(self, txn: dict, when: datetime, exact: bool) -> str | None:
+    def _typed_change(self, txn: dict[str, Any], when: datetime, exact: bool) -> str | None:
         row = self.by_id.get(txn["person"]["id_number"])
         change = txn["payload"]["changes"][0]
         if row is None or change["field"] not in ("phone", "address", "name"):
@@ -194,10 +194,10 @@ class InternalRows:
                       review="0")
         return "link" if exact else "conflict"
 
-    def _typed_cancellation(self, txn: dict, when: datetime, exact: bool) -> str | None:
+    def _typed_cancellation(self, txn: dict[str, Any], when: datetime, exact: bool) -> str | None:
         row = self.by_id.get(txn["person"]["id_number"])
         enrolment = self.enrolment_of.get(row["aac001"]) if row else None
-        if enrolment is None:
+        if row is None or enrolment is None:
             return None
         reason = txn["payload"]["reason"] if exact else ("death" if txn["payload"]["reason"] != "death" else "emigration")
         effective = date.fromisoformat(txn["payload"]["effective_date"])
@@ -211,7 +211,7 @@ class InternalRows:
         return {**{k: v for k, v in self.rows.items()}, "xt_seq": dict(self.seq)}
 
 
-def person_of(txn: dict) -> Person:
+def person_of(txn: dict[str, Any]) -> Person:
     p = txn["person"]
     return Person(id_number=p["id_number"], name=p["name"], gender=p["gender"], ethnicity=p["ethnicity"],
                   birth_date=date.fromisoformat(p["birth_date"]), phone=p["phone"], hukou_type=p["hukou_type"],

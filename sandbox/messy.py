@@ -11,7 +11,7 @@ from sandbox import codes
 _FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
-def _lower_x_or_spaces(txn: dict, rng: random.Random) -> str:
+def _lower_x_or_spaces(txn: dict[str, Any], rng: random.Random) -> str:
     number = txn["person"]["id_number"]
     if number.endswith("X"):
         number = number[:-1] + "x"
@@ -19,32 +19,32 @@ def _lower_x_or_spaces(txn: dict, rng: random.Random) -> str:
     return "id_format_fixable"
 
 
-def _wrong_check_digit(txn: dict, rng: random.Random) -> str:
+def _wrong_check_digit(txn: dict[str, Any], rng: random.Random) -> str:
     number = txn["person"]["id_number"]
     wrong = next(c for c in "0123456789X" if c != idcard.check_character(number[:17]))
     txn["person"]["id_number"] = number[:17] + wrong
     return "invalid_id"
 
 
-def _name_variant(txn: dict, rng: random.Random) -> str:
+def _name_variant(txn: dict[str, Any], rng: random.Random) -> str:
     name = txn["person"]["name"]
     txn["person"]["name"] = name.replace("·", rng.choice(["•", ".", "・"])) if "·" in name else name[0] + "\u3000" + name[1:] + " "
     return "name_fixable"
 
 
-def _birth_mismatch(txn: dict, rng: random.Random) -> str:
+def _birth_mismatch(txn: dict[str, Any], rng: random.Random) -> str:
     txn["person"]["birth_date"] = "1901-01-01" if rng.random() < 0.5 else txn["person"]["birth_date"]
     txn["person"]["gender"] = {"M": "F", "F": "M"}[txn["person"]["gender"]]
     return "invalid_person"
 
 
-def _short_region(txn: dict, rng: random.Random) -> str:
+def _short_region(txn: dict[str, Any], rng: random.Random) -> str:
     creates = codes.creates_person(txn["biz_type"])  # a new person's business needs a village: one not served
     txn["region_code"] = "530199001001" if creates else txn["region_code"][: rng.choice((6, 9))]
     return "region"
 
 
-def _missing_field(txn: dict, rng: random.Random) -> str:
+def _missing_field(txn: dict[str, Any], rng: random.Random) -> str:
     where = rng.choice(["person.name", "payload", "agent.agent_id", "created_at"])
     head, _, tail = where.partition(".")
     if tail:
@@ -54,7 +54,7 @@ def _missing_field(txn: dict, rng: random.Random) -> str:
     return "invalid_missing"
 
 
-def _wrong_type(txn: dict, rng: random.Random) -> str:
+def _wrong_type(txn: dict[str, Any], rng: random.Random) -> str:
     payload = txn.get("payload") or {}
     key = next(iter(payload), None)
     if key:
@@ -62,19 +62,19 @@ def _wrong_type(txn: dict, rng: random.Random) -> str:
     return "invalid_type"
 
 
-def _extra_fields(txn: dict, rng: random.Random) -> str:
+def _extra_fields(txn: dict[str, Any], rng: random.Random) -> str:
     txn["platform_release"] = "2.3"
     txn["person"]["wechat_openid"] = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"
     return "extra"
 
 
-def _drop_attachment(txn: dict, rng: random.Random) -> str:
+def _drop_attachment(txn: dict[str, Any], rng: random.Random) -> str:
     if txn["attachments"]:
         txn["attachments"].pop(rng.randrange(len(txn["attachments"])))
     return "materials"
 
 
-def _bad_hash(txn: dict, rng: random.Random) -> str:
+def _bad_hash(txn: dict[str, Any], rng: random.Random) -> str:
     if txn["attachments"]:
         txn["attachments"][0]["sha256"] = f"{rng.getrandbits(256):064x}"
     return "materials"

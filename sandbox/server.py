@@ -83,7 +83,7 @@ class SandboxServer(ThreadingHTTPServer):
         self._last_page: dict[str, Any] = {}
         super().__init__((host, port), _Handler)
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (killed, timed out) is normal here, not worth a traceback."""
         import sys
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
@@ -92,7 +92,7 @@ class SandboxServer(ThreadingHTTPServer):
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}{BASE}"
+        return f"http://{host!s}:{port}{BASE}"
 
     def start(self) -> SandboxServer:
         threading.Thread(target=self.serve_forever, name="sandbox-platform", daemon=True).start()

@@ -178,9 +178,9 @@ class PlatformState:
         next_cursor = self._cursor(keys[limit - 1], prefix) if has_more else None
         return {"items": items[:limit], "next_cursor": next_cursor, "has_more": has_more}
 
-    def _collect(self, after: tuple[str, str], want: int, prefix: str | None) -> tuple[list[dict], list[tuple[str, str]]]:
+    def _collect(self, after: tuple[str, str], want: int, prefix: str | None) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         now = self.now()
-        items: list[dict] = []
+        items: list[dict[str, Any]] = []
         keys: list[tuple[str, str]] = []
         order = self._order
         for i in range(bisect.bisect_right(order, after), len(order)):  # no copy of the rest for each page

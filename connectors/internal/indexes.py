@@ -44,7 +44,7 @@ def missing(engine: Engine) -> list[Wanted]:
     out = []
     for want in WANTED:
         leading = {(ix.get("column_names") or [None])[0] for ix in inspector.get_indexes(want.table)}
-        leading |= {(uc.get("column_names") or [None])[0] for uc in inspector.get_unique_constraints(want.table)}
+        leading |= {(uc.get("column_names") or [None])[0] for uc in inspector.get_unique_constraints(want.table)}  # type: ignore[list-item]
         if want.column not in leading:
             out.append(want)
     return out

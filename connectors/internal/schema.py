@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from importlib import resources
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -82,7 +83,7 @@ def create_contract_schema(engine: Engine) -> None:
 INT32, INT64 = 2**31 - 1, 2**63 - 1
 
 
-def limit_of(column: Column) -> tuple[str, int] | None:
+def limit_of(column: Column[Any]) -> tuple[str, int] | None:
     """What a column holds at most: ("chars", n) for varchar/char(n), ("digits", n) for the
     integer digits of decimal(p, s), ("int", max) for integer and bigint; None if unbounded."""
     kind = column.type

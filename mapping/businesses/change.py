@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -88,7 +89,7 @@ def _grade(value: Any, codes: CodeTables) -> Any:
         raise ValueProblem([Problem("", "bad_money")]) from None
 
 
-def _coded(table: str):
+def _coded(table: str) -> Callable[[Any, CodeTables], str]:
     def convert(value: Any, codes: CodeTables) -> str:
         code = codes.map(table, _text(value, 40).strip())
         if code is None:
