@@ -7,6 +7,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -15,6 +16,11 @@ from bridge import settings as settings_module
 from bridge.terminal import SafeConsole
 from config import load_toml
 from config.catalogue import label, text
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.engine import Engine
 
 # No local variables in tracebacks: they hold platform records, ID numbers in clear among them.
 app = typer.Typer(help="pension-bridge: platform business into the internal pension system, once.",
@@ -41,7 +47,7 @@ class _Console(SafeConsole):
     of text is not wrapped at the terminal's width (soft wrap): a command printed to be copied
     ("下一步") stays one line. Tables keep wrapping their cells to the width."""
 
-    def print(self, *objects, **kwargs) -> None:
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         if "soft_wrap" not in kwargs and all(isinstance(o, str) for o in objects):
             kwargs["soft_wrap"] = True
         super().print(*objects, **kwargs)
@@ -107,7 +113,7 @@ def bundle_verify(folder: Path = typer.Argument(..., exists=True, file_okay=Fals
     console.print(text("doctor.bundle_signed" if peer_key else "doctor.bundle_intact"), soft_wrap=True)
 
 
-def _run_locked(start, render) -> None:
+def _run_locked(start: Callable[[], Any], render: Callable[[Any, Any], None]) -> None:
     """Run ``start()``; another run holding the lock exits 3 with one line; else render and exit."""
     from sync.locks import LockBusy
 
@@ -162,7 +168,7 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
         else:
             from bridge.progress import SyncProgress
 
-            with SyncProgress(err_console, lambda: parts.fetcher.fetched) as progress:
+            with SyncProgress(err_console, lambda: parts.scans.fetched) as progress:
                 parts.progress = progress.on_page
                 result = nightly.run(parts, wait=wait)
     except LockBusy as busy:
@@ -333,7 +339,7 @@ def ferry_keygen(out: Path = typer.Option(..., help="key file to write (private:
 def _new_password() -> str:
     """A new password typed twice, asked and answered in Chinese (click's own confirmation is English)."""
     while True:
-        first = typer.prompt(text("console.new_password"), hide_input=True)
+        first: str = typer.prompt(text("console.new_password"), hide_input=True)
         if first == typer.prompt(text("people.repeat_password"), hide_input=True):
             return first
         console.print(text("people.passwords_differ"), markup=False)
@@ -361,7 +367,7 @@ def users_add(name: str = typer.Argument(...), role: str = typer.Option(..., hel
     console.print(text("console.user_added", name=name, role=role, region=region), markup=False)
 
 
-def _user_command(action, *args) -> object:
+def _user_command(action: Callable[..., Any], *args: Any) -> Any:
     """Run one of console.auth's user actions; a refusal is one Chinese line and exit 2."""
     from console.auth import UserError
     from mapping.types import now_local
@@ -521,7 +527,7 @@ def verify() -> None:
     raise typer.Exit(1)
 
 
-def _state_engine(create: bool = False):
+def _state_engine(create: bool = False) -> Engine:
     """The bridge's own tables. With no database set, the default file under the home is used
     only when it exists (or ``create``): a command reading an empty, fresh one would answer an
     empty queue for a settings file that was never read."""
@@ -538,7 +544,7 @@ def _state_engine(create: bool = False):
     return state
 
 
-def _json(value) -> str:
+def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, indent=2)
 
 
@@ -592,12 +598,13 @@ def conflicts_resolve(conflict_id: int = typer.Argument(...),
                       field: list[str] = typer.Option([], help="with merge: a field taken from the platform")) -> None:
     """Resolve a conflict through the same planner and applier as the nightly job."""
     from bridge import wiring
-    from sync.conflicts import NotFound, resolve
+    from sync.conflicts import NotFound
     from sync.resolutions import Refused
+    from sync.services import ResolveConflict, resolve_conflict
 
     parts = wiring.build_internal(_settings())
     try:
-        decision = resolve(parts, conflict_id, action, operator, reason, ywlsh, tuple(field))
+        decision = resolve_conflict(ResolveConflict(conflict_id, action, operator, reason, ywlsh, tuple(field)), parts)
     except NotFound:
         console.print(text("resolve.not_found", value=conflict_id))
         raise typer.Exit(1) from None
@@ -688,12 +695,13 @@ def db_upgrade() -> None:
 def db_internal_indexes(create: bool = typer.Option(False, help="create the missing ones (with the DBA's consent)")
                         ) -> None:
     """Indexes the bridge's reads want on the internal database, beyond the contract's."""
+    from bridge import wiring
     from connectors.internal import indexes
     from connectors.internal.db import engine_for
 
     current = _settings()
     current.need("internal_db")
-    engine = engine_for(current.internal_db)
+    engine = engine_for(wiring.needed(current.internal_db))
     wanted = indexes.missing(engine)
     for want in wanted:
         console.print(f"{want.ddl};")

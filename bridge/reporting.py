@@ -6,18 +6,16 @@ engine never imports ``reports``, which reads the engine's ledger)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from reports.render import default_path, write_many
 from reports.unsynced import Filters, UnsyncedReport
-from sync.engine import Parts
+from sync.engine import Outcome, Parts
 
 log = structlog.get_logger(__name__)
 
 
-def unsynced_report(parts: Parts, result: Any) -> None:
+def unsynced_report(parts: Parts, result: Outcome) -> None:
     """The unsynced report in every configured format, in one pass, and one log line with its count.
 
     Args:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
@@ -32,22 +34,42 @@ from sync.planning.registry import IncompleteBusinessType, check
 from sync.scans import ScanFetcher, ScanStore
 from sync.sealing.signer import SIGNERS, Signer, new_key, read_key, write_key
 
+if TYPE_CHECKING:  # imported where they are used: most commands need neither the ferry nor the data keys
+    from sync.atrest import Keyring
+    from sync.ferry.collector import CollectorParts, Folders
+    from sync.ferry.loader import Loader
+    from sync.ferry.signing import BatchSigner
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+def needed(value: T | None) -> T:
+    """A setting ``Settings.need`` has checked already: present (the type checker cannot know)."""
+    assert value is not None, "Settings.need names a missing setting before this"
+    return value
+
 
 def client_for(settings: Settings, shared_with: Engine | None = None) -> PlatformClient:
     """The platform client; ``shared_with``: pace it by the rate limit every worker shares there."""
+    limiter: RateLimiter
     if settings.rate_limit <= 0:
         limiter = Unlimited()
     elif shared_with is not None:
         from sync.distributed.pacing import SharedRateLimiter
-        limiter = SharedRateLimiter(shared_with, settings.app_key, settings.rate_limit, settings.rate_burst)
+        # Paces as a RateLimiter does (``acquire``), from the state database: the connectors
+        # cannot name a class of the engine's.
+        limiter = SharedRateLimiter(shared_with, needed(settings.app_key), settings.rate_limit,  # type: ignore[assignment]
+                                    settings.rate_burst)
     else:
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     return _client(settings, limiter, RetryBudget(settings.retry_budget, settings.retry_seconds))
 
 
-def _client(settings: Settings, limiter, budget: RetryBudget, max_attempts: int = 8) -> PlatformClient:
+def _client(settings: Settings, limiter: RateLimiter, budget: RetryBudget, max_attempts: int = 8) -> PlatformClient:
+    secret = needed(settings.app_secret).get_secret_value()
     try:
-        return PlatformClient(settings.platform_url, settings.app_key, settings.app_secret.get_secret_value(),
+        return PlatformClient(needed(settings.platform_url), needed(settings.app_key), secret,
                               limiter=limiter, budget=budget, max_attempts=max_attempts,
                               timeout=settings.timeout, max_connections=max(4, settings.scan_workers),
                               deadline=settings.request_deadline, proxy=settings.proxy, ca_bundle=settings.ca_bundle,
@@ -77,19 +99,20 @@ def check_platform(settings: Settings) -> None:
     except (e.RegionForbidden, e.CursorExpired, e.ConflictError):
         pass
     except e.PlatformError as err:
-        line = platform_cause(settings.platform_url, err)
+        line = platform_cause(needed(settings.platform_url), err)
         if line is not None:
             raise SettingsError(line) from None
     finally:
         client.close()
 
 
-def _chain(err: BaseException):
+def _chain(err: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        seen.add(id(err))
-        yield err
-        err = err.__cause__ or err.__context__
+    cause: BaseException | None = err
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        yield cause
+        cause = cause.__cause__ or cause.__context__
 
 
 def platform_cause(url: str, err: BaseException) -> str | None:
@@ -103,7 +126,7 @@ def platform_cause(url: str, err: BaseException) -> str | None:
     codes = [x.code for x in _chain(err) if isinstance(x, e.PlatformError) and x.code]
     code = codes[-1] if codes else None
     chain = list(_chain(err))
-    causes = [(ssl.SSLCertVerificationError, "tls_untrusted"), (ssl.SSLError, "tls_mismatch"),
+    causes: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [(ssl.SSLCertVerificationError, "tls_untrusted"), (ssl.SSLError, "tls_mismatch"),
               (ConnectionRefusedError, "refused"), (socket.gaierror, "no_host"), (httpx.ProxyError, "proxy"),
               (httpx.TimeoutException, "timeout"), (e.DeadlineExceeded, "timeout"),
               (httpx.TransportError, "unreachable")]
@@ -155,9 +178,10 @@ def state_setting(settings: Settings) -> str:
 
 def engines(settings: Settings) -> tuple[Engine, Engine, bool]:
     settings.need("internal_db")
-    internal = engine_for(settings.internal_db)
-    _reach(internal, "BRIDGE_INTERNAL_DB", settings.internal_db)
-    same = same_database(settings.internal_db, settings.state_url)
+    url = needed(settings.internal_db)
+    internal = engine_for(url)
+    _reach(internal, "BRIDGE_INTERNAL_DB", url)
+    same = same_database(url, settings.state_url)
     state = internal if same else engine_for(settings.state_url)
     return internal, state, same
 
@@ -218,25 +242,25 @@ def _signer(path: Path, setting: str, sign: bool) -> Signer:
     return signer
 
 
-def fixed_clock() -> Callable | None:
+def fixed_clock() -> Clock | None:
     """``PB_FIXED_NOW`` (ISO time) pins the clock: for crash tests that compare runs, never production."""
     value = os.environ.get("PB_FIXED_NOW")
     return (lambda: datetime.fromisoformat(value)) if value else None
 
 
-def build(settings: Settings, clock: Callable | None = None, shared_rate: bool = False) -> Parts:
+def build(settings: Settings, clock: Clock | None = None, shared_rate: bool = False) -> Parts:
     """Both sides in one process: the platform and the internal database (``sync``).
 
     ``shared_rate``: the client takes its turns from the rate limit in the state database, shared
     with every other process of the same app key (distributed workers)."""
     settings.need("platform_url", "app_key", "app_secret")
     parts = build_internal(settings, clock)
-    parts.client = client_for(settings, parts.state if shared_rate else None)
-    parts.fetcher = ScanFetcher(parts.client, ScanStore(settings.scans_path), settings.scan_workers)
-    return parts
+    client = client_for(settings, parts.state if shared_rate else None)
+    fetcher = ScanFetcher(client, ScanStore(settings.scans_path), settings.scan_workers)
+    return dataclasses.replace(parts, client=client, fetcher=fetcher)
 
 
-def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
+def build_internal(settings: Settings, clock: Clock | None = None) -> Parts:
     """The internal side only (``load``, the console, reports): no platform client."""
     settings.need("internal_db")
     clock = clock or fixed_clock() or now_local
@@ -250,8 +274,8 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
         raise SettingsError(str(err)) from None
     extra = [settings.regions_file] if settings.regions_file else []
     context = Context(codes, regions.load(settings.region_prefixes, extra), clock().date())
-    return Parts(client=None, internal=internal, state=state, same_db=same, codes=codes, context=context,
-                 fetcher=None, home=settings.home, scopes=settings.region_prefixes or (None,),
+    return Parts(internal=internal, state=state, same_db=same, codes=codes, context=context,
+                 home=settings.home, scopes=settings.region_prefixes or (None,),
                  overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock,
                  rules=Rules(window=timedelta(days=settings.match_window_days)),
                  signer=signer_for(settings),
@@ -262,7 +286,7 @@ def build_internal(settings: Settings, clock: Callable | None = None) -> Parts:
                  review_lookback=timedelta(hours=settings.review_lookback_hours), report=unsynced_report)
 
 
-def head_verifier(settings: Settings):
+def head_verifier(settings: Settings) -> Signer | None:
     """The seal key's verifier for the signed audit heads (``sync.audit``), without making a
     trial key: None when no seal key is set and no trial key was ever made, or the key is no key
     (``verify`` then says there is no signed head; ``doctor`` names the key's fault)."""
@@ -277,7 +301,7 @@ def head_verifier(settings: Settings):
         return None
 
 
-def data_keys(settings: Settings):
+def data_keys(settings: Settings) -> Keyring:
     """The data keys (``sync.atrest``): ``BRIDGE_DATA_KEY`` and the older ones under the home, set
     for this process. Without a key, scans and payloads stay clear: said once per process, in
     Chinese, on stderr. A key file that cannot be used stops the command."""
@@ -303,11 +327,11 @@ _warned = {"data_key": False}
 
 # --- across the network gap ----------------------------------------------------------------------
 
-def ferry_folders(settings: Settings):
+def ferry_folders(settings: Settings) -> Folders:
     from sync.ferry.collector import Folders
 
     settings.need("ferry_outbox", "ferry_inbox")
-    return Folders(outbox=settings.ferry_outbox, inbox=settings.ferry_inbox, home=settings.home)
+    return Folders(outbox=needed(settings.ferry_outbox), inbox=needed(settings.ferry_inbox), home=settings.home)
 
 
 def ferry_cipher(settings: Settings) -> None:
@@ -325,7 +349,7 @@ def ferry_cipher(settings: Settings) -> None:
     batch.configure_cipher(key, settings.home / "ferry" / "tmp")
 
 
-def ferry_signer(settings: Settings):
+def ferry_signer(settings: Settings) -> BatchSigner:
     from sync.ferry.signing import make_signer
 
     ferry_cipher(settings)
@@ -343,7 +367,7 @@ def ferry_sender(settings: Settings, side: str) -> str:
     return f"{host}.{side}"
 
 
-def build_collector(settings: Settings, clock: Callable | None = None):
+def build_collector(settings: Settings, clock: Clock | None = None) -> CollectorParts:
     """The external side only (``collect``): the platform, scans and the collector's own state."""
     from sync.ferry.collector import CollectorParts
 
@@ -359,7 +383,7 @@ def build_collector(settings: Settings, clock: Callable | None = None):
                           overlap=timedelta(seconds=settings.feed_overlap), page_size=settings.page_size, clock=clock)
 
 
-def build_loader(settings: Settings, clock: Callable | None = None):
+def build_loader(settings: Settings, clock: Clock | None = None) -> Loader:
     from sync.ferry.loader import Loader
 
     folders, signer = ferry_folders(settings), ferry_signer(settings)

@@ -38,7 +38,7 @@ from reports.render import bars, write
 from reports.unsynced import BUCKETS, Summary, UnsyncedReport, collect
 from mapping.businesses import registry as business_types
 from reports.unsynced import Filters as ReportFilters
-from sync import comparison, conflicts
+from sync import comparison, conflicts, services
 from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.resolutions import Refused
@@ -366,8 +366,10 @@ class Console:
             return self.refuse(user)
         form = await request.form()
         try:
-            decision = conflicts.resolve(self.parts, found["id"], action, user.name, reason=data.get("reason") or None,
-                                         ywlsh=data.get("ywlsh") or None, fields=tuple(form.getlist("field")))
+            command = services.ResolveConflict(found["id"], action, user.name, reason=data.get("reason") or None,
+                                               ywlsh=data.get("ywlsh") or None,
+                                               fields=tuple(str(f) for f in form.getlist("field")))
+            decision = services.resolve_conflict(command, self.parts)
         except Refused as refused:
             # Shown here, not through a link's query: a link must not be able to put words on the page.
             message = text(refused.key, value=refused.value) if has(refused.key) else text("console.refused")

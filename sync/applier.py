@@ -5,6 +5,7 @@ Identifiers are allocated once per sequence per batch, in the batch's transactio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ class _Ids:
         return value
 
 
-def _count(work: list[Work], kind: type, weight=lambda op: 1) -> int:
+def _count(work: list[Work], kind: type, weight: Callable[[Any], int] = lambda op: 1) -> int:
     return sum(weight(op) for w in work for op in w.decision.ops if isinstance(op, kind))
 
 
@@ -65,7 +66,7 @@ class Applier:
     def __init__(self, conn: Connection, source: str) -> None:
         self.conn, self.source = conn, source  # source: SJLY of rows written by sync
         self.refs: dict[str, Any] = {}
-        self._pending: dict[tuple[Any, frozenset], list[dict[str, Any]]] = {}
+        self._pending: dict[tuple[Any, frozenset[str]], list[dict[str, Any]]] = {}
         self._pending_keys: dict[Any, set[Any]] = {table: set() for table in self.KEYS}
         self._updates: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
         self._updated: dict[tuple[Any, Any], tuple[str, ...]] = {}  # (table, key) -> columns it waits with
@@ -130,7 +131,7 @@ class Applier:
         return {**values, "aae011": stamp.operator[:50], "aae036": stamp.at}
 
     def _write(self, op: o.Op, item: Work) -> str | None:
-        handler = getattr(self, f"_{type(op).__name__}")
+        handler: Callable[[o.Op, Work], str | None] = getattr(self, f"_{type(op).__name__}")
         return handler(op, item)
 
     def _NewPerson(self, op: o.NewPerson, item: Work) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from config.catalogue import has, text
@@ -63,7 +62,7 @@ def list_conflicts(state: Engine, filters: Filters = Filters(), limit: int = 500
         return [{**r._mapping, "sentence": sentence(r.kind, r.detail)} for r in conn.execute(query)]
 
 
-def _where(query, filters: Filters):
+def _where(query: Select[Any], filters: Filters) -> Select[Any]:
     c, x = t.conflict.c, t.txn.c
     if filters.status:
         query = query.where(c.status == filters.status)
@@ -178,7 +177,7 @@ def resolve(parts: Parts, conflict_id: int, action: str, operator: str, reason: 
         raise Refused("resolve.not_open", str(conflict_id))
     choice = Choice(action, conflict["kind"], reason, ywlsh, tuple(fields))
     raw = conflict["platform"]
-    run_id = f"resolve-{conflict_id}-{datetime.now():%Y%m%d%H%M%S}"
+    run_id = f"resolve-{conflict_id}-{parts.clock():%Y%m%d%H%M%S}"
     processor = parts.processor(run_id)
     audit = {"actor": operator.strip()[:60], "resolution": {"action": action, "reason": reason}}
     return processor.process([stage(raw, restaged=True)], _known_scans(parts.state, raw), None, None,

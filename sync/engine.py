@@ -8,7 +8,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import update
@@ -29,10 +30,18 @@ from sync.ledger.store import seen_versions, verified_scans
 from sync.locks import run_lock
 from sync.planning.planner import Rules
 from sync.process import Processor, Staged, Tally, in_rounds, stage
-from sync.scans import ScanFetcher
+from sync.scans import ScanFetcher, ScanOutcome
+from sync.sealing.signer import Signer
 from sync.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
+
+
+class Outcome(Protocol):
+    """What the steps after the feed read and add to: a night's result, or a ferry load's."""
+
+    tally: Tally
+    after: dict[str, Any]
 
 
 @dataclass
@@ -53,32 +62,48 @@ class RunResult:
 class Parts:
     """What a run needs, wired once (``bridge.wiring``)."""
 
-    client: PlatformClient
     internal: Engine
     state: Engine
     same_db: bool
     codes: CodeTables
     context: Context
-    fetcher: ScanFetcher
-    home: Any
+    home: Path
     scopes: tuple[str | None, ...]
     overlap: timedelta
     page_size: int
     clock: Callable[[], datetime]
+    signer: Signer            # the seal key (``bridge.wiring.signer_for``: a trial key when none is set)
+    receipts: Path            # folder of sealed receipts
+    reports: Path             # folder of the daily reports
+    # The platform side: None in parts built for the internal side only (``load``, the console,
+    # the reports); ``platform`` and ``scans`` name the fault instead of an AttributeError.
+    client: PlatformClient | None = None
+    fetcher: ScanFetcher | None = None
     rules: Rules = Rules()
-    scan_dir: Any = None      # where scans are kept (default: home/scans)
-    signer: Any = None        # sync.sealing.signer.Signer
-    receipts: Any = None      # folder of sealed receipts
-    reports: Any = None       # folder of the daily reports
+    scan_dir: Path | None = None  # where scans are kept (default: home/scans)
     report_formats: tuple[str, ...] = ("xlsx", "html")
     full_sweep_every: timedelta | None = timedelta(days=7)  # None: the seal and write-back read all
     review_lookback: timedelta = timedelta(hours=48)        # how far review times are read back
     # The day's report, after the seal and write-back (``sync.nightly.daily_report``): composed
     # above the engine (``bridge.reporting``), which never imports the reports.
-    report: Callable[[Parts, Any], None] | None = None
+    report: Callable[[Parts, Outcome], None] | None = None
     # Told after each page: (scope, checkpoint at the scope's start, the page's position, tally).
     # The CLI draws its progress display from it; the engine knows nothing of terminals.
     progress: Callable[[str, datetime | None, datetime | None, Tally], None] | None = None
+
+    @property
+    def platform(self) -> PlatformClient:
+        """The platform client; these parts must have been built with one (``bridge.wiring.build``)."""
+        if self.client is None:
+            raise RuntimeError("these parts were built for the internal side only: no platform client")
+        return self.client
+
+    @property
+    def scans(self) -> ScanFetcher:
+        """The scan fetcher; these parts must have been built with one (``bridge.wiring.build``)."""
+        if self.fetcher is None:
+            raise RuntimeError("these parts were built for the internal side only: no scan fetcher")
+        return self.fetcher
 
     def uow(self) -> UnitOfWork:
         """A unit of work over the internal and the state database (``sync.uow``)."""
@@ -133,7 +158,7 @@ def _new_versions(parts: Parts, items: list[Any]) -> list[Staged]:
     return list(fresh.values())
 
 
-def _scans(parts: Parts, processor: Processor, batch: list[Staged]) -> dict:
+def _scans(parts: Parts, processor: Processor, batch: list[Staged]) -> dict[str, ScanOutcome]:
     """Scans of the versions whose outcome they can change (``Processor.needs_scans``)."""
     attachments = [a for s in batch if processor.needs_scans(s)
                    for a in s.raw["attachments"] if isinstance(a, dict) and isinstance(a.get("attachment_id"), str)]
@@ -141,7 +166,7 @@ def _scans(parts: Parts, processor: Processor, batch: list[Staged]) -> dict:
         return {}
     with parts.state.connect() as conn:
         verified = verified_scans(conn, [a["attachment_id"] for a in attachments])
-    return parts.fetcher.outcomes(attachments, verified)
+    return parts.scans.outcomes(attachments, verified)
 
 
 def scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
@@ -157,7 +182,7 @@ def scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
 
     tally = processor.tally
     since = committed() if parts.progress is not None else None
-    feed = pages(parts.client, committed, region_prefix=scope, overlap=parts.overlap, limit=parts.page_size)
+    feed = pages(parts.platform, committed, region_prefix=scope, overlap=parts.overlap, limit=parts.page_size)
     # A page with nothing new (most of a quiet night's re-read overlap) leaves its position to be
     # committed with the next batch, at most QUIET_COMMIT seconds later, or at the end: one
     # transaction instead of one per page (a quiet rerun at N = 100,000 spent half a second on
@@ -198,7 +223,7 @@ def scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
 def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], None] | None = None) -> RunResult:
     """One run over every scope, then ``after`` (sealing, write-back). Never raises for the
     platform being down: it says so in the result."""
-    run_id = datetime.now().strftime("%Y%m%d%H%M%S-") + uuid.uuid4().hex[:8]
+    run_id = parts.clock().strftime("%Y%m%d%H%M%S-") + uuid.uuid4().hex[:8]
     structlog.contextvars.bind_contextvars(run_id=run_id)
     result = RunResult(run_id, "completed", Tally())
     _start(parts, run_id)
@@ -232,8 +257,8 @@ def _finish(parts: Parts, result: RunResult) -> None:
                "by_state": dict(result.tally.by_state), "conflicts": dict(result.tally.conflicts),
                "by_type": {f"{b}:{s}": n for (b, s), n in result.tally.by_type.items()},
                "problems": result.problems, "skipped_regions": result.skipped_regions,
-               "requests": parts.client.stats.requests, "retries": parts.client.stats.retries,
-               "scans_fetched": parts.fetcher.fetched,
+               "requests": parts.platform.stats.requests, "retries": parts.platform.stats.retries,
+               "scans_fetched": parts.scans.fetched,
                "seconds": {k: round(v, 3) for k, v in result.tally.seconds.items()},
                "cpu_seconds": {k: round(v, 3) for k, v in result.tally.cpu.items()}, **result.after}
     with parts.state.begin() as conn:

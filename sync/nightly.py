@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import structlog
 
 from connectors.platform import PlatformError
-from sync import audit, engine, faultpoints, sweep
-from sync.engine import Parts, RunResult
+from sync import audit, engine, faultpoints, services, sweep
+from sync.engine import Outcome, Parts, RunResult
 from sync.ledger import statistics
-from sync.sealing.service import seal_approved
-from sync.writeback import write_back
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +20,7 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
     last night that finished, or the whole ledger."""
     with result.tally.timed("seal"):
         swept = sweep.plan(parts, parts.full_sweep_every, parts.review_lookback)
-        sealed = seal_approved(parts, parts.signer, parts.receipts, swept.txn_ids)
+        sealed = services.seal(services.Seal(swept.txn_ids), parts)
     result.after["seal"] = dataclasses.asdict(sealed)
     result.after["sweep"] = swept.summary()
     faultpoints.reached("after_seal")
@@ -31,8 +28,8 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
         return  # the platform did not answer the feed: results wait for the next run
     try:
         with result.tally.timed("writeback"):
-            result.after["writeback"] = dataclasses.asdict(write_back(parts, parts.fetcher.workers,
-                                                                      only=swept.txn_ids))
+            command = services.WriteBack(parts.scans.workers, swept.txn_ids)
+            result.after["writeback"] = dataclasses.asdict(services.write_back(command, parts))
     except PlatformError as err:
         result.status = "incomplete"
         result.problems.append(f"write-back: {err}")
@@ -41,14 +38,14 @@ def seal_and_write_back(parts: Parts, result: RunResult) -> None:
     sweep.record(parts, swept)
 
 
-def wrote(result: Any) -> bool:
+def wrote(result: Outcome) -> bool:
     """The run wrote ledger rows: new versions, seals or results sent."""
     after = result.after
     return bool(result.tally.new_versions or after.get("seal", {}).get("sealed")
                 or after.get("writeback", {}).get("sent") or after.get("writeback", {}).get("failed"))
 
 
-def daily_report(parts: Parts, result: Any) -> None:
+def daily_report(parts: Parts, result: Outcome) -> None:
     """Statistics tidied after a night that wrote, then the day's report: ``parts.report``, composed
     above the engine (``bridge.reporting``), for the engine never imports the reports."""
     if wrote(result):  # the night wrote ledger rows: plan the report, and tomorrow, on fresh numbers

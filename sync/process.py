@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from sqlalchemy.engine import Connection, Engine
@@ -31,7 +31,7 @@ from sync.applier import Applier, ConcurrentChange, Work
 from sync.ledger import statistics
 from sync.ledger import tables as lt
 from sync.ledger.store import LedgerWriter, entries
-from sync.planning.decisions import Apply, Decision, Invalid
+from sync.planning.decisions import Apply, Decision, Hold, Invalid
 from sync.planning.ops import Stamp, new_ref
 from sync.planning.planner import (
     Candidate,
@@ -42,9 +42,14 @@ from sync.planning.planner import (
     settled,
 )
 from sync.scans import ScanOutcome
-
 from sync.uow import UnitOfWork
+
 log = structlog.get_logger(__name__)
+Ledger = dict[str, LedgerEntry]  # the ledger's entries of a batch, by txn_id
+Scans = dict[str, ScanOutcome]   # the batch's scan outcomes, by attachment id
+MoreScans = Callable[[list["Staged"]], Scans]
+# An operator's resolution (``sync.resolutions``): planned by its own pure function.
+Decide = Callable[[Candidate, InternalView, CodeTables, LedgerEntry | None], Decision]
 BRIDGE_OPERATOR = "pension-bridge"
 MAX_REPLANS = 5
 CONCURRENT_REPLANS = 2  # re-plans on a fresh view before a duplicate key is taken as one record's
@@ -111,17 +116,22 @@ def in_rounds(batch: list[Staged]) -> list[list[Staged]]:
     return [[s for s in batch if rank[(s.txn_id, s.version)] == i] for i in range(max(rank.values()) + 1)]
 
 
+def _seconds() -> dict[str, float]:
+    """Seconds by phase: a Counter, whose phases not timed yet read 0, holding floats."""
+    return cast(dict[str, float], Counter())
+
+
 @dataclass
 class Tally:
     """Counts of one run: versions pulled, decisions by business type and state."""
 
     pulled: int = 0
     new_versions: int = 0
-    by_state: Counter = field(default_factory=Counter)
-    by_type: Counter = field(default_factory=Counter)
-    conflicts: Counter = field(default_factory=Counter)
-    seconds: Counter = field(default_factory=Counter)  # wall time per phase
-    cpu: Counter = field(default_factory=Counter)  # CPU time of the whole process (all threads) per phase
+    by_state: Counter[str] = field(default_factory=Counter)
+    by_type: Counter[tuple[str, str]] = field(default_factory=Counter)
+    conflicts: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=_seconds)  # wall time per phase
+    cpu: dict[str, float] = field(default_factory=_seconds)  # CPU time of the whole process (all threads) per phase
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -135,7 +145,7 @@ class Tally:
     def add(self, biz_type: str | None, decision: Decision) -> None:
         self.by_state[decision.state] += 1
         self.by_type[(biz_type or "?", decision.state)] += 1
-        if decision.state == "conflict":
+        if isinstance(decision, Hold):  # the one decision whose state is "conflict"
             self.conflicts[decision.kind] += 1
 
 
@@ -159,11 +169,11 @@ class Processor:
         # its later batches on statistics that know it (``statistics.Growth``).
         self.growth = statistics.Growth(state, lt.txn, self._refresh_statistics)
 
-    def _refresh_statistics(self) -> None:
     def unit(self) -> UnitOfWork:
         """A unit of work over both databases; separate, the internal side commits first (``sync.uow``)."""
         return UnitOfWork(self.internal, self.state, self.same_db, between="after_internal_commit")
 
+    def _refresh_statistics(self) -> None:
         statistics.refresh(self.state)
         statistics.refresh(self.internal, WRITTEN_INSIDE)
 
@@ -259,8 +269,8 @@ class Processor:
     # --- plan and commit -------------------------------------------------------------------
 
     def process(self, batch: list[Staged], scans: dict[str, ScanOutcome], scope: str | None,
-                position: datetime | None, rules: Rules | None = None, audit: dict | None = None,
-                decide: Callable | None = None, known: dict[str, LedgerEntry] | None = None,
+                position: datetime | None, rules: Rules | None = None, audit: dict[str, Any] | None = None,
+                decide: Decide | None = None, known: Ledger | None = None,
                 more_scans: Callable[[list[Staged]], dict[str, ScanOutcome]] | None = None) -> list[Decision]:
         """Plan and commit one batch with the checkpoint ``position`` of ``scope``.
 
@@ -328,7 +338,8 @@ class Processor:
         time.sleep(REPLAN_PAUSE * replans)
         return replans
 
-    def _isolated(self, parsed: list[Parsed], decisions: list[Decision], ledger, scans, refused: dict[int, Problem],
+    def _isolated(self, parsed: list[Parsed], decisions: list[Decision], ledger: Ledger, scans: Scans,
+                  refused: dict[int, Problem],
                   err: BaseException, replans: int) -> int:
         """The records that made the batch fail, found one by one (``_probe``) and added to
         ``refused``; the batch is then planned again without them. None found: the failure was
@@ -346,7 +357,7 @@ class Processor:
             refused[i] = Problem("txn_id", "db_refused", type(cause).__name__)
         return replans
 
-    def _probe(self, parsed: list[Parsed], decisions: list[Decision], ledger) -> dict[int, BaseException]:
+    def _probe(self, parsed: list[Parsed], decisions: list[Decision], ledger: Ledger) -> dict[int, BaseException]:
         """Index -> error of each record whose rows or ledger entry fail on their own, each
         written under a savepoint of one transaction that is rolled back: nothing stays. A
         record that builds on one that failed (its person created in this batch) is not
@@ -374,8 +385,8 @@ class Processor:
                     blamed_refs.add(new_ref(p.staged.txn_id))
         return failed
 
-    def _planned(self, parsed: list[Parsed], scans, rules: Rules, decide: Callable | None,
-                 more_scans: Callable | None, refused: dict[int, Problem]) -> tuple[list[Decision], dict]:
+    def _planned(self, parsed: list[Parsed], scans: Scans, rules: Rules, decide: Decide | None,
+                 more_scans: MoreScans | None, refused: dict[int, Problem]) -> tuple[list[Decision], Ledger]:
         """The batch's decisions on a fresh view of the internal database and the ledger."""
         with self.tally.timed("match"):
             with self.state.connect() as conn:
@@ -396,14 +407,7 @@ class Processor:
                          for i, p in enumerate(parsed)]
         return decisions, ledger
 
-    def _plan_and_commit(self, parsed: list[Parsed], scans, scope, position, rules: Rules, audit,
-                         decide: Callable | None, more_scans: Callable | None = None) -> list[Decision]:
-        decisions, ledger = self._planned(parsed, scans, rules, decide, more_scans, {})
-        with self.tally.timed("apply"):
-            self._commit(parsed, decisions, ledger, scans, scope, position, audit)
-        return decisions
-
-    def _plan(self, p: Parsed, view, ledger, rules: Rules, decide: Callable | None) -> Decision:
+    def _plan(self, p: Parsed, view: InternalView, ledger: Ledger, rules: Rules, decide: Decide | None) -> Decision:
         entry = ledger.get(p.staged.txn_id)
         record = p.candidate.validated.record
         operator = record.operator if record else BRIDGE_OPERATOR
@@ -424,7 +428,7 @@ class Processor:
         return self._simulated(p, view, decision)
 
     @staticmethod
-    def _simulated(p: Parsed, view, decision: Decision) -> Decision:
+    def _simulated(p: Parsed, view: InternalView, decision: Decision) -> Decision:
         if isinstance(decision, Apply):
             state = view.person(p.facts["id_number"]) if p.facts["id_number"] else None
             for op in decision.ops:
@@ -436,8 +440,8 @@ class Processor:
         operator = record.operator if record else BRIDGE_OPERATOR
         return Stamp(operator=operator, at=now.strftime("%Y%m%d%H%M%S"), business_date=now.strftime("%Y%m%d"))
 
-    def _commit(self, parsed: list[Parsed], decisions: list[Decision], ledger, scans, scope, position,
-                audit: dict | None) -> None:
+    def _commit(self, parsed: list[Parsed], decisions: list[Decision], ledger: Ledger, scans: Scans,
+                scope: str | None, position: datetime | None, audit: dict[str, Any] | None) -> None:
         now = self.clock()
         work = [Work(p.staged.txn_id, d, self._stamp(p, now)) for p, d in zip(parsed, decisions) if isinstance(d, Apply)]
         with self.unit() as uow:
@@ -445,7 +449,9 @@ class Processor:
             self._ledger(uow.state, parsed, decisions, ledger, scans, written, scope, position, now, audit)
             uow.commit()
 
-    def _ledger(self, conn: Connection, parsed, decisions, ledger, scans, written, scope, position, now, audit) -> None:
+    def _ledger(self, conn: Connection, parsed: list[Parsed], decisions: list[Decision], ledger: Ledger,
+                scans: Scans, written: dict[str, str], scope: str | None, position: datetime | None, now: datetime,
+                audit: dict[str, Any] | None) -> None:
         writer = LedgerWriter(conn, self.run_id, now, ledger, **(audit or {}))
         writer.stage([{**p.staged.row(), "outcome": d.state} for p, d in zip(parsed, decisions)
                       if not p.staged.restaged])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mapping.codes import CodeTables
 from mapping.internal import BusinessRow, InternalView, PersonState
+from mapping.records import BusinessRecord
 from sync.planning.decisions import AlreadyApplied, Apply, Decision, Link, Rejected
 from sync.planning.ops import LinkBusinessLog, Op, UpdateEnrolment, UpdatePerson
 from sync.planning.planner import Candidate, LedgerEntry, Rules, plan
@@ -51,9 +52,16 @@ def _person(c: Candidate, view: InternalView) -> PersonState:
     return state
 
 
+def _record(c: Candidate) -> BusinessRecord:
+    """The candidate's validated record: ``_person`` has refused one without it already."""
+    if c.validated.record is None:
+        raise Refused("resolve.no_person")
+    return c.validated.record
+
+
 def _candidate_row(c: Candidate, view: InternalView, codes: CodeTables, ywlsh: str | None) -> BusinessRow:
     state = _person(c, view)
-    ywlx = codes.map("business_type", c.validated.record.biz_type)
+    ywlx = codes.map("business_type", _record(c).biz_type)
     rows = [r for r in state.business if r.wblsh is None and r.ywlx == ywlx
             and (ywlsh is None or r.ywlsh == ywlsh)]
     if len(rows) != 1:
@@ -88,7 +96,8 @@ def _merge_ops(choice: Choice, c: Candidate, view: InternalView, codes: CodeTabl
         return []
     if not choice.fields:
         raise Refused("resolve.fields_required")
-    state, record, ops = _person(c, view), c.validated.record, []
+    state, record = _person(c, view), _record(c)
+    ops: list[Op] = []
     for field in choice.fields:
         if field in MERGEABLE:
             ops.append(UpdatePerson(state.aac001, {MERGEABLE[field]: getattr(record.person, field.split(".")[1])}))
@@ -99,9 +108,9 @@ def _merge_ops(choice: Choice, c: Candidate, view: InternalView, codes: CodeTabl
     return ops
 
 
-def _grade_id(record, codes: CodeTables) -> int:
+def _grade_id(record: BusinessRecord, codes: CodeTables) -> int:
     on = getattr(record.payload, "enroll_date", None) or record.created_at.date()
-    grade = codes.grade_for(record.payload.grade, on)
+    grade = codes.grade_for(record.payload.grade, on)  # type: ignore[attr-defined]  # merged only where it has one
     if grade is None:
         raise Refused("resolve.field_not_mergeable", "payload.grade")
     return grade.grade_id
@@ -111,7 +120,7 @@ def _reject(choice: Choice) -> Decide:
     def decide(c: Candidate, view: InternalView, codes: CodeTables, entry: LedgerEntry | None) -> Decision:
         if not (choice.reason or "").strip():
             raise Refused("resolve.reason_required")
-        return Rejected(choice.reason.strip())
+        return Rejected((choice.reason or "").strip())
     return decide
 
 

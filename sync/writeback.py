@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, or_, select
+from sqlalchemy import Column, Table, exists, or_, select
+from sqlalchemy.engine import Connection, Engine
 
 from config.catalogue import text
 from connectors.bulk import insert_rows, update_rows
@@ -39,6 +40,7 @@ from sync.ledger import tables as t
 from sync.process import stage
 
 log = structlog.get_logger(__name__)
+Due = tuple[dict[str, Any], dict[str, Any]]  # a ledger row that owes a result, and the result's body
 STATES = t.OWING  # the states a result is written back for
 PENDING, APPROVED = code("review", "pending"), code("review", "approved")  # AAE016, config/codes.toml
 REVIEW = {PENDING: "accepted", APPROVED: "completed", code("review", "refused"): "rejected"}  # AAE016 -> outcome
@@ -141,7 +143,8 @@ def _ledger_rows(parts: Parts, after: str | None = None, limit: int | None = Non
         return [dict(zip(keys, r)) for r in result]
 
 
-def _by_key(engine, table, column, values, *columns, where=()) -> dict[str, dict[str, Any]]:
+def _by_key(engine: Engine, table: Table, column: Column[Any], values: list[str], *columns: Any,
+            where: tuple[Any, ...] = ()) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         for part in chunks(values, chunk_size(conn)):
@@ -160,7 +163,7 @@ def _sent(parts: Parts, first: str, last: str) -> set[tuple[str, str]]:
             select(w.txn_id, w.outcome).where(w.txn_id >= first, w.txn_id <= last, w.status.in_(("sent", "ferried"))))}
 
 
-def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
+def due(parts: Parts) -> tuple[list[Due], int]:
     """(ledger row, body) of every result not yet written back; and how many wait for a seal."""
     todo, waiting = [], 0
     for part, waits in due_in_pages(parts):
@@ -170,7 +173,7 @@ def due(parts: Parts) -> tuple[list[tuple[dict, dict]], int]:
 
 
 def due_in_pages(parts: Parts, size: int = 5000, only: Collection[str] | None = None
-                 ) -> Iterator[tuple[list[tuple[dict, dict]], int]]:
+                 ) -> Iterator[tuple[list[Due], int]]:
     """``due`` a page of the ledger at a time: memory stays flat however long the ledger.
     ``only``: among these txn_ids (a night's candidates), a page of them at a time."""
     if only is not None:
@@ -188,7 +191,7 @@ def due_in_pages(parts: Parts, size: int = 5000, only: Collection[str] | None = 
         after = ledger[-1]["txn_id"]
 
 
-def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[tuple[dict, dict]], int]:
+def _due_of(parts: Parts, ledger: list[dict[str, Any]]) -> tuple[list[Due], int]:
     """What a page of open ledger rows owes. Most of them, night after night, are business that
     waits for review inside with its "accepted" already sent: their AE_YWJL rows are read only
     once reviewed (``AAE016`` no longer 0), and seals only for approved business, so a quiet
@@ -292,7 +295,7 @@ def _store(parts: Parts, attempts: list[Attempt]) -> None:
 
 def _post(parts: Parts, attempt: Attempt) -> None:
     try:
-        attempt.answer = parts.client.post_result(attempt.txn_id, attempt.payload, attempt.key)
+        attempt.answer = parts.platform.post_result(attempt.txn_id, attempt.payload, attempt.key)
         attempt.status = "sent"
         faultpoints.reached("after_writeback_post")
     except ConflictError as err:
@@ -336,7 +339,7 @@ def _settle(parts: Parts, attempts: list[Attempt], tally: WritebackTally) -> Non
                 log.exception("take_in_failed", txn_id=a.txn_id)
 
 
-def answered(conn, results: Iterable[tuple[str, int]]) -> None:
+def answered(conn: Connection, results: Iterable[tuple[str, int]]) -> None:
     """The hint a quiet night reads (``sync.sweep``): the version each result answered, kept in
     the transaction that records it sent (or ferried). Only ever raised. ``results``: (txn_id,
     version answered)."""
@@ -348,7 +351,7 @@ def answered(conn, results: Iterable[tuple[str, int]]) -> None:
                 where=lambda v: [or_(x.answered_version.is_(None), x.answered_version < v["answered_version"])])
 
 
-def _bump(conn, answers: list[tuple[str, Any]]) -> None:
+def _bump(conn: Connection, answers: list[tuple[str, Any]]) -> None:
     """The platform bumped the version in its answer: the next result answers that one, and
     the echo is old news. ``answers``: (txn_id, the platform's answer)."""
     update_rows(conn, t.txn, "txn_id",
@@ -365,7 +368,7 @@ def follow(parts: Parts, txn_id: str, answer: Any) -> None:
 
 def take_in(parts: Parts, txn_id: str) -> None:
     """Fetch the platform's current version and process it by the sync engine's rules."""
-    raw = parts.client.transaction(txn_id)
+    raw = parts.platform.transaction(txn_id)
     version = wire.version_of(raw.get("version")) if isinstance(raw, dict) else None
     seen = None
     if version is not None:  # read as the wire model reads it ("2" is 2); any other is staged as it is
@@ -375,7 +378,7 @@ def take_in(parts: Parts, txn_id: str) -> None:
     if seen is None:
         processor = parts.processor(f"takein-{txn_id}")
         batch = [stage(raw)]
-        processor.process(batch, parts.fetcher.outcomes(raw.get("attachments") or [], {}), None, None)
+        processor.process(batch, parts.scans.outcomes(raw.get("attachments") or [], {}), None, None)
 
 
 def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: int = 3,
@@ -410,9 +413,9 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
         except RetryBudgetExhausted:
             down.set()
 
-    running: dict[Future, list[Any]] = {}  # a result being sent -> its chunk's entry in the flight
+    running: dict[Future[Any], list[Any]] = {}  # a result being sent -> its chunk's entry in the flight
 
-    def returned(future: Future) -> None:
+    def returned(future: Future[Any]) -> None:
         entry = running.pop(future)
         entry[1] -= 1
         if (error := future.exception()) is not None:

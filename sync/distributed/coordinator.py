@@ -15,9 +15,9 @@ import json
 import time
 import uuid
 from collections import Counter
-from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+import procrastinate
 import structlog
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import select, update
@@ -25,19 +25,31 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.platform import RegionForbidden, RetryBudgetExhausted
 from connectors.platform.errors import PlatformError
-from sync import checkpoint as cp
-from sync import engine, nightly
+from sync import nightly, services
 from sync.distributed import tasks
 from sync.distributed.partitions import partitions
 from sync.engine import Parts, RunResult
 from sync.ledger import tables as t
-from sync.locks import run_lock
+from sync.process import Tally
 
 log = structlog.get_logger(__name__)
 FINISHED = ("done", "failed")
 
 
-def enqueue(parts: Parts, app, run_id: str, prefixes: list[str]) -> None:
+class QueueSettings(Protocol):
+    """What a distributed run reads of the settings (``bridge.settings.Settings``, above the engine)."""
+
+    @property
+    def queue_url(self) -> str: ...
+
+    @property
+    def worker_stalled_after(self) -> float: ...
+
+    @property
+    def partition_level(self) -> str: ...
+
+
+def enqueue(parts: Parts, app: procrastinate.App, run_id: str, prefixes: list[str]) -> None:
     with parts.state.begin() as conn:
         conn.execute(t.run.insert().values(run_id=run_id, kind="distributed", started_at=parts.clock(),
                                            status="running"))
@@ -66,7 +78,7 @@ def partition_rows(parts: Parts, run_id: str) -> list[dict[str, Any]]:
                                                        .order_by(p.prefix))]
 
 
-def wait_for(parts: Parts, app, run_id: str, stalled_after: float, poll: float = 2.0,
+def wait_for(parts: Parts, app: procrastinate.App, run_id: str, stalled_after: float, poll: float = 2.0,
              timeout: float | None = None) -> list[dict[str, Any]]:
     started = time.monotonic()
     while True:
@@ -79,22 +91,22 @@ def wait_for(parts: Parts, app, run_id: str, stalled_after: float, poll: float =
         time.sleep(poll)
 
 
-async def _retry(app, stalled_after: float) -> None:
+async def _retry(app: procrastinate.App, stalled_after: float) -> None:
     async with app.open_async():
         await tasks.retry_stalled(app, stalled_after)
 
 
-def run(parts: Parts, settings, wait: bool = True, timeout: float | None = None) -> RunResult:
+def run(parts: Parts, settings: QueueSettings, wait: bool = True, timeout: float | None = None) -> RunResult:
     """One distributed run; without ``wait``, only enqueue (the workers and a later status tell)."""
     app = tasks.make_app(settings.queue_url, settings.worker_stalled_after)
-    run_id = datetime.now().strftime("%Y%m%d%H%M%S-d") + uuid.uuid4().hex[:7]
+    run_id = parts.clock().strftime("%Y%m%d%H%M%S-d") + uuid.uuid4().hex[:7]
     structlog.contextvars.bind_contextvars(run_id=run_id)
     prefixes = partitions(parts.context.regions, settings.partition_level)
     with app.open():
         tasks.ensure_schema(app, parts.state, parts.home)
         enqueue(parts, app, run_id, prefixes)
     log.info("distributed_run_enqueued", partitions=prefixes)
-    result = RunResult(run_id, "completed", engine.Tally())
+    result = RunResult(run_id, "completed", Tally())
     if not wait:
         result.status = "enqueued"
         return result
@@ -118,8 +130,7 @@ def _sweep(parts: Parts, run_id: str, result: RunResult) -> None:
     processor = parts.processor(run_id, result.tally)
     for scope in parts.scopes:
         try:
-            with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=True):
-                engine.scope_run(parts, processor, scope)
+            services.sync_scope(services.SyncScope(run_id, scope, wait=True), parts, processor)
         except RegionForbidden:
             result.skipped_regions.append(scope or "*")
         except (RetryBudgetExhausted, PlatformError, SQLAlchemyError) as err:

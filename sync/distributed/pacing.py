@@ -15,6 +15,7 @@ from collections.abc import Callable
 from sqlalchemy import literal_column, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.sql.elements import ColumnClause
 
 from sync.ledger import tables as t
 
@@ -36,7 +37,7 @@ class SharedRateLimiter:
         self.engine, self.key, self.rate, self.burst, self._sleep = engine, key[:80], rate, burst, sleep
         self.interval = 1.0 / rate
         self.tolerance = (burst - 1) * self.interval
-        self._now = literal_column(NOW[engine.dialect.name])
+        self._now: ColumnClause[float] = literal_column(NOW[engine.dialect.name])
         self.waited = 0.0
         self._ready = False
 

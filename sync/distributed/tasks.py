@@ -16,6 +16,7 @@ import json
 import os
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -23,11 +24,11 @@ import structlog
 from sqlalchemy import inspect, update
 from sqlalchemy.engine import Engine, make_url
 
-from sync import checkpoint as cp
 from sync.ledger import tables as t
 
 if TYPE_CHECKING:
     from sync.engine import Parts
+    from sync.process import Tally
 
 log = structlog.get_logger(__name__)
 QUEUE = "sync"
@@ -71,7 +72,7 @@ async def retry_stalled(app: procrastinate.App, stalled_after: float) -> int:
     return len(stalled)
 
 
-def ensure_schema(app: procrastinate.App, state: Engine, home) -> None:
+def ensure_schema(app: procrastinate.App, state: Engine, home: Path) -> None:
     """procrastinate's tables, once (its own migrations apply to later versions: docs/operations.md).
 
     Workers and the coordinator start together: one at a time checks and creates, under the
@@ -116,8 +117,7 @@ def _mark(state: Engine, run_id: str, prefix: str, **values: Any) -> None:
 
 def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     from connectors.platform import RegionForbidden
-    from sync import engine
-    from sync.locks import run_lock
+    from sync import services
     from sync.process import Tally
 
     parts = worker_parts()
@@ -128,8 +128,7 @@ def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     processor = parts.processor(run_id, tally)
     note = None
     try:
-        with run_lock(parts.state, parts.home, cp.scope_of(prefix), wait=True):
-            engine.scope_run(parts, processor, prefix)
+        services.sync_scope(services.SyncScope(run_id, prefix, wait=True), parts, processor)
     except RegionForbidden:
         note = "region_forbidden"
     except Exception as err:
@@ -144,6 +143,6 @@ def run_partition(run_id: str, prefix: str) -> dict[str, Any]:
     return summary
 
 
-def summary_of(tally) -> dict[str, Any]:
+def summary_of(tally: Tally) -> dict[str, Any]:
     return {"pulled": tally.pulled, "new_versions": tally.new_versions, "by_state": dict(tally.by_state),
             "conflicts": dict(tally.conflicts), "seconds": {k: round(v, 3) for k, v in tally.seconds.items()}}

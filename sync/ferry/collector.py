@@ -92,7 +92,7 @@ class CollectResult:
     scans: int = 0
     results_posted: dict[str, int] = field(default_factory=dict)
     quarantined: list[tuple[str, str]] = field(default_factory=list)
-    waiting: dict[str, dict] = field(default_factory=dict)
+    waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     skipped_regions: list[str] = field(default_factory=list)
 

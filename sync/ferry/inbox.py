@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import delete, select
@@ -43,7 +44,7 @@ class Inbox:
         self.signer, self.clock = signer, clock
         self.quarantined: list[tuple[str, str]] = []
         self.duplicates = 0
-        self.waiting: dict[str, dict] = {}  # sender -> {"missing": first missing seq, "held": [seqs]}
+        self.waiting: dict[str, dict[str, Any]] = {}  # sender -> {"missing": first missing seq, "held": [seqs]}
 
     def files(self) -> list[Path]:
         """Complete batch files of this kind (a temporary name is a batch still arriving)."""

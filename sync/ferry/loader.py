@@ -13,7 +13,6 @@ import dataclasses
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from config.catalogue import text
 from connectors.internal.reader import chunks, within
 from mapping.types import PLATFORM_ID
-from sync import audit, faultpoints, writeback
+from sync import audit, faultpoints, services, writeback
 from sync.engine import Parts
 from sync.ferry import batch as b
 from sync.ferry.collector import Folders
@@ -32,11 +31,9 @@ from sync.ferry.inbox import Inbox
 from sync.ferry.outbox import Outbox
 from sync.ferry.signing import BatchSigner
 from sync.ledger import tables as t
-from sync.ledger.store import seen_versions
 from sync.locks import run_lock
-from sync.process import Processor, Staged, Tally, in_rounds, stage
+from sync.process import Processor, Tally
 from sync.scans import ScanOutcome, ScanStore
-from sync.sealing.service import seal_approved
 
 log = structlog.get_logger(__name__)
 RESULTS_PER_BATCH = 2000
@@ -56,7 +53,7 @@ class LoadResult:
     imported: list[str] = field(default_factory=list)     # sender:seq
     duplicates: int = 0
     quarantined: list[tuple[str, str]] = field(default_factory=list)
-    waiting: dict[str, dict] = field(default_factory=dict)
+    waiting: dict[str, dict[str, Any]] = field(default_factory=dict)
     acks: int = 0
     results: int = 0
     result_batches: list[int] = field(default_factory=list)
@@ -79,7 +76,7 @@ class Loader:
 
     def run(self, wait: bool = False, accept_gap: bool = False) -> LoadResult:
         p = self.parts
-        run_id = datetime.now().strftime("load-%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
+        run_id = p.clock().strftime("load-%Y%m%d%H%M%S-") + uuid.uuid4().hex[:6]
         structlog.contextvars.bind_contextvars(run_id=run_id)
         result = LoadResult(run_id)
         with p.state.begin() as conn:
@@ -100,7 +97,7 @@ class Loader:
             result.waiting = self.inbox.waiting
             if result.quarantined:
                 result.status = "incomplete"
-            result.after["seal"] = dataclasses.asdict(seal_approved(p, p.signer, p.receipts))
+            result.after["seal"] = dataclasses.asdict(services.seal(services.Seal(), p))
             self.send_results(result)
         self._report(result)
         self._finish(result)
@@ -111,13 +108,6 @@ class Loader:
     def import_batch(self, processor: Processor, batch: b.Batch, result: LoadResult) -> None:
         p, m = self.parts, batch.manifest
         raws = batch.items("transactions")
-        staged = [stage(raw) for raw in raws]
-        with p.state.connect() as conn:
-            seen = seen_versions(conn, [s.txn_id for s in staged])
-        fresh: dict[tuple[str, int], Staged] = {}
-        for s in staged:
-            if (s.txn_id, s.version) not in seen:
-                fresh.setdefault((s.txn_id, s.version), s)
         for sha in batch.scan_names():  # verified: 64 hex digits, the bytes hash to them
             if not self.store.has(sha):
                 self.store.put(sha, batch.scan(sha))
@@ -128,12 +118,9 @@ class Loader:
             result.problems.append(text("ferry.dropped_line", batch=f"{m.sender}:{m.seq}", count=len(batch.dropped),
                                         detail=detail))
             log.warning("batch_members_dropped", sender=m.sender, seq=m.seq, dropped=batch.dropped[:20])
-        result.tally.pulled += len(raws)
-        result.tally.new_versions += len(fresh)
-        for part in in_rounds(list(fresh.values())) if fresh else ():
-            processor.process(part, outcomes, None, None)
+        fresh = services.load_batch(services.LoadBatch(tuple(raws), outcomes), p, processor)
         acks = batch.items("acks")
-        counts = {"transactions": len(raws), "new": len(fresh), "acks": len(acks)}
+        counts = {"transactions": len(raws), "new": fresh, "acks": len(acks)}
         if batch.dropped:
             counts["dropped"] = len(batch.dropped)
         with p.state.begin() as conn:
@@ -148,7 +135,7 @@ class Loader:
                 writeback.follow(p, ack["txn_id"], answer)
         result.acks += len(acks)
         result.imported.append(f"{m.sender}:{m.seq}")
-        log.info("batch_imported", sender=m.sender, seq=m.seq, transactions=len(raws), new=len(fresh), acks=len(acks))
+        log.info("batch_imported", sender=m.sender, seq=m.seq, transactions=len(raws), new=fresh, acks=len(acks))
         faultpoints.reached("after_batch_imported")
 
     def _outcome(self, batch: b.Batch, aid: str, o: dict[str, Any]) -> ScanOutcome:
@@ -248,7 +235,7 @@ class Loader:
     def _report(self, result: LoadResult) -> None:
         from sync.nightly import daily_report
         try:
-            daily_report(self.parts, result)  # type: ignore[arg-type]
+            daily_report(self.parts, result)
         except (OSError, ValueError) as err:
             result.problems.append(f"report: {err}")
             log.error("report_failed", error=str(err))

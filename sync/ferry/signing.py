@@ -20,7 +20,8 @@ MIN_SECRET = 32  # characters of a shared secret: ``openssl rand -hex 32`` gives
 
 
 class BatchSigner(Protocol):
-    algorithm: str
+    @property
+    def algorithm(self) -> str: ...
 
     def sign(self, data: bytes) -> str: ...
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, select, update
+from sqlalchemy import ColumnElement, Select, exists, select, update
+from sqlalchemy.engine import Connection
 
 from config.catalogue import text
 from connectors.internal import schema as it
@@ -55,7 +56,7 @@ def _unsealed(parts: Parts, only: Collection[str] | None = None) -> list[tuple[s
         return [(r.txn_id, r.ywlsh) for q in _among(conn, query, only) for r in conn.execute(q)]
 
 
-def _among(conn, query, only: Collection[str] | None) -> Iterator[Any]:
+def _among(conn: Connection, query: Select[Any], only: Collection[str] | None) -> Iterator[Select[Any]]:
     """``query`` as it stands, or once per chunk of ``only`` (a night's candidates, ``sync.sweep``)."""
     if only is None:
         yield query
@@ -64,7 +65,7 @@ def _among(conn, query, only: Collection[str] | None) -> Iterator[Any]:
         yield query.where(within(conn, t.txn.c.txn_id, part))
 
 
-def _unsealed_where() -> tuple:
+def _unsealed_where() -> tuple[ColumnElement[bool], ...]:
     x, s = t.txn.c, t.seal.c
     # NOT EXISTS, not NOT IN (see ``verify._every_version_has_a_state``): a county's sealed
     # history outgrows work_mem, and a NULL among it would have made NOT IN answer nothing.
@@ -78,7 +79,7 @@ _COLUMNS = (it.ae_ywjl.c.ywlsh, it.ae_ywjl.c.wblsh, it.ae_ywjl.c.ywlx, it.ae_ywj
 
 def _approved(parts: Parts, ywlshs: list[str]) -> list[dict[str, Any]]:
     y, p = it.ae_ywjl.c, it.ac01.c
-    out = []
+    out: list[dict[str, Any]] = []
     with parts.internal.connect() as conn:
         for part in chunks(ywlshs, chunk_size(conn)):
             query = (select(*_COLUMNS).select_from(it.ae_ywjl.join(it.ac01, y.aac001 == p.aac001))
@@ -170,11 +171,11 @@ def seal_one(row: dict[str, Any], txn_id: str, parts: Parts, signer: Signer, fol
 def _store(parts: Parts, seal: dict[str, Any], qzzt: str) -> None:
     """QZZT inside and the pb_seal row, in one transaction when the databases are one."""
     now = parts.clock()
-    def internal(conn) -> None:
+    def internal(conn: Connection) -> None:
         conn.execute(update(it.ae_ywjl).where(it.ae_ywjl.c.ywlsh == seal["ywlsh"], it.ae_ywjl.c.qzzt != SEALED)
                      .values(qzzt=qzzt))
 
-    def state(conn) -> None:
+    def state(conn: Connection) -> None:
         attempts = conn.execute(select(t.seal.c.attempts).where(t.seal.c.ywlsh == seal["ywlsh"])).scalar()
         values = {**seal, "attempts": (attempts or 0) + 1, "updated_at": now}
         audit.append(conn, now, "pension-bridge", f"seal:{seal['status']}", seal["ywlsh"],

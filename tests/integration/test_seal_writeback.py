@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from bridge import wiring
 from connectors.internal import schema as it
-from sync import nightly
+from sync import nightly, services
 from sync.ledger import tables as lt
 from sync.sealing.check import verify_receipt
 from sync.verify import verify
@@ -252,13 +252,13 @@ def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
     box, make = night(with_scans(txn))
     with box as server:
         n = make(server)
-        real = nightly.write_back
+        real = services.write_back
 
-        def agent_withdraws_first(parts, workers=8, **kw):
+        def agent_withdraws_first(command, parts):
             server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
-            return real(parts, workers, **kw)
+            return real(command, parts)
 
-        mocker.patch.object(nightly, "write_back", agent_withdraws_first)
+        mocker.patch.object(services, "write_back", agent_withdraws_first)
         result = n.run()
         assert server.state.txns[txn["txn_id"]]["status"] == "withdrawn" and n.results(txn["txn_id"]) == []
         assert result.after["writeback"]["superseded"] == 1
@@ -272,7 +272,7 @@ def test_killed_between_sealing_and_write_back_seals_once(night, mocker):
         n = make(server)
         n.run()
         n.review(txn["txn_id"], "1", qzzt="1")
-        mocker.patch.object(nightly, "write_back", side_effect=KeyboardInterrupt("killed after sealing"))
+        mocker.patch.object(services, "write_back", side_effect=KeyboardInterrupt("killed after sealing"))
         with pytest.raises(KeyboardInterrupt):
             n.run()
         first = rows(n.parts.state, lt.seal)[0]
@@ -419,7 +419,7 @@ def test_a_night_that_could_not_write_back_leaves_the_window_where_it_was(night,
         n.run()
         with n.parts.state.connect() as conn:
             before = checkpoint.read(conn, sweep.WINDOW).updated_at
-        mocker.patch.object(nightly, "write_back", side_effect=RetryBudgetExhausted("down"))
+        mocker.patch.object(services, "write_back", side_effect=RetryBudgetExhausted("down"))
         later = wiring.build(settings(server, n.url, n.home), clock=lambda: CLOCK() + timedelta(days=1))
         assert nightly.run(later).status == "incomplete"
         with n.parts.state.connect() as conn:
