@@ -10,8 +10,8 @@ import pytest
 
 from connectors.platform import errors as e
 from connectors.platform.client import MAX_OBJECT_BYTES, MAX_PAGE_BYTES, PlatformClient
-from connectors.platform.pacing import RetryBudget
-from tests.fake_transport import envelope, fake_client
+from connectors.platform.pacing import RetryBudget, Unlimited
+from tests.fake_transport import FakeTransport, envelope, fake_client
 
 
 class Trickle(httpx.SyncByteStream):
@@ -115,6 +115,34 @@ def test_cookies_from_the_platform_are_never_sent_back():
     client.changes_page()
     client.changes_page()
     assert "cookie" not in transport.sent[1].headers
+
+
+@pytest.mark.parametrize("base", ["http://p/open/v1", "http://p/open/v1/"])
+def test_each_request_is_the_one_httpx_would_build_for_the_same_call(base):
+    """The client builds its requests itself, once merged what httpx merges per call: the URL,
+    the headers and the timeouts must be exactly those of ``build_request``."""
+    transport = FakeTransport(lambda request: envelope({"items": []}))
+    client = PlatformClient(base, "k", "s", limiter=Unlimited(), budget=RetryBudget(3, 3), transport=transport)
+    client.changes_page(cursor="a/b c", region_prefix="5301", limit=7)
+    client.transaction("T 1/é")
+    client.post_result("T1", {"outcome": "completed"}, "key-1")
+    reference = httpx.Client(base_url=base, headers={"Accept-Encoding": "identity", "User-Agent": "pension-bridge"},
+                             timeout=httpx.Timeout(30.0, connect=10.0))
+    expected = [reference.build_request("GET", "/pension/transactions?limit=7&cursor=a%2Fb%20c&region_prefix=5301"),
+                reference.build_request("GET", "/pension/transactions/T%201%2F%C3%A9"),
+                reference.build_request("POST", "/pension/transactions/T1/result",
+                                        content=b'{"outcome":"completed"}',
+                                        headers={"Idempotency-Key": "key-1",
+                                                 "Content-Type": "application/json; charset=utf-8"})]
+    assert [str(r.url) for r in transport.sent] == [
+        "http://p/open/v1/pension/transactions?limit=7&cursor=a%2Fb%20c&region_prefix=5301",
+        "http://p/open/v1/pension/transactions/T%201%2F%C3%A9", "http://p/open/v1/pension/transactions/T1/result"]
+    signed = {"x-app-key", "x-timestamp", "x-nonce", "x-signature"}
+    for sent, built in zip(transport.sent, expected, strict=True):
+        assert (sent.method, str(sent.url), sent.url.raw_path) == (built.method, str(built.url), built.url.raw_path)
+        assert [(k, v) for k, v in sent.headers.multi_items() if k not in signed] == built.headers.multi_items()
+        assert sent.content == built.content and sent.extensions["timeout"] == built.extensions["timeout"]
+    assert signed <= set(transport.sent[2].headers)
 
 
 def test_a_compressed_body_is_refused_rather_than_inflated():
