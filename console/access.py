@@ -21,7 +21,7 @@ def visible_kinds(user: User) -> frozenset[str] | None:
     return AGENT_KINDS if user.role == "agent" else None
 
 
-def may_see(user: User, conflict: dict) -> bool:
+def may_see(user: User, conflict: dict[str, Any]) -> bool:
     in_region = (conflict.get("region_code") or "").startswith(user.region_prefix)
     kinds = visible_kinds(user)
     # An agent linked to a platform agent_id works that agent's items only, not the whole village's.
@@ -46,7 +46,7 @@ def button_label(user: User, action: str, kind: str = "") -> str:
     return action
 
 
-def may_do(user: User, conflict: dict, action: str) -> bool:
+def may_do(user: User, conflict: dict[str, Any], action: str) -> bool:
     return may_see(user, conflict) and action in ACTIONS[user.role] and action in applicable(conflict["kind"])
 
 

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.catalogue import field_label, has, text
 from connectors.platform.client import sniff
@@ -57,6 +58,7 @@ MAX_QR, MAX_RECEIPT = 2000, 2 * 1024 * 1024  # a receipt's QR text, a receipt's 
 COUNTS_SECONDS = 30.0  # the queue's totals may be this old (a resolve here refreshes them at once)
 _IMAGES = frozenset({"image/jpeg", "image/png"})
 _SUFFIX = {"image/jpeg": "jpg", "image/png": "png", "application/pdf": "pdf"}
+Totals = tuple[dict[str, int], list[int]]  # the queue's counts by kind, and by wait (conflicts.counts)
 # Templates compiled once and kept: no stat of the files on every page (a new release restarts the console).
 _env = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html", "j2"]), auto_reload=False)
 _env.filters["segment"] = lambda value: quote(str(value), safe="")  # a platform id as one path segment
@@ -73,8 +75,10 @@ class Console:
                  idle_minutes: float = IDLE_MINUTES) -> None:
         self.parts, self.clock, self.secure = parts, clock, secure_cookies
         self.idle = timedelta(minutes=idle_minutes)
-        self._counts: dict[Any, tuple[float, Any]] = {}
-        self._counts_lock, self._flights, self._recount = threading.Lock(), {}, set()
+        self._counts: dict[Any, tuple[float, Totals]] = {}
+        self._counts_lock = threading.Lock()
+        self._flights: dict[Any, threading.Lock] = {}
+        self._recount: set[Any] = set()
         routes = [Route("/login", self.login_page, methods=["GET"]), Route("/login", self.login_post, methods=["POST"]),
                   Route("/logout", self.logout, methods=["POST"]), Route("/", self.queue),
                   Route("/conflicts/{cid:int}", self.conflict),
@@ -83,7 +87,8 @@ class Console:
                   Route("/conflicts/{cid:int}/resolve", self.resolve, methods=["POST"]),
                   Route("/reports", self.reports), Route("/reports/unsynced.{fmt}", self.download),
                   Route("/runs", self.runs), Route("/verify", self.verify, methods=["GET", "POST"])]
-        handlers = {HTTPException: self.http_error, BadQuery: self.bad_query, Exception: self.server_error}
+        handlers: dict[Any, Callable[..., Any]] = {HTTPException: self.http_error, BadQuery: self.bad_query,
+                                                   Exception: self.server_error}
         self.starlette = Starlette(routes=routes, exception_handlers=handlers)
         # Outside Starlette's own error middleware, so that its 500 answers get the headers too.
         self.app = _SecurityHeaders(self.starlette)
@@ -188,7 +193,7 @@ class Console:
         return filters, {"region": region, "kind": kind, "biz_type": biz, "min_age": age, "mine": mine_on,
                          "outside": outside}
 
-    def _totals(self, filters: conflicts.Filters) -> tuple[dict[str, int], list[int]]:
+    def _totals(self, filters: conflicts.Filters) -> Totals:
         """Counts by kind and by wait. At 150,000 open conflicts they cost far more than the page
         (one pass over them all), and every user reloads the queue: kept for ``COUNTS_SECONDS``,
         computed once however many ask at the same moment, and once old served as they are while
@@ -207,7 +212,7 @@ class Console:
             cached = self._counts.get(key)
             return cached[1] if cached is not None else self._count(key, filters, now)
 
-    def _count(self, key: Any, filters: conflicts.Filters, now: datetime) -> tuple[dict[str, int], list[int]]:
+    def _count(self, key: Any, filters: conflicts.Filters, now: datetime) -> Totals:
         thresholds = tuple(f"{now - timedelta(days=limit):%Y-%m-%d %H:%M:%S}" for limit, _ in BUCKETS if limit)
         try:
             found = conflicts.counts(self.reads, filters, thresholds)
@@ -471,7 +476,7 @@ class Console:
 class _SecurityHeaders:
     """Headers that keep the pages from being framed, sniffed or fed foreign scripts."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     DEFAULTS = ((b"content-security-policy",
@@ -481,11 +486,12 @@ class _SecurityHeaders:
                 (b"referrer-policy", b"same-origin"),
                 (b"cache-control", b"no-store"))  # every page and download holds personal data
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
 
-        async def with_headers(message) -> None:
+        async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {name.lower() for name, _ in headers}

@@ -22,11 +22,15 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy.engine import Engine
 
+from connectors.internal.db import engine_for
 from console.auth import add_user
+from sync.engine import Parts
 from sync.ledger import tables as t
 from sync.ledger.migrate import upgrade
 
@@ -36,23 +40,26 @@ PASSWORD = "bench password 1"
 _NEXT = re.compile(r'href="/\?([^"]+)" rel="next"')
 
 
-def fill(engine, n: int, chunk: int = 5000) -> None:
+def fill(engine: Engine, n: int, chunk: int = 5000) -> None:
     """``n`` open conflicts over 30 villages, created over the last 60 days."""
     for start in range(0, n, chunk):
-        txns, versions, conflicts = [], [], []
+        txns: list[dict[str, Any]] = []
+        versions: list[dict[str, Any]] = []
+        conflicts: list[dict[str, Any]] = []
         for i in range(start, min(n, start + chunk)):
             txn_id, region = f"RH{i:018d}", f"5301{i % 3 + 2:02d}00100{i % 10}"
             created = f"{NOW - timedelta(minutes=(i * 577) % 86400):%Y-%m-%d %H:%M:%S}"
+            agent = {"agent_id": f"A{i % 40:04d}", "name": f"代办{i % 40}"}
             raw = {"txn_id": txn_id, "version": 1, "biz_type": "CBDJ", "region_code": region, "created_at": created,
                    "person": {"name": f"居民{i}", "id_number": "530102198001010111"}, "payload": {"grade": "300.00"},
-                   "agent": {"agent_id": f"A{i % 40:04d}", "name": f"代办{i % 40}"}, "attachments": []}
+                   "agent": agent, "attachments": []}
             txns.append(dict(txn_id=txn_id, version=1, state="conflict", biz_type="CBDJ", region_code=region,
-                             agent_id=raw["agent"]["agent_id"], agent_name=raw["agent"]["name"], created_at=created,
+                             agent_id=agent["agent_id"], agent_name=agent["name"], created_at=created,
                              updated_at=created, first_seen_at=NOW, state_at=NOW))
             versions.append(dict(txn_id=txn_id, version=1, updated_at=created, content_hash="0" * 64,
                                  raw=json.dumps(raw, ensure_ascii=False), received_at=NOW, run_id="bench"))
             conflicts.append(dict(txn_id=txn_id, version=1, kind=KINDS[i % len(KINDS)], detail="id_card",
-                                  fields="[]", internal_rows="[]", region_code=region, agent_id=raw["agent"]["agent_id"],
+                                  fields="[]", internal_rows="[]", region_code=region, agent_id=agent["agent_id"],
                                   status="open", opened_at=NOW - timedelta(hours=i % 48), updated_at=NOW))
         with engine.begin() as conn:
             conn.execute(insert(t.txn), txns)
@@ -95,9 +102,10 @@ def serve(url: str, port: int) -> None:
 
     from console.app import Console
 
-    engine = create_engine(url, pool_size=25)
-    uvicorn.run(Console(SimpleNamespace(state=engine), lambda: NOW).app, host="127.0.0.1", port=port,
-                log_level="warning")
+    # The engine as the console's own wiring makes it (bridge/wiring.py: engine_for, its pool and
+    # its pre-ping), and the console served as ``pension-bridge console`` serves it.
+    parts = cast(Parts, SimpleNamespace(state=engine_for(url)))
+    uvicorn.run(Console(parts, lambda: NOW).app, host="127.0.0.1", port=port, log_level="warning")
 
 
 def _cpu_seconds(pid: int | None) -> float:
@@ -112,10 +120,10 @@ def _cpu_seconds(pid: int | None) -> float:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
-def run(url: str, open_conflicts: int, users: int, seconds: float, think: float, reuse: bool = False) -> dict:
+def run(url: str, open_conflicts: int, users: int, seconds: float, think: float, reuse: bool = False) -> dict[str, Any]:
     engine = create_engine(url)
     upgrade(engine)
     started = time.perf_counter()

@@ -30,7 +30,7 @@ SHOTS = (  # file, role, viewport, what to open (a path or a conflict kind), ful
 )
 
 
-def chinese_fonts(home: Path) -> dict[str, str]:
+def chinese_fonts(home: Path) -> dict[str, str | float | bool]:
     """chromium's environment with fontconfig told where a Chinese font is: the WenQuanYi Micro Hei
     the receipt embeds, from a PyPI package the project installs (sync/sealing/receipt.py), so
     that a machine without Chinese fonts still draws the pages in Chinese, not in boxes."""
