@@ -9,7 +9,9 @@ the run's summary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from typing import Any
 
@@ -27,15 +29,18 @@ from mapping.internal import BusinessRow, PersonState
 from mapping.problems import Problem
 from mapping.records import BusinessRecord, PersonRecord
 from mapping.types import LocalDate
+from sync import comparison, conflicts
 from sync.planning import registry as planning
 from sync.planning.common import differs, payload_of, require_active, ywlx
 from sync.planning.decisions import Hold
 from sync.planning.ops import NewBusinessLog, Op, UpdateEnrolment
+from tests.e2e.console_world import USERS
 from tests.factories import codes, raw_txn
 from tests.integration.sandbox_fixtures import sandbox, settings
 from tests.integration.test_conflicts import ENROLMENT, PERSON, insert
 from tests.integration.test_seal_writeback import Night
 from tests.integration.test_sync import rows
+from tests.security.console_fixtures import bare_console, sign_in
 
 CODE = "HFJF"
 
@@ -119,6 +124,20 @@ def test_a_sixth_type_flows_end_to_end_through_the_sandbox(sixth_type, internal_
         night.run()
         assert night.results(txn["txn_id"])[-1]["outcome"] == "completed"
         assert server.state.txns[txn["txn_id"]]["seal_status"] == "sealed"
+
+
+def test_its_label_and_the_consoles_filter_come_from_the_registry(sixth_type, tmp_path):
+    assert comparison.shown(CODE, "biz_type") == "恢复缴费" and conflicts.readable(CODE) == "恢复缴费"
+    with bare_console("sqlite", tmp_path) as (_, console), closing(sign_in(console, USERS["staff"][0])) as client:
+        page = client.get(f"/?biz_type={CODE}")
+    assert page.status_code == 200
+    assert re.search(rf'<option value="{CODE}" selected>恢复缴费</option>', page.text)
+
+
+def test_a_type_not_registered_is_no_filter_and_no_label(tmp_path):
+    assert comparison.shown(CODE, "biz_type") == CODE
+    with bare_console("sqlite", tmp_path) as (_, console), closing(sign_in(console, USERS["staff"][0])) as client:
+        assert client.get(f"/?biz_type={CODE}").status_code == 400
 
 
 @pytest.mark.parametrize(("entry", "planner", "missing"), [
