@@ -268,3 +268,14 @@ def test_review_and_seal_codes_come_from_configuration(monkeypatch):
     v = InternalView()
     o.NewBusinessLog("P1", "11", "T1").simulate(v, None)
     assert v.applied["T1"].aae016 == "P"
+
+
+def test_a_type_without_a_planner_is_a_named_refusal_never_a_key_error():
+    import pytest
+
+    from sync.planning.registry import IncompleteBusinessType, planner_for
+
+    with pytest.raises(IncompleteBusinessType) as refused:
+        planner_for("QTYW")
+    assert refused.value.code == "QTYW" and refused.value.missing == ["planner"]
+    assert "QTYW" in str(refused.value) and "入库规划" in str(refused.value)
