@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import threading
 from collections.abc import Iterable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -254,24 +255,35 @@ class ScanFetcher:
             done = {a_id: done[a_id] for a_id in order}  # the attachments' order, not the downloads'
         return done
 
-    def _fetch(self, todo: list[dict[str, Any]], done: dict[str, ScanOutcome]) -> None:
+    def _fetch(self, todo: list[tuple[dict[str, Any], frozenset[str]]], done: dict[str, ScanOutcome]) -> None:
         """Download with ``workers`` threads; this thread writes the files as they arrive.
 
         At most ``window`` downloads are asked for or wait in memory. A standard executor rather
         than a crew of our own: at the platform's 10 requests a second the CPU an executor's
         futures cost is invisible, and the code is the standard library's to keep correct.
+
+        Each future puts itself on a queue when it is done, and this thread takes them from it one
+        at a time: ``wait(FIRST_COMPLETED)`` over the window instead installed and removed a waiter
+        on every running future for every download (about a tenth of the scans phase's CPU).
         """
         window = self.workers * 4
         waiting = iter(todo)
+        finished: queue.SimpleQueue[Future[tuple[Any, str]]] = queue.SimpleQueue()
+        running: dict[Future[tuple[Any, str]], tuple[dict[str, Any], frozenset[str]]] = {}
         with ThreadPoolExecutor(self.workers, thread_name_prefix="scans") as pool:
-            running = {pool.submit(self._download, a): a for a in islice(waiting, window)}
+            def submit(claim: tuple[dict[str, Any], frozenset[str]]) -> None:
+                future = pool.submit(self._download, claim)
+                running[future] = claim
+                future.add_done_callback(finished.put)
+
+            for claim in islice(waiting, window):
+                submit(claim)
             try:
                 while running:
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        self._keep(running.pop(future), future.result(), done)
-                    for a in islice(waiting, len(finished)):
-                        running[pool.submit(self._download, a)] = a
+                    future = finished.get()
+                    self._keep(running.pop(future), future.result(), done)
+                    for claim in islice(waiting, 1):
+                        submit(claim)
             finally:
                 for future in running:  # a failure: what has not started is not sent
                     future.cancel()
