@@ -220,6 +220,12 @@ def scope_run(parts: Parts, processor: Processor, scope: str | None) -> None:
         log.info("batch_committed", scope=key, items=0, new=0)
 
 
+def locked_scope_run(parts: Parts, processor: Processor, scope: str | None, wait: bool) -> None:
+    """``scope_run`` under the scope's lock; ``wait`` for another process's hold, or raise ``LockBusy``."""
+    with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=wait):
+        scope_run(parts, processor, scope)
+
+
 def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], None] | None = None) -> RunResult:
     """One run over every scope, then ``after`` (sealing, write-back). Never raises for the
     platform being down: it says so in the result."""
@@ -230,8 +236,7 @@ def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], No
     processor = parts.processor(run_id, result.tally)
     for scope in parts.scopes:
         try:
-            with run_lock(parts.state, parts.home, cp.scope_of(scope), wait=wait):
-                scope_run(parts, processor, scope)
+            locked_scope_run(parts, processor, scope, wait)
         except RegionForbidden:
             result.skipped_regions.append(scope or "*")
             log.warning("region_forbidden", region=scope)

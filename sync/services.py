@@ -25,11 +25,9 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync import checkpoint as cp
 from sync import conflicts, engine, writeback
 from sync.engine import Parts
 from sync.ledger.store import seen_versions
-from sync.locks import run_lock
 from sync.planning.decisions import Decision
 from sync.process import Processor, Staged, in_rounds, stage
 from sync.scans import ScanOutcome
@@ -91,8 +89,7 @@ def sync_scope(command: SyncScope, parts: Parts, processor: Processor | None = N
     Raises:
         LockBusy: another process holds the scope and ``command.wait`` is false.
     """
-    with run_lock(parts.state, parts.home, cp.scope_of(command.scope), wait=command.wait):
-        engine.scope_run(parts, processor or parts.processor(command.run_id), command.scope)
+    engine.locked_scope_run(parts, processor or parts.processor(command.run_id), command.scope, command.wait)
 
 
 def resolve_conflict(command: ResolveConflict, parts: Parts) -> Decision:

@@ -166,12 +166,12 @@ def test_a_brief_echo_is_read_whole_when_the_ledger_moved_meanwhile(sqlite_inter
     """Settled when the batch was read, not any more when it is planned (an operator put the
     transaction back to pending): the processor parses it after all, and plans it in full."""
     from sync.planning.planner import LedgerEntry
-    from sync.process import Processor, Tally, stage
+    from sync.process import Processor, stage
 
     txn = raw_txn(txn_id="T-ECHO", version=3)
     with sandbox() as server:
         parts = wiring.build(settings(server, sqlite_internal_url, tmp_path), clock=CLOCK)
-    processor = Processor(parts.internal, parts.state, parts.same_db, parts.codes, parts.context, "r", CLOCK, Tally())
+    processor = parts.processor("r")
     staged = stage({**txn, "version": 4, "status": "accepted"})
     settled_entry = LedgerEntry(version=3, state="applied", content_hash=staged.content_hash)
     assert processor.brief(staged, {"T-ECHO": settled_entry}) is not None
