@@ -78,14 +78,14 @@ class Sheet:
 
     def append(self, values: Sequence[Any], bold: bool = False) -> None:
         """One row: str as text, int and float as numbers, datetime and date as date cells (a
-        datetime with a zone at its wall-clock time: Excel has no zones), None as an empty cell."""
+        datetime with a zone at its wall-clock time: Excel has no zones), None and "" as empty cells."""
         if self.rows >= MAX_ROWS:
             raise ValueError(f"sheet {self.name!r} is full: Excel holds {MAX_ROWS:,} rows")
         row, style = self.rows, self._book.bold if bold else None
         self.rows += 1
         last = 0
         for i, value in enumerate(values):
-            if value is None:
+            if value is None or value == "":  # nothing to write: no cell at all
                 continue
             kind = type(value)
             if (kind is int or kind is float) and math.isfinite(value):
