@@ -4,6 +4,8 @@ with its aligned table and its next step, and axe-core finding no violation on a
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from sync.ledger import tables as lt
@@ -74,4 +76,61 @@ def test_every_page_fits_and_passes_axe(browser, world, role, size):
     for path in ("/reports", "/runs", "/no-such-page"):
         page.goto(console.url + path)
         fits(page, viewport)
+    page.close()
+
+
+def _every_kind(parts) -> dict[str, int]:
+    """An open conflict of every kind the catalogue names: the world's own, and for the kinds its
+    sync does not reach (the domain rules of issue 23) a copy of one of its conflicts under that kind."""
+    from sqlalchemy import insert
+
+    from config.catalogue import keys
+    found = {r["kind"]: r["id"] for r in rows(parts.state, lt.conflict) if r["status"] == "open"}
+    template = next(r for r in rows(parts.state, lt.conflict) if r["status"] == "open")
+    for n, kind in enumerate(sorted(k.split(".", 1)[1] for k in keys() if k.startswith("conflict_kind."))):
+        if kind not in found:
+            copy = {k: v for k, v in template.items() if k != "id"}
+            copy.update(kind=kind, detail="", opened_at=template["opened_at"] + timedelta(seconds=n + 1))
+            with parts.state.begin() as conn:
+                found[kind] = conn.execute(insert(lt.conflict).values(**copy)).inserted_primary_key[0]
+    return found
+
+
+@pytest.mark.parametrize("size", sorted(VIEWPORTS))
+def test_every_kind_shows_its_table_and_a_next_step_of_its_own_to_staff(browser, world, size):
+    """Every conflict kind, not only those the world's sync produces: on a phone and on the
+    desktop, the aligned table, a next step written for that kind (not the catch-all), its buttons
+    on screen, nothing wider than the screen and no axe-core violation."""
+    from config.catalogue import text
+    parts, console = world
+    viewport = VIEWPORTS[size]
+    page = signed_in(browser, console, "staff", viewport)
+    catch_all = "下一步：" + text("next_step.staff.other")
+    for kind, cid in sorted(_every_kind(parts).items()):
+        page.goto(f"{console.url}/conflicts/{cid}")
+        fits(page, viewport)
+        assert page.locator("#compare tbody tr").count() >= 5, kind
+        step = page.locator(".next").inner_text().strip()
+        assert step.startswith("下一步：") and step != catch_all, (kind, step)
+        assert page.locator(".actions button").count() >= 1, kind
+    page.close()
+
+
+@pytest.mark.parametrize("size", sorted(VIEWPORTS))
+def test_the_sign_in_and_error_pages_fit_and_speak_chinese(browser, world, size):
+    """What anyone sees first or when something is wrong: the sign-in page, a page that does not
+    exist and a method the page does not take, in Chinese, at both sizes, axe-core clean."""
+    parts, console = world
+    viewport = VIEWPORTS[size]
+    page = browser.new_page(viewport=viewport)
+    page.goto(console.url + "/login")
+    fits(page, viewport)
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    page = signed_in(browser, console, "agent", viewport)
+    for path, words in (("/no-such-page", "找不到这个页面"), ("/conflicts/999999", "找不到这笔待办")):
+        answer = page.goto(console.url + path)
+        assert answer is not None and answer.status in (403, 404), path
+        fits(page, viewport)
+        main = page.inner_text("main")
+        assert words in main and not any(w in main for w in ("Not Found", "Forbidden", "Error")), (path, main)
     page.close()
