@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import threading
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -414,6 +415,10 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
             down.set()
 
     running: dict[Future[Any], list[Any]] = {}  # a result being sent -> its chunk's entry in the flight
+    # Each future queues itself when done: wait(FIRST_COMPLETED) over all those running installed
+    # a waiter on every one of them for every result (at the platform's pace, most of the
+    # write-back's CPU: hundreds running, one finishing at a time).
+    returns: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
 
     def returned(future: Future[Any]) -> None:
         entry = running.pop(future)
@@ -423,15 +428,14 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
 
     def settle(wait_first: bool) -> None:
         """Record the chunks finished at the head of the flight (waiting for the first if ``wait_first``)."""
-        for future in [f for f in running if f.done()]:
-            returned(future)
+        while not returns.empty():
+            returned(returns.get())
         finished: list[Attempt] = []
         while flight:
             if flight[0][1] == 0:
                 finished.extend(flight.popleft()[0])
             elif wait_first and not finished:
-                for future in wait(running, return_when=FIRST_COMPLETED)[0]:
-                    returned(future)
+                returned(returns.get())
             else:
                 break
         if finished:
@@ -455,7 +459,9 @@ def write_back(parts: Parts, workers: int = 8, chunk: int | None = None, depth: 
                     entry = [part, len(part)]
                     flight.append(entry)
                     for attempt in part:
-                        running[pool.submit(send, attempt)] = entry
+                        future = pool.submit(send, attempt)
+                        running[future] = entry
+                        future.add_done_callback(returns.put)
                     settle(wait_first=len(flight) > depth)
                 if down.is_set():
                     break
