@@ -15,6 +15,7 @@ from mapping.internal import (
     BankRow,
     BusinessRow,
     EnrolmentRow,
+    InternalRow,
     InternalView,
     PaymentRow,
     PersonRow,
@@ -54,40 +55,46 @@ def within(conn: Connection, column: ColumnElement[Any], values: list[Any]) -> C
     return column.in_(values)
 
 
-def _rows(conn: Connection, table: Table, column: ColumnElement[Any], values: Iterable[Any],
-          *where: ColumnElement[bool]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _rows(conn: Connection, kind: type[InternalRow], table: Table, column: ColumnElement[Any],
+          values: Iterable[Any], *where: ColumnElement[bool]) -> list[InternalRow]:
+    """The rows of ``table`` whose ``column`` is one of ``values``, each read into ``kind``.
+
+    The query selects the row type's columns in its order, so a row is built from the result's
+    tuple as it comes (``_make``), its text stripped on the way: a third of building it from a
+    mapping by name, for the tens of thousands of rows of a batch (measured).
+    """
+    out: list[InternalRow] = []
+    columns = [table.c[name] for name in kind._fields]
     for part in chunks(sorted(set(values))):
-        query = select(table).where(within(conn, column, part), *where)
-        out.extend(dict(r._mapping) for r in conn.execute(query))
+        query = select(*columns).where(within(conn, column, part), *where)
+        out.extend(kind._make(map(_stripped, r)) for r in conn.execute(query))
     return out
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if value.__class__ is str else value
 
 
 def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str], codes: CodeTables) -> InternalView:
     """The people with these ID numbers and the business written for these txn ids, as typed rows."""
     view = InternalView()
-    for row in _rows(conn, t.ac01, t.ac01.c.aac002, id_numbers):
-        person = PersonRow.read(row)
+    for person in _rows(conn, PersonRow, t.ac01, t.ac01.c.aac002, id_numbers):
         view.people[person.aac002 or ""] = PersonState(person=person)
     by_aac001 = {p.aac001: p for p in view.people.values()}
     insurance = codes.setting("insurance", "aae140")
-    for row in _rows(conn, t.ac02, t.ac02.c.aac001, by_aac001):  # every scheme: other pensions block enrolment
-        enrolment = EnrolmentRow.read(row)
+    for enrolment in _rows(conn, EnrolmentRow, t.ac02, t.ac02.c.aac001, by_aac001):  # other pensions block enrolment
         if enrolment.aae140 == insurance:
             by_aac001[enrolment.aac001].enrolment = enrolment
         else:
             by_aac001[enrolment.aac001].other_schemes.append(enrolment)
-    for row in _rows(conn, t.ac_yhzh, t.ac_yhzh.c.aac001, by_aac001):
-        bank = BankRow.read(row)
+    for bank in _rows(conn, BankRow, t.ac_yhzh, t.ac_yhzh.c.aac001, by_aac001):
         by_aac001[bank.aac001].bank = bank
     _payments(conn, by_aac001, codes)
-    for row in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.aac001, by_aac001):
-        business = BusinessRow.read(row)
+    for business in _rows(conn, BusinessRow, t.ae_ywjl, t.ae_ywjl.c.aac001, by_aac001):
         by_aac001[business.aac001 or ""].business.append(business)
-    for row in _rows(conn, t.ac_zyzr, t.ac_zyzr.c.aac001, by_aac001):
-        transfer = TransferRow.read(row)
+    for transfer in _rows(conn, TransferRow, t.ac_zyzr, t.ac_zyzr.c.aac001, by_aac001):
         by_aac001[transfer.aac001 or ""].transfers.append(transfer)
-    written = (BusinessRow.read(r) for r in _rows(conn, t.ae_ywjl, t.ae_ywjl.c.wblsh, txn_ids))
+    written = _rows(conn, BusinessRow, t.ae_ywjl, t.ae_ywjl.c.wblsh, txn_ids)
     view.applied = {b.wblsh or "": b for b in written}
     return view
 
@@ -95,8 +102,7 @@ def load_view(conn: Connection, id_numbers: Iterable[str], txn_ids: Iterable[str
 def _payments(conn: Connection, people: dict[str, PersonState], codes: CodeTables) -> None:
     individual = codes.setting("payment", "individual")
     back = codes.setting("payment", "back_payment")
-    for row in _rows(conn, t.ac_jfjl, t.ac_jfjl.c.aac001, people, t.ac_jfjl.c.aae341 == individual):
-        payment = PaymentRow.read(row)
+    for payment in _rows(conn, PaymentRow, t.ac_jfjl, t.ac_jfjl.c.aac001, people, t.ac_jfjl.c.aae341 == individual):
         state = people[payment.aac001 or ""]
         state.payments.append(payment)
         state.paid_years.add(payment.aae003)

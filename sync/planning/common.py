@@ -73,7 +73,7 @@ def _deceased(state: PersonState, codes: CodeTables) -> bool:
 
 def _rows(state: PersonState) -> tuple[dict[str, Any], ...]:
     """The person and their enrolment, as a conflict shows them."""
-    return (state.person.as_row(), state.enrolment.as_row() if state.enrolment else {})
+    return (state.person._asdict(), state.enrolment._asdict() if state.enrolment else {})
 
 
 def enrol_ops(record: BusinessRecord, state: PersonState | None, codes: CodeTables,
@@ -85,7 +85,7 @@ def enrol_ops(record: BusinessRecord, state: PersonState | None, codes: CodeTabl
     if state is not None and (elsewhere := state.covered_elsewhere(active)):
         # domain.md: not covered by employee or civil-service pension (any other AAE140).
         return Hold("other_pension_active", detail="、".join(str(r.aae140) for r in elsewhere),
-                    rows=(state.person.as_row(), *(r.as_row() for r in elsewhere)))
+                    rows=(state.person._asdict(), *(r._asdict() for r in elsewhere)))
     if state is not None and not force and _deceased(state, codes):  # an operator checks the death record
         return Hold("deceased", rows=_rows(state))
     enrolment = {"aae140": codes.setting("insurance", "aae140"), "aac008": codes.setting("enrolment", "active"),

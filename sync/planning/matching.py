@@ -59,15 +59,15 @@ def match(record: BusinessRecord, state: PersonState | None, codes: CodeTables, 
         return None
     candidates = hand_typed(record, state, codes, window)
     if len(candidates) > 1:
-        return Hold("multiple_candidates", detail=str(len(candidates)), rows=tuple(r.as_row() for r in candidates))
+        return Hold("multiple_candidates", detail=str(len(candidates)), rows=tuple(r._asdict() for r in candidates))
     if candidates:
         row = candidates[0]
         diffs = planner_for(record.biz_type).compare(record, row, state, codes)
         if not diffs:
             return Link((LinkBusinessLog(row.ywlsh, record.txn_id),), ywlsh=row.ywlsh)
         return Hold("double_entry_mismatch", detail="、".join(d["field"] for d in diffs), fields=tuple(diffs),
-                    rows=(row.as_row(),))
+                    rows=(row._asdict(),))
     twin = _platform_twin(record, state, codes)
     if twin is not None:
-        return Hold("platform_duplicate", detail=str(twin.wblsh), rows=(twin.as_row(),))
+        return Hold("platform_duplicate", detail=str(twin.wblsh), rows=(twin._asdict(),))
     return None

@@ -53,7 +53,7 @@ class UpdatePerson(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
-            state.person = state.person.changed(self.values)
+            state.person = state.person._replace(**self.values)
         return state
 
 
@@ -75,7 +75,7 @@ class UpdateEnrolment(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None and state.enrolment is not None:
-            state.enrolment = state.enrolment.changed(self.values)
+            state.enrolment = state.enrolment._replace(**self.values)
         return state
 
 
@@ -87,7 +87,7 @@ class PutBank(Op):
 
     def simulate(self, view: InternalView, state: PersonState | None) -> PersonState | None:
         if state is not None:
-            state.bank = (state.bank or BankRow(aac001=self.ref)).changed(self.values)
+            state.bank = (state.bank or BankRow(aac001=self.ref))._replace(**self.values)
         return state
 
 
@@ -150,7 +150,7 @@ class LinkBusinessLog(Op):
             return state
         for i, row in enumerate(state.business):
             if row.ywlsh == self.ywlsh:
-                state.business[i] = view.applied[self.txn_id] = row.changed({"wblsh": self.txn_id})
+                state.business[i] = view.applied[self.txn_id] = row._replace(**{"wblsh": self.txn_id})
         return state
 
 

@@ -121,7 +121,7 @@ def _noted(ops: tuple[Op, ...], record: BusinessRecord) -> tuple[Op, ...]:
 def _after_apply(c: Candidate, view: InternalView, ledger: LedgerEntry | None,
                  written: BusinessRow | None) -> Decision:
     if c.status == "withdrawn":
-        return Hold("withdrawn_after_apply", rows=(written.as_row(),) if written else ())
+        return Hold("withdrawn_after_apply", rows=(written._asdict(),) if written else ())
     if ledger is None or ledger.applied_hash is None:
         # Written inside but never recorded here: a crash between the two commits.
         if written is None:  # applied by the ledger's account, yet no row: an operator looks
@@ -136,7 +136,7 @@ def _later_version(c: Candidate, view: InternalView, ledger: LedgerEntry, writte
     record = c.validated.record
     reviewed = written is None or written.aae016 != code("review", "pending")
     if record is None or reviewed or core_hash(record) != ledger.core_hash:
-        return Hold("changed_after_apply", rows=(written.as_row(),) if written else ())
+        return Hold("changed_after_apply", rows=(written._asdict(),) if written else ())
     state = view.person(record.person.id_number)
     # Only what the platform sends is written: an absent phone or address keeps what is known.
     values = {col: getattr(record.person, f) for f, col in SAFE_PERSON_COLUMNS.items()

@@ -70,7 +70,7 @@ def plan(record: BusinessRecord, state: PersonState | None, codes: CodeTables, f
     if isinstance(active, Hold):
         return active
     if active.enrolment is None or active.enrolment.aac031 == codes.setting("enrolment", "paying"):
-        return Hold("already_paying", rows=(active.person.as_row(),))
+        return Hold("already_paying", rows=(active.person._asdict(),))
     return (UpdateEnrolment(active.enrolment.aaz159, {"aac031": codes.setting("enrolment", "paying")}),
             NewBusinessLog(active.aac001, ywlx(record, codes), record.txn_id))
 

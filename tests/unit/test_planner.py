@@ -112,7 +112,7 @@ def test_safe_later_version_updates_contact_details_only():
     raw3 = raw_txn("CBDJ", version=2)
     raw3["payload"]["grade"] = "500.00"
     assert plan(candidate(raw3), v, codes(), entry).kind == "changed_after_apply"
-    v.applied[raw["txn_id"]] = v.applied[raw["txn_id"]].changed({"aae016": "1"})
+    v.applied[raw["txn_id"]] = v.applied[raw["txn_id"]]._replace(**{"aae016": "1"})
     assert plan(candidate(raw2), v, codes(), entry).kind == "changed_after_apply"
 
 
@@ -135,7 +135,7 @@ def test_someone_covered_by_another_pension_is_not_enrolled_in_the_residents_sch
     for biz in ("CBDJ", "ZYZR"):
         held = plan(candidate(raw_txn(biz)), view(state), codes(), None)
         assert isinstance(held, Hold) and held.kind == "other_pension_active" and held.detail == "110"
-    state.other_schemes[0] = state.other_schemes[0].changed({"aac008": "4"})  # the employee pension ended
+    state.other_schemes[0] = state.other_schemes[0]._replace(**{"aac008": "4"})  # the employee pension ended
     assert isinstance(plan(candidate(raw_txn("CBDJ")), view(state), codes(), None), Apply)
 
 
@@ -200,17 +200,17 @@ def test_a_village_missing_from_the_region_table_is_held_for_an_operator():
 
 def test_a_person_terminated_for_death_is_not_reenrolled_without_an_operator():
     dead = enrolled(active=False)
-    dead.enrolment = dead.enrolment.changed({"aae160": "6401", "aac031": "3"})
+    dead.enrolment = dead.enrolment._replace(**{"aae160": "6401", "aac031": "3"})
     held = plan(candidate(raw_txn("CBDJ")), view(dead), codes(), None)
     assert isinstance(held, Hold) and held.kind == "deceased"
     emigrated = enrolled(active=False)
-    emigrated.enrolment = emigrated.enrolment.changed({"aae160": "6406"})
+    emigrated.enrolment = emigrated.enrolment._replace(**{"aae160": "6406"})
     assert isinstance(plan(candidate(raw_txn("CBDJ")), view(emigrated), codes(), None), Apply)
     assert isinstance(plan(candidate(raw_txn("CBDJ")), view(dead), codes(), None, Rules(force=True)), Apply)
 
 
 def _hand_typed_enrolment(state, **bank):
-    state.enrolment = state.enrolment.changed({"aac049": 202611, "aaz289": 3})
+    state.enrolment = state.enrolment._replace(**{"aac049": 202611, "aaz289": 3})
     state.bank = BankRow(**{"aac001": state.aac001, "aae008": "102", "aae009": "张三", "aae010": "6217000012345678901",
                             **bank})
     state.business.append(BusinessRow(ywlsh="YW2026112500000003", aac001=state.aac001, ywlx="11", sjly="1",
@@ -231,7 +231,7 @@ def test_double_entry_of_an_enrolment_compares_everything_it_writes():
         assert isinstance(held, Hold) and held.kind == "double_entry_mismatch", field
         assert [f["field"] for f in held.fields] == [field]
     month = _hand_typed_enrolment(enrolled())
-    month.enrolment = month.enrolment.changed({"aac049": 202610})
+    month.enrolment = month.enrolment._replace(**{"aac049": 202610})
     held = plan(candidate(raw_txn("CBDJ")), view(month), codes(), None)
     assert [f["field"] for f in held.fields] == ["payload.enroll_date"]
 
