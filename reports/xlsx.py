@@ -41,6 +41,7 @@ _OPTIONS = {"constant_memory": True, "strings_to_formulas": False, "strings_to_n
             "strings_to_urls": False, "use_future_functions": False, "nan_inf_to_errors": False,
             "default_date_format": "yyyy-mm-dd hh:mm"}
 DATETIME_FORMAT, DATE_FORMAT = "yyyy-mm-dd hh:mm", "yyyy-mm-dd"
+EXCEL_MAX = 9.99999999999999e307  # the largest number a cell holds; a larger one is written as its text
 FIRST_DAY = date(1900, 1, 1)  # Excel's first; a date before it would be a negative serial, shown as ####
 
 
@@ -88,7 +89,7 @@ class Sheet:
             if value is None or value == "":  # nothing to write: no cell at all
                 continue
             kind = type(value)
-            if (kind is int or kind is float) and math.isfinite(value):
+            if (kind is int or kind is float) and math.isfinite(value) and -EXCEL_MAX <= value <= EXCEL_MAX:
                 self._sheet.write_number(row, i, value, style)
             elif kind is datetime or kind is date:
                 self._date(row, i, value)
