@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
@@ -34,6 +36,9 @@ from sandbox.population import populate, scenario_ids
 from sandbox.seed import seed
 from sync.ledger import tables as t
 
+if TYPE_CHECKING:
+    from mapping.validate import Context
+
 KEY, SECRET = "bench", "bench-secret"
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -41,10 +46,11 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def _platform(data: Path, port: int) -> subprocess.Popen:
+def _platform(data: Path, port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([sys.executable, "-m", "bridge", "sandbox", "platform", "--data", str(data), "--port",
                                 str(port), "--app-key", KEY, "--app-secret", SECRET],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -65,26 +71,29 @@ def io_floor(base_url: str, workers: int) -> dict[str, Any]:
     items, scans = 0, 0
     fetch = _fetch(client)
     # As the sync's scans are fetched (``sync.scans``): a window of futures, taken as they finish.
+    finished: queue.SimpleQueue[Future[int]] = queue.SimpleQueue()
+    running = 0
     with ThreadPoolExecutor(workers, thread_name_prefix="floor") as pool:
-        running: set = set()
         for page in pages(client, lambda: None):
             items += len(page.items)
             for item in page.items:
                 for scan in (item.get("attachments") or []) if isinstance(item, dict) else []:
                     if isinstance(scan, dict) and scan.get("attachment_id"):
-                        running.add(pool.submit(fetch, scan))
-                        if len(running) >= 4 * workers:
-                            finished, running = wait(running, return_when=FIRST_COMPLETED)
-                            scans += sum(f.result() for f in finished)
-        scans += sum(f.result() for f in running)
+                        pool.submit(fetch, scan).add_done_callback(finished.put)
+                        running += 1
+                        if running >= 4 * workers:
+                            scans += finished.get().result()
+                            running -= 1
+        for _ in range(running):
+            scans += finished.get().result()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu  # this process does nothing else meanwhile
     client.close()
     return {"transactions": items, "scans": scans, "seconds": seconds, "per_second": items / seconds,
             "cpu_seconds": cpu, "cpu_ms_per_txn": 1000 * cpu / max(1, items)}
 
 
-def _fetch(client: PlatformClient):
-    def fetch(a: dict) -> int:
+def _fetch(client: PlatformClient) -> Callable[[dict[str, Any]], int]:
+    def fetch(a: dict[str, Any]) -> int:
         try:
             client.attachment(a["attachment_id"], a.get("sha256"))
             return 1
@@ -104,7 +113,7 @@ def _database(kind: str, home: Path) -> str:
     return f"{PG}?options=-csearch_path%3D{schema}"
 
 
-def _analyze(engine) -> None:
+def _analyze(engine: Engine) -> None:
     """Planner statistics for the internal tables just filled, as a database in service has them:
     without, the first batches of a run over a million fresh rows were planned as if the tables
     were empty."""
@@ -127,7 +136,7 @@ SYNCED = ("x.txn_id NOT LIKE '%~%' AND x.state IN ('applied', 'linked') AND EXIS
           "WHERE s.txn_id = x.txn_id AND s.status = 'sent')")
 
 
-def grow_ledger(engine, target: int) -> int:
+def grow_ledger(engine: Engine, target: int) -> int:
     """Copies of the run's synced transactions (ledger and write-back rows, under new ids) until
     the ledger holds ``target`` rows: a province's history — months of business, long since
     written back — under tonight's unsynced rows, which stay as the run left them. The unsynced
@@ -146,23 +155,23 @@ def grow_ledger(engine, target: int) -> int:
                 f"WHERE {synced}")
 
     with engine.begin() as conn:
-        total = conn.execute(select(func.count()).select_from(t.txn)).scalar()
-        synced = conn.execute(text(f"SELECT count(*) FROM pb_txn x WHERE {SYNCED}")).scalar()
+        total = conn.execute(select(func.count()).select_from(t.txn)).scalar_one()
+        synced = conn.execute(text(f"SELECT count(*) FROM pb_txn x WHERE {SYNCED}")).scalar_one()
         rounds = max(0, -(-(target - total) // max(1, synced)))
         for k in range(1, rounds + 1):
             suffix = f"'~{k}'"
             conn.execute(text(copy("pb_txn", txn_cols, {"txn_id": f"txn_id || {suffix}"})))
             conn.execute(text(copy("pb_writeback", wb_cols, {"txn_id": f"txn_id || {suffix}",
                                                                    "idempotency_key": f"left(idempotency_key, 56) || {suffix}"})))
-        total = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+        total = conn.execute(select(func.count()).select_from(t.txn)).scalar_one()
     statistics.refresh(engine)
-    return total
+    return int(total)
 
 
 WAITING = "x.state IN ('pending', 'invalid', 'conflict')"
 
 
-def grow_unsynced(engine, target: int) -> int:
+def grow_unsynced(engine: Engine, target: int) -> int:
     """Copies of the night's pending, invalid and held transactions (under new ids) until
     ``target`` wait in the ledger: the shape of a night of a million transactions (151,332
     unsynced at N = 1,000,000), for timing the report without syncing a million first.
@@ -172,15 +181,15 @@ def grow_unsynced(engine, target: int) -> int:
     cols = [c.name for c in t.txn.c]
     counted = text(f"SELECT count(*) FROM pb_txn x WHERE {WAITING}")
     with engine.begin() as conn:
-        waiting, k = conn.execute(counted).scalar(), 0
+        waiting, k = conn.execute(counted).scalar_one(), 0
         while 0 < waiting < target:
             k += 1
             values = ", ".join(f"x.txn_id || '~u{k}'" if c == "txn_id" else f"x.{c}" for c in cols)
             conn.execute(text(f"INSERT INTO pb_txn ({', '.join(cols)}) SELECT {values} FROM pb_txn x "
                               f"WHERE {WAITING} AND x.txn_id NOT LIKE '%~%' LIMIT {target - waiting}"))
-            waiting = conn.execute(counted).scalar()
+            waiting = conn.execute(counted).scalar_one()
     statistics.refresh(engine)
-    return waiting
+    return int(waiting)
 
 
 # On ext4 without a journal (this machine's), creating a file scans past every inode freed in
@@ -256,7 +265,7 @@ def _postmaster(url: str) -> int | None:
         return None
     engine = create_engine(url)
     with engine.connect() as conn:  # read while the backend lives: once closed, it may be gone
-        fields = _stat_fields(int(conn.execute(text("select pg_backend_pid()")).scalar()))
+        fields = _stat_fields(int(conn.execute(text("select pg_backend_pid()")).scalar_one()))
     engine.dispose()
     return int(fields[1]) if fields else None
 
@@ -287,7 +296,7 @@ class CpuMeter:
 
     @staticmethod
     def spent(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
-        return {k: (after[k] - before[k]) if after[k] is not None and before[k] is not None else None
+        return {k: (a - b) if (a := after[k]) is not None and (b := before[k]) is not None else None
                 for k in before}
 
 
@@ -297,7 +306,8 @@ def _per_txn(spent: dict[str, float | None], own_cpu: float, transactions: int, 
     ms = {"bridge": own_cpu, **spent}
     out: dict[str, Any] = {k: (1000 * v / max(1, transactions) if v is not None else None) for k, v in ms.items()}
     machine = out.get("machine")
-    out["cores_busy"] = (spent["machine"] / seconds) if spent.get("machine") is not None and seconds else None
+    busy = spent.get("machine")
+    out["cores_busy"] = (busy / seconds) if busy is not None and seconds else None
     out["ceiling_per_s"] = (1000 * (os.cpu_count() or 1) / machine) if machine else None
     # The same bound with the bridge costing nothing: what the platform and the database spend
     # alone. Where the database runs inside the bridge (SQLite), there is no such split.
@@ -386,7 +396,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
         with engine.connect() as conn:
             summaries = [json.loads(r[0]) for r in conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")
                                                                 .order_by(t.run.c.started_at))]
-            ledger_rows = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+            ledger_rows = conn.execute(select(func.count()).select_from(t.txn)).scalar_one()
         quality = link_quality(engine, scenario["labels"], scenario["twins"])
         big_report = many_report = None
         if report_ledger and report_ledger > ledger_rows:
@@ -398,7 +408,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
             console.print(f"copying the night's unsynced rows to {report_unsynced:,} for the report …")
             waiting = grow_unsynced(engine, report_unsynced)
             with engine.connect() as conn:
-                rows = conn.execute(select(func.count()).select_from(t.txn)).scalar()
+                rows = conn.execute(select(func.count()).select_from(t.txn)).scalar_one()
             many_report = {"ledger_rows": rows, "waiting_rows": waiting,
                            **_timed(["report", "unsynced", "--format", "xlsx", "--output",
                                      str(home / "bench-report-many.xlsx")], env)}
@@ -501,20 +511,19 @@ def _print(r: dict[str, Any], console: Console) -> None:
 PLATFORM_RATE, PLATFORM_BURST = 10.0, 20  # platform-api.md §2, in production
 
 
-def least_requests(items: list[Any], context, page_size: int, results: int) -> dict[str, int]:
+def least_requests(items: list[Any], context: Context, page_size: int, results: int) -> dict[str, int]:
     """The fewest requests the API allows for a first night over ``items`` (the feed as served):
     its pages, one download per distinct attachment of the versions whose scans can change their
     outcome (``Processor.needs_scans``: not a withdrawal, not a record invalid whatever its scans
     hold) that the bridge cannot decide without it (a declared hash, not over the platform's
     10 MiB), and ``results``, one per state reached (the distinct Idempotency-Keys the platform
     was sent: each names one transaction's version and outcome)."""
-    from types import SimpleNamespace
-
     from mapping.types import PLATFORM_ID
     from sync.process import Processor, stage
     from sync.scans import MAX_SCAN_BYTES, _declared_size, declared
 
-    judge = SimpleNamespace(context=context)  # needs_scans consults the validation context only
+    judge = Processor.__new__(Processor)  # needs_scans consults the validation context only
+    judge.context = context
     scans: set[str] = set()
     for item in items:
         staged = stage(item)
@@ -529,7 +538,7 @@ def least_requests(items: list[Any], context, page_size: int, results: int) -> d
     return {"pages": pages, "scans": len(scans), "results": results, "total": pages + len(scans) + results}
 
 
-def _context(url: str):
+def _context(url: str) -> Context:
     from datetime import date
 
     from connectors.internal.reader import load_codes
@@ -575,7 +584,7 @@ def run_paced(n: int, db: str, home: Path, workers: int, console: Console, rate:
         sync = _timed(["sync"], env)
         traffic = server.traffic.summary()
         with engine.connect() as conn:
-            summary = json.loads(conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")).scalar())
+            summary = json.loads(conn.execute(select(t.run.c.summary).where(t.run.c.kind == "sync")).scalar_one())
         least = least_requests(served, _context(url), 500, traffic["distinct_results"])
     finally:
         server.stop()
@@ -678,7 +687,7 @@ def run_scaling(n: int, home: Path, counts: tuple[int, ...], scan_delay: float, 
         with engine.connect() as conn:
             applied = conn.execute(select(t.txn.c.txn_id)).all()
             first, last = conn.execute(select(func.min(t.partition.c.started_at),
-                                              func.max(t.partition.c.finished_at))).first()
+                                              func.max(t.partition.c.finished_at))).one()
         partitions = (last - first).total_seconds()
         rows.append({"workers": count, "seconds": timed["seconds"], "exit": timed["exit"],
                      "transactions": len(applied), "per_second": len(applied) / timed["seconds"],

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import structlog
 
@@ -57,7 +57,7 @@ class ScanStore:
     def has(self, sha256: object) -> bool:
         if not is_sha256(sha256):
             return False
-        return os.path.isfile(os.path.join(self._base, sha256[:2], sha256))  # type: ignore[index]
+        return os.path.isfile(os.path.join(self._base, sha256[:2], sha256))
 
     def read(self, sha256: str) -> bytes:
         """The bytes kept under ``sha256``, checked again against it (a file changed on disk is
@@ -165,7 +165,7 @@ class ScanUnreadable(OSError, ValueError):
     bytes changed always was, an ``OSError`` to whoever serves files."""
 
 
-def is_sha256(value: object) -> bool:
+def is_sha256(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and SHA256_HEX.fullmatch(value) is not None
 
 
@@ -177,7 +177,7 @@ def checked(sha256: object) -> str:
     """
     if not is_sha256(sha256):
         raise ValueError("not a SHA-256 hex digest")
-    return sha256  # type: ignore[return-value]
+    return sha256
 
 
 def declared(a: dict[str, Any]) -> str | None:

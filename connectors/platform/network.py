@@ -17,7 +17,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +109,11 @@ def tls_context(ca_bundle: str | Path | None = None, client_cert: str | Path | N
     return context
 
 
+# CPython's matcher of a host against NO_PROXY (the rules curl and httpx follow): undocumented,
+# so typeshed has no stub for it, but in urllib.request on every platform since Python 2.
+_proxy_bypass: Callable[[str], bool] = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+
 def proxy_for(base_url: str, proxy: str | None, trust_env: bool = True) -> str | None:
     """The proxy to reach the platform through: ``proxy`` if given, else the standard
     ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` unless ``NO_PROXY`` names the platform's host.
@@ -119,7 +124,7 @@ def proxy_for(base_url: str, proxy: str | None, trust_env: bool = True) -> str |
     if proxy or not trust_env:
         return proxy or None
     url = httpx.URL(base_url)
-    if urllib.request.proxy_bypass_environment(url.host):
+    if _proxy_bypass(url.host):
         return None
     found = urllib.request.getproxies_environment()
     return found.get(url.scheme) or found.get("all")
