@@ -1,11 +1,13 @@
 """The queue page under load: ``python -m devtools.console_bench --url STATE_DB [--open 150000] [--users 20]``.
 
-Fills a state database (migrated to head; give it an empty one) with open conflicts, their
-transactions and versions, signs in ``--users`` staff users, serves the console with uvicorn and
-has them read the queue at once, each a first page then the pages after it by their keyset link,
-pausing ``--think`` seconds on each (on average; 0 for a stress test), for ``--seconds``. Prints the latency percentiles as JSON. A benchmark, not a test: the target of
-issue 26 is the 95th percentile under 300 ms with 150,000 open conflicts and 20 users.
-"""
+Fills a state database (migrated to head; give it an empty one, or ``--reuse`` one an earlier run
+filled) with open conflicts, their transactions and versions, serves the console with uvicorn in a
+process of its own through ``engine_for`` (as deployed), signs in ``--users`` staff users, each
+reading a first page, and once all have, opens the window: each reads the first page then the pages
+after it by their keyset link, pausing ``--think`` seconds on each (on average; 0 for a stress
+test), for ``--seconds``. Prints as JSON the latency percentiles, the console process's CPU per page
+and the load average before and after. A benchmark, not a test: the target of issue 26 is the 95th
+percentile under 300 ms with 150,000 open conflicts and 20 users."""
 
 from __future__ import annotations
 
