@@ -50,7 +50,7 @@ def has(key: str) -> bool:
     return key in _TEXTS
 
 
-def text(key: str, **values: object) -> str:
+def text(key: str, /, **values: object) -> str:
     """The text for ``key`` with ``{placeholders}`` filled in.
 
     Raises:
