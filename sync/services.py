@@ -10,8 +10,9 @@ writer and the error classifier below them are unchanged.
 =====================  ==============================  =====================================
 command                handler                         called by
 =====================  ==============================  =====================================
-``SyncScope``          ``sync_scope``                  the nightly run, a worker's partition,
-                                                       the coordinator's sweep
+``SyncScope``          ``sync_scope``                  a worker's partition, the coordinator's
+                                                       sweep (the nightly run's loop calls the
+                                                       same ``engine.locked_scope_run``)
 ``ResolveConflict``    ``resolve_conflict``            ``conflicts resolve``, the console
 ``Seal``               ``seal``                        the nightly job, the ferry loader
 ``WriteBack``          ``write_back``                  the nightly job, ``writeback``
