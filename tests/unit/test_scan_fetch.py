@@ -66,19 +66,29 @@ class CountingStore(ScanStore):
 
 def test_every_scan_is_fetched_once_kept_and_reported_in_the_attachments_order(tmp_path):
     ids = [f"F{n:05d}" for n in range(300)]
-    client = FakeClient(missing=frozenset(ids[7::50]))
+    client = FakeClient()
     store = CountingStore(tmp_path, client)
     fetcher = ScanFetcher(client, store, workers=4)  # type: ignore[arg-type]
     attachments = [_attachment(a_id) for a_id in ids]
     outcomes = fetcher.outcomes(attachments + attachments[:20])  # named twice: fetched once
     assert list(outcomes) == ids
     assert sorted(client.asked) == ids
+    assert all(o.ok for o in outcomes.values()) and fetcher.fetched == 300
+    assert all(store.read(o.sha256) == _content(a_id) for a_id, o in outcomes.items())
+    # At most the window (four per worker) asked for and not yet written, and never more at
+    # once than the workers.
+    assert store.most_held <= 4 * 4 and client.most_out <= 4
+
+
+def test_a_scan_the_platform_does_not_have_is_missing_and_the_others_are_kept(tmp_path):
+    ids = [f"F{n:05d}" for n in range(120)]
+    client = FakeClient(missing=frozenset(ids[7::50]))
+    fetcher = ScanFetcher(client, ScanStore(tmp_path), workers=3)  # type: ignore[arg-type]
+    outcomes = fetcher.outcomes([_attachment(a_id) for a_id in ids])
+    assert list(outcomes) == ids
     assert {a_id for a_id, o in outcomes.items() if o.status == "missing"} == set(ids[7::50])
     assert all(o.ok for a_id, o in outcomes.items() if a_id not in ids[7::50])
-    assert fetcher.fetched == 300 - 6
-    assert all(store.read(o.sha256) == _content(a_id) for a_id, o in outcomes.items() if o.ok)
-    # At most the window (four per worker) asked for and not yet written; every worker used.
-    assert store.most_held <= 4 * 4 and client.most_out == 4
+    assert fetcher.fetched == 120 - 3
 
 
 def test_a_download_that_fails_stops_the_fetch_and_what_has_not_started_is_not_sent(tmp_path):
