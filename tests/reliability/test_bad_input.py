@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from bridge import wiring
 from connectors.internal.db import engine_for
 from connectors.internal.schema import create_contract_schema
-from mapping.internal import InternalView
 from mapping import idcard, wire
+from mapping.internal import InternalView
 from mapping.validate import validate
 from sandbox.state import PlatformState
 from sync.ledger import tables as lt
