@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pension-bridge demo
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 # ruff, the layers (import-linter) and the types (mypy); make test runs it first.

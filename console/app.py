@@ -35,9 +35,9 @@ from config.catalogue import field_label, has, text
 from connectors.platform.client import sniff
 from console import access
 from console.auth import IDLE_MINUTES, SESSION_HOURS, LoginRefused, User, login, logout, session_user
+from mapping.businesses import registry as business_types
 from reports.render import bars, write
 from reports.unsynced import BUCKETS, Summary, UnsyncedReport, collect
-from mapping.businesses import registry as business_types
 from reports.unsynced import Filters as ReportFilters
 from sync import comparison, conflicts, services
 from sync.engine import Parts

@@ -149,7 +149,9 @@ class PlatformClient:
                              headers={"Accept-Encoding": "identity", "User-Agent": "pension-bridge"})
         # What ``build_request`` would merge into every request, merged once: the same URL (the base
         # with its trailing slash, then the path), the same headers, the same timeouts.
-        self._prefix = str(self._http.base_url)
+        # httpx keeps a trailing slash on a base URL's path, but a URL with no path at all prints
+        # without one: the prefix always ends in one, so a relative path is joined as httpx would.
+        self._prefix = str(self._http.base_url).rstrip("/") + "/"
         self._headers = list(self._http.headers.raw)
         self._extensions = {"timeout": self._http.timeout.as_dict()}
         self.limiter, self.budget, self.max_attempts = limiter, budget, max_attempts

@@ -117,7 +117,7 @@ def test_cookies_from_the_platform_are_never_sent_back():
     assert "cookie" not in transport.sent[1].headers
 
 
-@pytest.mark.parametrize("base", ["http://p/open/v1", "http://p/open/v1/"])
+@pytest.mark.parametrize("base", ["http://p/open/v1", "http://p/open/v1/", "http://p", "http://p/"])
 def test_each_request_is_the_one_httpx_would_build_for_the_same_call(base):
     """The client builds its requests itself, once merged what httpx merges per call: the URL,
     the headers and the timeouts must be exactly those of ``build_request``."""
@@ -134,9 +134,10 @@ def test_each_request_is_the_one_httpx_would_build_for_the_same_call(base):
                                         content=b'{"outcome":"completed"}',
                                         headers={"Idempotency-Key": "key-1",
                                                  "Content-Type": "application/json; charset=utf-8"})]
+    root = base.rstrip("/")  # a URL without /open/v1 is sent as given: the platform's 40401 names it
     assert [str(r.url) for r in transport.sent] == [
-        "http://p/open/v1/pension/transactions?limit=7&cursor=a%2Fb%20c&region_prefix=5301",
-        "http://p/open/v1/pension/transactions/T%201%2F%C3%A9", "http://p/open/v1/pension/transactions/T1/result"]
+        f"{root}/pension/transactions?limit=7&cursor=a%2Fb%20c&region_prefix=5301",
+        f"{root}/pension/transactions/T%201%2F%C3%A9", f"{root}/pension/transactions/T1/result"]
     signed = {"x-app-key", "x-timestamp", "x-nonce", "x-signature"}
     for sent, built in zip(transport.sent, expected, strict=True):
         assert (sent.method, str(sent.url), sent.url.raw_path) == (built.method, str(built.url), built.url.raw_path)
