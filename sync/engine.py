@@ -44,6 +44,13 @@ class Outcome(Protocol):
     after: dict[str, Any]
 
 
+INCOMPLETE = 75
+"""The exit status of a run that ended cleanly but not completely (the platform stayed down, the
+budget was spent): the next run resumes from its checkpoint. sysexits' EX_TEMPFAIL, so that the
+systemd units can count it alone as success (``SuccessExitStatus=75``), while a usage or setting
+mistake (2) and a lost database fail the unit where somebody sees it."""
+
+
 @dataclass
 class RunResult:
     run_id: str
@@ -55,7 +62,7 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "completed" else 2
+        return 0 if self.status == "completed" else INCOMPLETE
 
 
 @dataclass

@@ -34,7 +34,7 @@ from connectors.platform.feed import pages
 from mapping import wire
 from sync import audit, faultpoints
 from sync import checkpoint as cp
-from sync.engine import page_position
+from sync.engine import INCOMPLETE, page_position
 from sync.ferry import batch as b
 from sync.ferry.inbox import Inbox
 from sync.ferry.outbox import Outbox
@@ -98,7 +98,7 @@ class CollectResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "completed" else 2
+        return 0 if self.status == "completed" else INCOMPLETE
 
 
 def collect_scope(scope: str | None) -> str:

@@ -24,7 +24,7 @@ from config.catalogue import text
 from connectors.internal.reader import chunks, within
 from mapping.types import PLATFORM_ID
 from sync import audit, faultpoints, services, writeback
-from sync.engine import Parts
+from sync.engine import INCOMPLETE, Parts
 from sync.ferry import batch as b
 from sync.ferry.collector import Folders
 from sync.ferry.inbox import Inbox
@@ -63,7 +63,7 @@ class LoadResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "completed" else 2
+        return 0 if self.status == "completed" else INCOMPLETE
 
 
 class Loader:

@@ -19,6 +19,7 @@ from sandbox.generator import generate
 from sandbox.seed import seed
 from sync import nightly
 from sync.applier import Applier
+from sync.engine import INCOMPLETE
 from sync.verify import verify
 from tests.integration.sandbox_fixtures import sandbox, settings
 from tests.integration.test_sync import CLOCK, settings_stub, snapshot
@@ -62,7 +63,7 @@ def test_a_platform_that_stays_down_ends_cleanly_and_the_next_run_resumes(sqlite
         started = time.monotonic()
         failed = subprocess.run([sys.executable, "-m", "bridge", "sync"], env=env, capture_output=True, text=True,
                                 timeout=120)
-        assert failed.returncode == 2 and time.monotonic() - started < 60
+        assert failed.returncode == INCOMPLETE and time.monotonic() - started < 60
         assert "平台持续无法访问" in failed.stdout
         server.faults = Faults()
         resumed = subprocess.run([sys.executable, "-m", "bridge", "sync"], env=env, capture_output=True, text=True,
