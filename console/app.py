@@ -386,16 +386,16 @@ class Console:
 
     # --- reports and runs -----------------------------------------------------------------
 
-    def _report(self) -> UnsyncedReport:
+    def _report(self, residents: bool = True) -> UnsyncedReport:
         p = self.parts
-        return UnsyncedReport(p.internal, p.state, p.context.regions, p.codes, self.clock())
+        return UnsyncedReport(p.internal, p.state, p.context.regions, p.codes, self.clock(), residents=residents)
 
     async def reports(self, request: Request) -> Response:
         user = self.user(request)
         if user is None:
             return RedirectResponse("/login", status_code=303)
         summary = Summary()
-        for _row, summary in collect(self._report(), ReportFilters(region=user.region_prefix)):  # noqa: B007 - the last summary is the whole one
+        for _row, summary in collect(self._report(residents=False), ReportFilters(region=user.region_prefix)):  # noqa: B007 - the last summary is the whole one
             pass
         groups = [(title, bars(items)) for title, items in summary.groups()]
         return self.page("reports.html.j2", user, total=summary.total, groups=groups)

@@ -155,8 +155,10 @@ def _biz(code: str | None) -> str:
 class UnsyncedReport:
     """Everything not finished end to end, in both directions."""
 
-    def __init__(self, internal: Engine, state: Engine, regions: Regions, codes: CodeTables, now: datetime) -> None:
+    def __init__(self, internal: Engine, state: Engine, regions: Regions, codes: CodeTables, now: datetime,
+                 residents: bool = True) -> None:
         self.internal, self.state, self.regions, self.codes, self.now = internal, state, regions, codes, now
+        self.residents = residents  # False: rows without the resident's name (a summary counts, it shows none)
         self._names: dict[str, str] = {}  # region names by code, as the rows ask for them
         self._counties: dict[str, str] = {}
 
@@ -259,7 +261,7 @@ class UnsyncedReport:
         v = t.txn_version.c
         wanted = dict(keys)
         out: dict[str, str] = {}
-        if not wanted:
+        if not wanted or not self.residents:
             return out
         with self.state.connect() as conn:
             for part in chunks(sorted(wanted), chunk_size(conn)):

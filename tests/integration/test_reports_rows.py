@@ -125,3 +125,17 @@ def test_every_format_carries_the_number_the_name_and_the_date(built, tmp_path):
     found = {r["kind"]: r for r in data}
     assert found["conflict"]["conflict_id"] == line["id"] and found["conflict"]["resident"] == "张三"
     assert found["invalid"]["conflict_id"] is None and found["conflict"]["since"] == CREATED
+
+
+def test_a_summary_without_names_counts_the_same_and_reads_no_payload(built):
+    """The console's report page shows only counts: it asks for rows without names, and pays for
+    no payload reads; the counts are the same."""
+    from reports.unsynced import UnsyncedReport, collect
+
+    full = report_of(built)
+    bare = UnsyncedReport(full.internal, full.state, full.regions, full.codes, full.now, residents=False)
+    with_names = [s for _, s in collect(full, Filters())][-1]
+    without = list(collect(bare, Filters()))
+    from_payloads = [row for row, _ in without if row.kind in ("invalid", "conflict", "writeback_refused")]
+    assert len(from_payloads) == 3 and all(row.resident == "" for row in from_payloads)
+    assert without[-1][1].total == with_names.total and without[-1][1].groups() == with_names.groups()
