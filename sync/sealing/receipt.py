@@ -39,7 +39,9 @@ QR_BOX = (40.0, 84.0, 100.0)  # x, y, side of the QR code on the page (points; A
 SEAL = (316.0, 128.0, 46.0)   # centre x, centre y, radius of the seal picture
 _EOF = b"%%EOF\n"
 _B64 = r"[A-Za-z0-9_-]"
-_QR = re.compile(rf"PB1:({_B64}{{43}}):({_B64}{{16,700}}):([0-9a-f]{{64}})")
+# The digest (32 bytes) and the signature (64: SM2's r and s, or Ed25519's) in base64url without
+# padding, the key's fingerprint in hex: exactly one text for each receipt.
+_QR = re.compile(rf"PB1:({_B64}{{43}}):({_B64}{{86}}):([0-9a-f]{{64}})")
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
@@ -290,8 +292,11 @@ def parse_qr(value: str) -> QrText | None:
     found = _QR.fullmatch(value.strip())
     if found is None:
         return None
-    digest, signature = _unb64(found[1]), _unb64(found[2])
-    if len(digest) != 32 or str(QrText(digest, signature, found[3])) != value.strip():
+    try:
+        digest, signature = _unb64(found[1]), _unb64(found[2])
+    except ValueError:  # binascii.Error: not base64 after all
+        return None
+    if len(digest) != 32 or len(signature) != 64 or str(QrText(digest, signature, found[3])) != value.strip():
         return None  # not canonical base64url: one text per receipt
     return QrText(digest, signature, found[3])
 

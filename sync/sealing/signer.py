@@ -80,6 +80,8 @@ class Sm2Signer:
         return bytes.fromhex(self._crypt.sign_with_sm3(digest, nonce))
 
     def verify(self, digest: bytes, signature: bytes) -> bool:
+        if len(signature) != 64:  # r and s, 32 bytes each: gmssl reads only the first 128 hex digits
+            return False
         try:
             return bool(_crypt(None, self.key.public_key).verify_with_sm3(signature.hex(), digest))
         except (ValueError, IndexError, TypeError):  # gmssl's point arithmetic gives None for a bad point

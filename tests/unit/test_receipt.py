@@ -196,12 +196,12 @@ def test_a_changed_file_is_refused(signer):
     assert same_length != document
     assert verify_document(same_length, signer).key == "receipt.verify_bad_hash"
     longer = document.replace(b"YW2026112600000001", b"YW2026112600000002 ", 1)
-    assert verify_document(longer, signer).key == "receipt.stamp_changed"
+    assert verify_document(longer, signer).key == "receipt.verify_bad_hash"  # the hash is checked first
     # Another update appended (it could draw over the page), a QR drawn for another text, none at all.
     assert verify_document(document + b"1 0 obj\n<< >>\nendobj\n", signer).key == "receipt.stamp_changed"
     _, other_doc, _ = sealed(facts(person_name="李四"), signer)
     swapped = body + other_doc[len(split(other_doc)[0]):]
-    assert verify_document(swapped, signer).key == "receipt.stamp_changed"
+    assert verify_document(swapped, signer).key == "receipt.verify_bad_hash"  # its QR names the other body
     assert verify_document(body, signer).key == "receipt.qr_missing"
     assert verify_document(body, signer, qr=str(qr)).key == "receipt.qr_not_file"
     # The QR text of one receipt does not pass for another's file.
@@ -227,3 +227,41 @@ def test_platform_text_cannot_fake_the_end_of_the_body_or_another_page(signer):
     assert body.count(b"%%EOF\n") == 1 and b"\n3 0 obj\n<<\n/Contents 9" not in body
     assert split(document) == (body, str(qr))
     assert verify_document(document, signer).ok and qr_from_page(document) == str(qr)
+
+
+def test_an_unsigned_file_is_never_parsed_and_a_bomb_costs_nothing(signer, monkeypatch):
+    """The stamp is rebuilt (regular expressions over the PDF) only for a body the key signed: a
+    2 MB file of repeated "trailer<<" with a well-formed QR comment is refused by its hash."""
+    from sync.sealing import check
+
+    parsed = []
+    monkeypatch.setattr(check, "stamped", lambda body, value: parsed.append(body) or b"")
+    fake = f"PB1:{'A' * 43}:{'A' * 86}:{signer.fingerprint}"
+    bomb = b"trailer<<" * 220_000 + b"%%EOF\n%" + fake.encode() + b"\n"
+    assert verify_document(bomb, signer).key == "receipt.verify_bad_hash" and parsed == []
+    body, document, qr = sealed(facts(), signer)
+    forged = body + document[len(body):].replace(str(qr).encode(), str(QrText(hashlib.sha256(body).digest(),
+                                                                                 bytes(64), qr.fingerprint)).encode())
+    assert verify_document(forged, signer).key == "receipt.qr_bad_signature" and parsed == []
+
+
+def test_one_text_per_receipt_a_longer_signature_is_refused(signer):
+    """gmssl reads only a signature's first 128 hex digits: anything after them must not make
+    another text (or another file) that verifies."""
+    _, document, qr = sealed(facts(), signer)
+    head, digest, signature, fingerprint = str(qr).split(":")
+    assert len(signature) == 86 and verify_qr(str(qr), signer).ok
+    for junk in ("AA", "AAAA", "A" * 300):
+        assert verify_qr(f"{head}:{digest}:{signature}{junk}:{fingerprint}", signer).key == "receipt.qr_malformed"
+    assert not signer.verify(qr.digest, qr.signature + b"\0" * 8)
+    assert verify_document(stamped(split(document)[0], replace(qr, signature=qr.signature + b"junk")), signer).ok \
+        is False
+
+
+@pytest.mark.parametrize("text_", ["PB1:" + "A" * 43 + ":" + "A" * 17 + ":" + "0" * 64,
+                                   "PB1:" + "A" * 43 + ":" + "A" * 85 + ":" + "0" * 64,
+                                   "PB1:" + "A" * 43 + ":" + "\u00c4" * 86 + ":" + "0" * 64,
+                                   "PB1:" + "A" * 100_000, "\x00" * 10, "PB1:::"])
+def test_an_odd_qr_text_is_malformed_never_a_crash(signer, text_):
+    assert parse_qr(text_) is None
+    assert verify_qr(text_, signer).key == "receipt.qr_malformed"
