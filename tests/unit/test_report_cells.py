@@ -39,3 +39,14 @@ def test_shown_writes_times_to_the_minute_and_none_as_nothing():
     assert shown(datetime(1, 1, 1)) == "0001-01-01 00:00"
     assert shown(datetime(2026, 11, 25).date()) == "2026-11-25"
     assert shown(None) == "" and shown(3) == 3 and shown("x") == "x"
+
+
+def test_a_long_run_of_spaces_costs_linear_time():
+    """A value of the platform's (a name from a 256 KiB payload) with a long run of spaces must
+    not make the number check backtrack: 100,000 spaces took minutes with overlapping repeats."""
+    import time
+
+    started = time.process_time()
+    for value in ("1" + " " * 100_000 + "x", " " * 100_000 + "x", "(" + " " * 100_000 + "1x"):
+        assert csv_cell(value) == value
+    assert time.process_time() - started < 2.0
