@@ -45,8 +45,12 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         internal, state = self._engines
-        self.internal = self._open(internal)
-        self.state = self.internal if self.one_database else self._open(state)
+        try:
+            self.internal = self._open(internal)
+            self.state = self.internal if self.one_database else self._open(state)
+        except BaseException:  # the state database refused: the internal side's connection goes back
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def _open(self, engine: Engine) -> Connection:

@@ -9,6 +9,7 @@ from contextlib import nullcontext
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from connectors.internal.db import engine_for
 from sync import uow as uow_module
@@ -109,3 +110,12 @@ def test_a_failed_savepoint_undoes_its_rows_on_both_sides_and_keeps_the_rest(int
     with state.connect() as conn:
         assert conn.execute(select(ledger_rows.c.id)).scalars().all() == [1]
 
+
+
+def test_a_state_database_that_refuses_gives_the_internal_connection_back(separate, tmp_path):
+    internal, _ = separate
+    unreachable = engine_for(f"sqlite:///{tmp_path / 'no-such-folder' / 'state.db'}")
+    with pytest.raises(OperationalError), UnitOfWork(internal, unreachable, one_database=False):
+        pass
+    assert internal.pool.checkedout() == 0  # not left open, its transaction with it
+    unreachable.dispose()
