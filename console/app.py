@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -89,7 +90,7 @@ class Console:
                   Route("/runs", self.runs), Route("/verify", self.verify, methods=["GET", "POST"])]
         handlers: dict[Any, Callable[..., Any]] = {HTTPException: self.http_error, BadQuery: self.bad_query,
                                                    Exception: self.server_error}
-        self.starlette = Starlette(routes=routes, exception_handlers=handlers)
+        self.starlette = Starlette(routes=routes, exception_handlers=handlers, middleware=[Middleware(_BodyLimit)])
         # Outside Starlette's own error middleware, so that its 500 answers get the headers too.
         self.app = _SecurityHeaders(self.starlette)
 
@@ -118,7 +119,8 @@ class Console:
     # --- errors: the console's own page and headers, never a trace -------------------------
 
     async def http_error(self, request: Request, exc: HTTPException) -> Response:
-        key = {404: "console.page_not_found", 405: "console.method_not_allowed"}.get(exc.status_code,
+        key = {404: "console.page_not_found", 405: "console.method_not_allowed",
+               413: "console.too_large"}.get(exc.status_code,
                                                                                      "console.bad_request")
         return self.page("error.html.j2", None, status=exc.status_code, message=text(key))
 
@@ -130,7 +132,7 @@ class Console:
 
     async def form(self, request: Request, user: User) -> dict[str, Any] | None:
         """The posted form when its CSRF token is the session's, else None."""
-        data = await request.form()
+        data = await request.form(max_files=1, max_fields=MAX_FIELDS)
         token = data.get("csrf", "")
         return dict(data) if user.csrf and secrets.compare_digest(str(token), user.csrf) else None
 
@@ -408,7 +410,8 @@ class Console:
         folder = Path(tempfile.mkdtemp(prefix="pb-report-"))
         path = folder / f"unsynced-{self.clock():%Y%m%d}.{fmt}"
         try:
-            write(self._report(), ReportFilters(region=user.region_prefix), fmt, path)
+            # An agent's download covers his whole prefix, other agents' residents too: without names.
+            write(self._report(residents=user.role != "agent"), ReportFilters(region=user.region_prefix), fmt, path)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -471,6 +474,39 @@ class Console:
             else:
                 verdict = verify_qr(qr, signer)
         return self.page("verify.html.j2", user, verdict=verdict, qr=qr, max_qr=MAX_QR)
+
+
+MAX_BODY, MAX_FIELDS = 64 * 1024, 200  # a form of the console's: far above any of them
+
+
+class _BodyLimit:
+    """Request bodies read only up to a limit — a receipt's PDF and its form on /verify, 64 KiB on
+    every other page — before any form parser sees them: a declared length over it is refused at
+    once, a chunked body that grows over it as soon as it does (413, the console's own page)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = MAX_RECEIPT + MAX_BODY if scope.get("path") == "/verify" else MAX_BODY
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        refused = not declared.isdigit() or int(declared) > limit
+        read = 0
+
+        async def counted() -> Message:  # raised inside the page's handler: its 413 page answers
+            nonlocal read
+            if refused:
+                raise HTTPException(413)
+            message = await receive()
+            if message["type"] == "http.request":
+                read += len(message.get("body", b""))
+                if read > limit:
+                    raise HTTPException(413)
+            return message
+        await self.app(scope, counted, send)
 
 
 class _SecurityHeaders:

@@ -153,3 +153,47 @@ def test_no_template_marks_a_value_safe():
         assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source, template
     app = Path(__file__).parents[2].joinpath("console", "app.py").read_text()
     assert "Markup" not in app
+
+
+def test_an_agents_download_names_no_resident_staffs_does(world):
+    """An agent's download covers his whole prefix, other agents' residents too: it carries no
+    resident's name; county staff's carries them (the report's 参保人姓名 column)."""
+    import csv
+    import io
+
+    parts, console = world
+    name = json.loads(rows(parts.state, lt.txn_version,
+                           txn_id=conflict(parts, "materials_incomplete")["txn_id"])[0]["raw"])["person"]["name"]
+
+    def names(role: str) -> list[str]:
+        with closing(sign_in(console, USERS[role][0])) as client:
+            answer = client.get("/reports/unsynced.csv")
+        assert answer.status_code == 200
+        table = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig"))))
+        column = next(i for i, title in enumerate(table[0]) if "姓名" in title)
+        return [line[column] for line in table[1:] if len(line) > column]
+    assert name in names("staff")
+    assert name not in names("agent")
+
+
+def test_a_body_over_the_limit_is_refused_before_any_form_is_parsed(world):
+    parts, console = world
+    cid = conflict(parts, "stale_change")["id"]
+    with closing(sign_in(console, USERS["staff"][0])) as client:
+        page = client.get(f"/conflicts/{cid}")
+        token = page.text.split('name="csrf" value="')[1].split('"')[0]
+        declared = client.post(f"/conflicts/{cid}/resolve", data={"csrf": token, "note": "x" * 100_000})
+
+        def chunks():
+            yield f"csrf={token}&note=".encode()
+            for _ in range(200):
+                yield b"y" * 1024
+        chunked = client.post(f"/conflicts/{cid}/resolve", content=chunks(),
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+        two_files = client.post(f"/conflicts/{cid}/resolve", data={"csrf": token},
+                                files=[("a", ("a.txt", b"1")), ("b", ("b.txt", b"2"))])
+    for answer in (declared, chunked):
+        assert answer.status_code == 413 and "提交的内容太大" in answer.text
+        guarded(answer)
+    assert two_files.status_code in (400, 403) and "Traceback" not in two_files.text
+    assert rows(parts.state, lt.conflict, id=cid)[0]["status"] == "open"

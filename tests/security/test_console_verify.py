@@ -99,6 +99,16 @@ def test_an_uploaded_receipt_is_checked_alone_and_against_a_pasted_qr(world):
         assert too_big.status_code == 200 and text("receipt.page_too_large", limit=2048) in verdict(too_big)
 
 
+def test_an_upload_over_the_limit_is_refused_before_it_is_read(world):
+    parts, console = world
+    with closing(sign_in(console, USERS["staff"][0])) as client:
+        token = csrf(client)
+        answer = client.post("/verify", data={"csrf": token},
+                             files={"receipt": ("凭证.pdf", b"%PDF-" + b"0" * (3 * 1024 * 1024), "application/pdf")})
+    assert answer.status_code == 413 and text("console.too_large") in answer.text
+    guarded(answer)
+
+
 def test_what_is_pasted_comes_back_escaped(world):
     parts, console = world
     with closing(sign_in(console, USERS["staff"][0])) as client:
