@@ -49,6 +49,15 @@ INCOMPLETE = 75
 budget was spent): the next run resumes from its checkpoint. sysexits' EX_TEMPFAIL, so that the
 systemd units can count it alone as success (``SuccessExitStatus=75``), while a usage or setting
 mistake (2) and a lost database fail the unit where somebody sees it."""
+NEEDS_ATTENTION = 1
+"""The exit status of a run that stopped for something a person must look at: a database that
+failed under it, a batch across the gap quarantined as unsigned or changed."""
+
+
+def exit_status(status: str, attention: bool) -> int:
+    if status == "completed":
+        return 0
+    return NEEDS_ATTENTION if attention else INCOMPLETE
 
 
 @dataclass
@@ -59,10 +68,11 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
     skipped_regions: list[str] = field(default_factory=list)
     after: dict[str, Any] = field(default_factory=dict)  # what the steps after the feed did (seal, write-back)
+    attention: bool = False  # stopped by something resuming will not cure (a database error)
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "completed" else INCOMPLETE
+        return exit_status(self.status, self.attention)
 
 
 @dataclass
@@ -251,6 +261,7 @@ def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], No
             # The batch in hand rolled back; every committed one stands, and the next run
             # resumes from the last committed checkpoint.
             result.status = "incomplete"
+            result.attention = result.attention or isinstance(err, SQLAlchemyError)
             result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
             log.error("run_incomplete", scope=scope, error=result.problems[-1])
     if after is not None:

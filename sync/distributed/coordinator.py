@@ -135,6 +135,7 @@ def _sweep(parts: Parts, run_id: str, result: RunResult) -> None:
             result.skipped_regions.append(scope or "*")
         except (RetryBudgetExhausted, PlatformError, SQLAlchemyError) as err:
             result.status = "incomplete"
+            result.attention = result.attention or isinstance(err, SQLAlchemyError)
             result.problems.append(f"sweep: {type(err).__name__}: {str(err).splitlines()[0][:300]}")
 
 

@@ -24,7 +24,7 @@ from config.catalogue import text
 from connectors.internal.reader import chunks, within
 from mapping.types import PLATFORM_ID
 from sync import audit, faultpoints, services, writeback
-from sync.engine import INCOMPLETE, Parts
+from sync.engine import Parts, exit_status
 from sync.ferry import batch as b
 from sync.ferry.collector import Folders
 from sync.ferry.inbox import Inbox
@@ -60,10 +60,11 @@ class LoadResult:
     held: int = 0
     problems: list[str] = field(default_factory=list)
     after: dict[str, Any] = field(default_factory=dict)
+    attention: bool = False  # a database error, a quarantined batch: a person must look
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.status == "completed" else INCOMPLETE
+        return exit_status(self.status, self.attention)
 
 
 class Loader:
@@ -91,12 +92,14 @@ class Loader:
                     self.inbox.archive(batch)
             except SQLAlchemyError as err:  # the batch in hand is taken again next run
                 result.status = "incomplete"
+                result.attention = True
                 result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
                 log.error("load_incomplete", error=result.problems[-1])
             result.duplicates, result.quarantined = self.inbox.duplicates, self.inbox.quarantined
             result.waiting = self.inbox.waiting
-            if result.quarantined:
+            if result.quarantined:  # unsigned, changed or unreadable: the other side must send it again
                 result.status = "incomplete"
+                result.attention = True
             result.after["seal"] = dataclasses.asdict(services.seal(services.Seal(), p))
             self.send_results(result)
         self._report(result)

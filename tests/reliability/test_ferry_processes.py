@@ -20,7 +20,7 @@ from bridge import wiring
 from bridge.settings import Settings
 from connectors.internal.db import engine_for
 from devtools.demo import counter_staff_review
-from sync.engine import INCOMPLETE
+from sync.engine import INCOMPLETE, NEEDS_ATTENTION
 from sync.ferry import batch as b
 from sync.ledger import tables as lt
 from sync.verify import verify
@@ -48,7 +48,7 @@ def env_of(folder: Path, side: str, **values: str) -> dict[str, str]:
 def run(args: list[str], env: dict[str, str], kill_at: str | None = None) -> subprocess.CompletedProcess:
     env = {**env, "PB_KILL_AT": kill_at} if kill_at else env
     done = subprocess.run([sys.executable, "-m", "bridge", *args], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, INCOMPLETE, -signal.SIGKILL), done.stdout + done.stderr
+    assert done.returncode in (0, INCOMPLETE, NEEDS_ATTENTION, -signal.SIGKILL), done.stdout + done.stderr
     return done
 
 
