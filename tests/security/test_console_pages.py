@@ -35,6 +35,12 @@ def conflict(parts, kind: str) -> dict:
     return next(r for r in rows(parts.state, lt.conflict) if r["kind"] == kind)
 
 
+def conflict_token(client: httpx.Client, cid: int) -> str:
+    """The CSRF token of a conflict's page, as its forms post it."""
+    page = client.get(f"/conflicts/{cid}")
+    return page.text.split('name="csrf" value="')[1].split('"')[0]
+
+
 @pytest.mark.parametrize("query", ["min_age=abc", "min_age=1e999", "min_age=nan", "kind=zzz", "biz_type=<b>",
                                    "region=53%27--", "region=" + "1" * 20])
 def test_a_malformed_filter_is_400_with_the_headers(world, query):
@@ -92,8 +98,7 @@ def test_a_refusal_is_shown_from_the_catalogue_on_the_page_itself(world):
     parts, console = world
     cid = conflict(parts, "double_entry_mismatch")["id"]
     with closing(sign_in(console, USERS["staff"][0])) as client:
-        page = client.get(f"/conflicts/{cid}")
-        csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+        csrf = conflict_token(client, cid)
         answer = client.post(f"/conflicts/{cid}/resolve", data={"csrf": csrf, "action": "merge"})  # no field chosen
     assert answer.status_code == 409 and "请选择要以平台为准的项目" in answer.text
     assert rows(parts.state, lt.conflict, id=cid)[0]["status"] == "open"
@@ -180,8 +185,7 @@ def test_a_body_over_the_limit_is_refused_before_any_form_is_parsed(world):
     parts, console = world
     cid = conflict(parts, "stale_change")["id"]
     with closing(sign_in(console, USERS["staff"][0])) as client:
-        page = client.get(f"/conflicts/{cid}")
-        token = page.text.split('name="csrf" value="')[1].split('"')[0]
+        token = conflict_token(client, cid)
         declared = client.post(f"/conflicts/{cid}/resolve", data={"csrf": token, "note": "x" * 100_000})
 
         def chunks():
