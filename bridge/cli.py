@@ -154,8 +154,11 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
     from sync.locks import LockBusy
 
     current = _settings()
-    wiring.check_platform(current)  # a first request refused or unreachable: its cause, at once
-    parts = wiring.build(current, shared_rate=distributed)
+    if distributed:  # the workers make the requests: one here, to name a setting's fault at once
+        wiring.check_platform(current)
+    # Otherwise the feed's first page is the check (``wiring.first_check``): a first request
+    # refused or unreachable names its setting at once, and no request is spent on a probe.
+    parts = wiring.build(current, shared_rate=distributed, check_first=not distributed)
     heap.freeze_wired()
     try:
         if distributed:
@@ -174,6 +177,8 @@ def sync(wait: bool = typer.Option(False, help="wait for another run's lock inst
     except LockBusy as busy:
         console.print(text("run.lock_busy", value=busy.scope))
         raise typer.Exit(3) from None
+    if unconfigured := getattr(result, "unconfigured", None):  # the first page named a setting's fault
+        raise settings_module.SettingsError(unconfigured)
     summary.render(result, console, current.platform_url)
     raise typer.Exit(result.exit_code)
 

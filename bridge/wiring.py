@@ -22,6 +22,7 @@ from config.catalogue import text
 from connectors.internal.db import engine_for, same_database
 from connectors.internal.reader import load_codes
 from connectors.platform import PlatformClient
+from connectors.platform.errors import PlatformError
 from connectors.platform.pacing import RateLimiter, RetryBudget, Unlimited
 from mapping import regions
 from mapping.types import now_local
@@ -50,8 +51,9 @@ def needed(value: T | None) -> T:
     return value
 
 
-def client_for(settings: Settings, shared_with: Engine | None = None) -> PlatformClient:
-    """The platform client; ``shared_with``: pace it by the rate limit every worker shares there."""
+def client_for(settings: Settings, shared_with: Engine | None = None, check_first: bool = False) -> PlatformClient:
+    """The platform client; ``shared_with``: pace it by the rate limit every worker shares there;
+    ``check_first``: its first request is the check of the platform settings (``first_check``)."""
     limiter: RateLimiter
     if settings.rate_limit <= 0:
         limiter = Unlimited()
@@ -63,23 +65,43 @@ def client_for(settings: Settings, shared_with: Engine | None = None) -> Platfor
                                     settings.rate_burst)
     else:
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-    return _client(settings, limiter, RetryBudget(settings.retry_budget, settings.retry_seconds))
+    return _client(settings, limiter, RetryBudget(settings.retry_budget, settings.retry_seconds),
+                   first_check=first_check(settings) if check_first else None)
 
 
-def _client(settings: Settings, limiter: RateLimiter, budget: RetryBudget, max_attempts: int = 8) -> PlatformClient:
+def _client(settings: Settings, limiter: RateLimiter, budget: RetryBudget, max_attempts: int = 8,
+            first_check: Callable[[PlatformError], str | None] | None = None) -> PlatformClient:
     secret = needed(settings.app_secret).get_secret_value()
     try:
         return PlatformClient(needed(settings.platform_url), needed(settings.app_key), secret,
                               limiter=limiter, budget=budget, max_attempts=max_attempts,
                               timeout=settings.timeout, max_connections=max(4, settings.scan_workers),
                               deadline=settings.request_deadline, proxy=settings.proxy, ca_bundle=settings.ca_bundle,
-                              client_cert=settings.client_cert, client_key=settings.client_key)
+                              client_cert=settings.client_cert, client_key=settings.client_key,
+                              first_check=first_check)
     except (OSError, ssl.SSLError) as err:  # a CA bundle, certificate or key that cannot be used
         raise SettingsError(text("cli.tls_files", reason=f"{type(err).__name__}: {err}")) from None
 
 
+def first_check(settings: Settings) -> Callable[[PlatformError], str | None]:
+    """What a failure of the first request says of the settings: a line naming the setting and the
+    URL for a configuration problem (``platform_cause``), None for one the run retries or handles
+    (busy, asked for a fresh signature, a region the key may not read, an expired cursor)."""
+    from connectors.platform import errors as e
+
+    url = needed(settings.platform_url)
+
+    def check(err: PlatformError) -> str | None:
+        if isinstance(err, (e.RegionForbidden, e.CursorExpired, e.ConflictError)):
+            return None
+        return platform_cause(url, err)
+    return check
+
+
 def check_platform(settings: Settings) -> None:
-    """The run's first request, made once, before anything else (issue 26, finding 7).
+    """A first request, made once, before anything else (issue 26, finding 7), for the commands
+    whose first request is not their client's own check (``first_check``): ``sync`` asks nothing
+    more than its feed, and lets its first page be the check (``build(check_first=True)``).
 
     A first request that cannot reach the platform, or that the platform refuses for the key, the
     signature or the path, is a configuration problem: it stops the command at once with one line
@@ -92,16 +114,14 @@ def check_platform(settings: Settings) -> None:
     from connectors.platform.pacing import RetryBudget as Budget
 
     settings.need("platform_url", "app_key", "app_secret")
-    client = _client(settings, Unlimited(), Budget(0, 0), max_attempts=1)
+    client = _client(settings, Unlimited(), Budget(0, 0), max_attempts=1, first_check=first_check(settings))
     prefix = settings.region_prefixes[0] if settings.region_prefixes else None
     try:
         client.changes_page(updated_after=datetime.now() - timedelta(seconds=1), region_prefix=prefix, limit=1)
-    except (e.RegionForbidden, e.CursorExpired, e.ConflictError):
-        pass
-    except e.PlatformError as err:
-        line = platform_cause(needed(settings.platform_url), err)
-        if line is not None:
-            raise SettingsError(line) from None
+    except e.Unconfigured as err:
+        raise SettingsError(str(err)) from None
+    except e.PlatformError:
+        pass  # busy or briefly broken: the run retries it within its budget
     finally:
         client.close()
 
@@ -248,14 +268,17 @@ def fixed_clock() -> Clock | None:
     return (lambda: datetime.fromisoformat(value)) if value else None
 
 
-def build(settings: Settings, clock: Clock | None = None, shared_rate: bool = False) -> Parts:
+def build(settings: Settings, clock: Clock | None = None, shared_rate: bool = False,
+          check_first: bool = False) -> Parts:
     """Both sides in one process: the platform and the internal database (``sync``).
 
     ``shared_rate``: the client takes its turns from the rate limit in the state database, shared
-    with every other process of the same app key (distributed workers)."""
+    with every other process of the same app key (distributed workers). ``check_first``: the
+    client's first request checks the platform settings (``first_check``; the run then stops
+    with ``RunResult.unconfigured``)."""
     settings.need("platform_url", "app_key", "app_secret")
     parts = build_internal(settings, clock)
-    client = client_for(settings, parts.state if shared_rate else None)
+    client = client_for(settings, parts.state if shared_rate else None, check_first=check_first)
     fetcher = ScanFetcher(client, ScanStore(settings.scans_path), settings.scan_workers)
     return dataclasses.replace(parts, client=client, fetcher=fetcher)
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.platform import PlatformClient, RegionForbidden, RetryBudgetExhausted
-from connectors.platform.errors import PlatformError
+from connectors.platform.errors import PlatformError, Unconfigured
 from connectors.platform.feed import pages
 from mapping import wire
 from mapping.codes import CodeTables
@@ -69,6 +69,8 @@ class RunResult:
     skipped_regions: list[str] = field(default_factory=list)
     after: dict[str, Any] = field(default_factory=dict)  # what the steps after the feed did (seal, write-back)
     attention: bool = False  # stopped by something resuming will not cure (a database error)
+    # The run's first request named a setting's fault (``Unconfigured``): its line; the run stopped there.
+    unconfigured: str | None = None
 
     @property
     def exit_code(self) -> int:
@@ -257,6 +259,10 @@ def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], No
         except RegionForbidden:
             result.skipped_regions.append(scope or "*")
             log.warning("region_forbidden", region=scope)
+        except Unconfigured as err:  # no scope would fare better: the settings are wrong
+            result.status, result.unconfigured = "incomplete", str(err)
+            result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
+            break  # said once, by the command (its line names the setting): no log line beside it
         except (RetryBudgetExhausted, PlatformError, SQLAlchemyError) as err:
             # The batch in hand rolled back; every committed one stands, and the next run
             # resumes from the last committed checkpoint.
@@ -264,7 +270,7 @@ def run(parts: Parts, wait: bool = False, after: Callable[[Parts, RunResult], No
             result.attention = result.attention or isinstance(err, SQLAlchemyError)
             result.problems.append(f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
             log.error("run_incomplete", scope=scope, error=result.problems[-1])
-    if after is not None:
+    if after is not None and result.unconfigured is None:
         after(parts, result)
     _finish(parts, result)
     return result

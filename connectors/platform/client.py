@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -127,12 +128,16 @@ class PlatformClient:
                  transport: httpx.BaseTransport | None = None, max_connections: int = 16,
                  deadline: float = DEFAULT_DEADLINE, proxy: str | None = None,
                  ca_bundle: str | Path | None = None, client_cert: str | Path | None = None,
-                 client_key: str | Path | None = None) -> None:
+                 client_key: str | Path | None = None,
+                 first_check: Callable[[e.PlatformError], str | None] | None = None) -> None:
         """Args:
             timeout: seconds for each phase (connect at most 10, a read, a write, a pooled connection).
             deadline: seconds for a whole request, however its server trickles the answer.
             transport: instead of the network (``httpx.MockTransport`` in tests).
             proxy, ca_bundle, client_cert, client_key: the county's network (``network.py``).
+            first_check: asked about each failed attempt of this client's first request; a line it
+                returns ends that request at once as ``Unconfigured(line)``, unretried. So the
+                run's first request is its check of the settings, and no request is spent on one.
         """
         if httpx.URL(base_url).scheme not in ("http", "https"):
             raise ValueError(f"platform URL must be http(s)://host[:port]/path, not {base_url!r}")
@@ -156,6 +161,7 @@ class PlatformClient:
         self._extensions = {"timeout": self._http.timeout.as_dict()}
         self.limiter, self.budget, self.max_attempts = limiter, budget, max_attempts
         self.stats = ClientStats()
+        self.first_check = first_check
 
     def close(self) -> None:
         self._http.close()
@@ -219,10 +225,17 @@ class PlatformClient:
     def _send(self, method: str, path: str, *, cap: int, raw: bool = False, query: str = "", body: bytes = b"",
               headers: dict[str, str] | None = None) -> Any:
         args = (method, path, cap, raw, query, body, headers)
+        first, self.first_check = self.first_check, None  # consulted about the first request only
         try:  # nearly every request succeeds at once: no retry machinery for it
             return self._once(*args)
         except e.RetriableError as err:
             failed: list[e.RetriableError] = [err]
+            if first is not None:
+                self._settings_fault(first, err)
+        except e.PlatformError as err:
+            if first is not None:
+                self._settings_fault(first, err)
+            raise
         retrying = Retrying(retry=retry_if_exception_type(e.RetriableError), wait=self._wait,
                             stop=self._stop, reraise=True, before_sleep=self._before_sleep)
         try:
@@ -233,6 +246,12 @@ class PlatformClient:
                     return self._once(*args)
         except e.RetriableError as err:
             raise e.RetryBudgetExhausted(f"{method} {path}: gave up after retries: {err}", err.code) from err
+
+    @staticmethod
+    def _settings_fault(check: Callable[[e.PlatformError], str | None], err: e.PlatformError) -> None:
+        line = check(err)
+        if line is not None:
+            raise e.Unconfigured(line, err.code) from err
 
     def _once(self, method: str, path: str, cap: int, raw: bool, query: str, body: bytes,
               headers: dict[str, str] | None) -> Any:

@@ -8,6 +8,7 @@ Exception tree::
     │   └── DeadlineExceeded    the whole request took longer than its deadline (a trickling server)
     ├── FatalError              40101 bad key or signature, 40001 invalid parameter, bad answers
     │   ├── RegionForbidden     40301 key not permitted for the region
+    │   ├── Unconfigured        the client's first request says the settings are wrong (``first_check``)
     │   └── ResponseTooLarge    a JSON answer longer than its cap: never retried as is
     ├── NotFound                40401
     ├── ConflictError           40901 a newer version or a withdrawal exists
@@ -52,6 +53,11 @@ class FatalError(PlatformError):
 
 class ResponseTooLarge(FatalError):
     """A JSON answer longer than the cap for its kind; nothing of it is kept."""
+
+
+class Unconfigured(FatalError):
+    """The client's first request failed in a way its ``first_check`` names as a setting's fault
+    (a refused connection, a wrong key or path): the message is that check's line. Never retried."""
 
 
 class RegionForbidden(FatalError):

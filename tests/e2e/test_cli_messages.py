@@ -44,8 +44,10 @@ def clean_env(tmp_path: Path, **values: str) -> dict[str, str]:
 def one_line(result: subprocess.CompletedProcess) -> str:
     """The command's whole complaint: exactly one line on stderr, no traceback, nothing on stdout.
     (The at-rest notice of a missing BRIDGE_DATA_KEY, said before any command that opens the
-    databases, is not part of it.)"""
-    lines = [line for line in result.stderr.strip().splitlines() if "BRIDGE_DATA_KEY" not in line]
+    databases, and the one-time notice of a trial seal key made by the first that does, are not
+    part of it: ``sync`` opens them before its first request, which is its check of the platform.)"""
+    lines = [line for line in result.stderr.strip().splitlines()
+             if "BRIDGE_DATA_KEY" not in line and not line.startswith("提醒：没有设置 BRIDGE_SEAL_KEY")]
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr and not result.stdout.strip(), (result.stdout, result.stderr)
     assert CJK.search(lines[0]), lines[0]
@@ -97,6 +99,17 @@ def test_a_wrong_secret_names_the_key_and_secret(db_url, tmp_path):
     assert result.returncode == 2
     assert "BRIDGE_APP_KEY" in line and "BRIDGE_APP_SECRET" in line and "40101" in line and server.base_url in line
     assert "not-the-secret" not in result.stderr
+    # The feed's first page was the check: the run it began is on record as stopped there,
+    # naming why (``pension-bridge status`` shows it), with nothing after it.
+    from sqlalchemy import create_engine
+    from sqlalchemy import text as sql
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        status, summary = conn.execute(sql("SELECT status, summary FROM pb_run WHERE kind = 'sync'")).one()
+    engine.dispose()
+    assert status == "incomplete" and "Unconfigured" in summary and "40101" in summary
+    assert '"seal"' not in summary and '"writeback"' not in summary
 
 
 def test_https_against_an_http_platform_names_the_scheme(sqlite_internal_url, tmp_path):

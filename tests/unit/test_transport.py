@@ -166,3 +166,47 @@ def test_the_pool_is_sized_for_the_threads_and_the_timeouts_are_per_phase():
     assert (pool._max_connections, pool._max_keepalive_connections) == (12, 12)
     assert client._http.timeout == httpx.Timeout(30, connect=10)
     client.close()
+
+
+# --- the first request is the run's check of the settings (``first_check``) ------------------------
+
+def _refused(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+
+def test_a_first_request_the_check_names_ends_at_once_unretried():
+    asked: list[e.PlatformError] = []
+
+    def check(err: e.PlatformError) -> str | None:
+        asked.append(err)
+        return "平台地址不对" if "ConnectError" in str(err) else None
+
+    client, transport = fake_client(_refused, first_check=check)
+    with pytest.raises(e.Unconfigured, match="平台地址不对") as raised:
+        client.changes_page()
+    assert len(transport.sent) == 1 and client.stats.retries == 0
+    assert isinstance(raised.value.__cause__, e.RetriableError) and len(asked) == 1
+    # Only the first request is the check: the next one is retried within the budget as any other.
+    with pytest.raises(e.RetryBudgetExhausted):
+        client.changes_page()
+    assert len(asked) == 1 and client.stats.retries > 0
+
+
+def test_a_first_answer_the_check_passes_is_retried_and_costs_no_extra_request():
+    answers = iter([envelope(code=42901, status=429, Retry_After="0"), envelope({"items": [], "has_more": False})])
+    client, transport = fake_client(lambda request: next(answers), first_check=lambda err: None)
+    assert client.changes_page().items == []
+    assert len(transport.sent) == 2 and client.stats.retries == 1
+
+
+def test_a_first_refusal_by_code_is_the_checks_too_and_a_success_ends_the_checking():
+    wrong = fake_client(lambda request: envelope(code=40101, status=401), first_check=lambda err: f"密钥不对 {err.code}")[0]
+    with pytest.raises(e.Unconfigured, match="40101"):
+        wrong.changes_page()
+    seen: list[e.PlatformError] = []
+    answers = iter([envelope({"items": [], "has_more": False}), envelope(code=40101, status=401)])
+    fine = fake_client(lambda request: next(answers), first_check=lambda err: seen.append(err) or "x")[0]
+    fine.changes_page()
+    with pytest.raises(e.FatalError) as later:
+        fine.changes_page()
+    assert not isinstance(later.value, e.Unconfigured) and seen == []
