@@ -74,11 +74,21 @@ def test_the_nights_unsynced_rows_are_copied_to_the_shape_of_a_million(tmp_path)
         with engine.begin() as conn:
             conn.execute(t.txn.insert(), [{"txn_id": f"T{i}", "version": 1, "state": state, "first_seen_at": at,
                                            "state_at": at} for i, state in enumerate(("invalid", "conflict", "applied"))])
+            conn.execute(t.txn_version.insert(), [{"txn_id": f"T{i}", "version": 1, "updated_at": "2026-11-27 01:00:00",
+                                                   "content_hash": "h", "raw": f'{{"n": {i}}}', "received_at": at,
+                                                   "run_id": "r"} for i in range(3)])
+            conn.execute(t.conflict.insert().values(txn_id="T1", version=1, kind="k", status="open", opened_at=at,
+                                                    updated_at=at))
         assert grow_unsynced(engine, 7) == 7
         with engine.connect() as conn:
             rows = dict(conn.execute(text("SELECT txn_id, state FROM pb_txn")).all())
+            payloads = dict(conn.execute(text("SELECT txn_id, raw FROM pb_txn_version")).all())
+            held = [r[0] for r in conn.execute(text("SELECT txn_id FROM pb_conflict WHERE status = 'open'"))]
         assert len(rows) == 8 and list(rows.values()).count("applied") == 1  # what is synced is not copied
         assert all(k in ("T0", "T1", "T2") or k.split("~u")[0] in ("T0", "T1") for k in rows)
+        # each copy with its original's payload, and a held one with its open conflict
+        assert set(payloads) == set(rows) and all(payloads[k] == payloads[k.split("~")[0]] for k in rows)
+        assert sorted(held) == sorted(k for k, state in rows.items() if state == "conflict")
         assert grow_unsynced(engine, 5) == 7  # never fewer than there are
         engine.dispose()
 
@@ -112,3 +122,29 @@ def test_a_bridge_paced_above_the_limit_is_told_and_slows_down(tmp_path):
     assert result["sync"]["exit"] == 0 and result["status"] == "completed"
     assert result["rate_limited"] > 0
     assert result["rate_limited"] < 0.5 * result["least"]["total"]
+
+
+def test_the_synced_history_is_copied_in_one_statement_a_table_to_the_size_asked(tmp_path):
+    from datetime import datetime
+
+    from devtools.bench import grow_ledger
+    from sync.ledger import tables as t
+    from sync.ledger.migrate import upgrade
+
+    for url in _fresh_url("postgresql", tmp_path):
+        engine = create_engine(url)
+        upgrade(engine)
+        at = datetime(2026, 11, 27, 1, 0)
+        with engine.begin() as conn:
+            conn.execute(t.txn.insert(), [{"txn_id": f"T{i}", "version": 1, "state": state, "first_seen_at": at,
+                                           "state_at": at} for i, state in enumerate(("applied", "linked", "invalid"))])
+            conn.execute(t.writeback.insert(), [{"idempotency_key": f"K{i}" + "x" * 62, "txn_id": f"T{i}", "outcome": "o",
+                                                 "version": 1, "body": "{}", "status": "sent", "attempts": 1,
+                                                 "created_at": at} for i in range(2)])
+        assert grow_ledger(engine, 10) == 11  # 3, then 2 synced rows copied 4 times
+        with engine.connect() as conn:
+            states = dict(conn.execute(text("SELECT txn_id, state FROM pb_txn")).all())
+            keys = [r[0] for r in conn.execute(text("SELECT idempotency_key FROM pb_writeback"))]
+        assert list(states.values()).count("invalid") == 1 and len(set(keys)) == 10
+        assert all(len(k) <= 64 for k in keys)
+        engine.dispose()
