@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 import pytest
 from rich.console import Console
@@ -60,17 +61,27 @@ def test_the_meter_sees_the_database_servers_work(tmp_path):
         assert spent["database"] > 0.1 and spent["machine"] >= spent["database"] * 0.8
 
 
-def test_the_nights_unsynced_rows_are_copied_to_the_shape_of_a_million(tmp_path):
+@contextmanager
+def _fresh_ledger(tmp_path):
+    """A PostgreSQL schema with the bridge's tables, and a time to stamp rows with."""
     from datetime import datetime
 
-    from devtools.bench import grow_unsynced
-    from sync.ledger import tables as t
     from sync.ledger.migrate import upgrade
 
     for url in _fresh_url("postgresql", tmp_path):
         engine = create_engine(url)
         upgrade(engine)
-        at = datetime(2026, 11, 27, 1, 0)
+        try:
+            yield engine, datetime(2026, 11, 27, 1, 0)
+        finally:
+            engine.dispose()
+
+
+def test_the_nights_unsynced_rows_are_copied_to_the_shape_of_a_million(tmp_path):
+    from devtools.bench import grow_unsynced
+    from sync.ledger import tables as t
+
+    with _fresh_ledger(tmp_path) as (engine, at):
         with engine.begin() as conn:
             conn.execute(t.txn.insert(), [{"txn_id": f"T{i}", "version": 1, "state": state, "first_seen_at": at,
                                            "state_at": at} for i, state in enumerate(("invalid", "conflict", "applied"))])
@@ -90,7 +101,6 @@ def test_the_nights_unsynced_rows_are_copied_to_the_shape_of_a_million(tmp_path)
         assert set(payloads) == set(rows) and all(payloads[k] == payloads[k.split("~")[0]] for k in rows)
         assert sorted(held) == sorted(k for k, state in rows.items() if state == "conflict")
         assert grow_unsynced(engine, 5) == 7  # never fewer than there are
-        engine.dispose()
 
 
 def test_a_paced_night_at_the_sandboxs_enforced_limit_gets_no_42901(tmp_path):
@@ -125,16 +135,10 @@ def test_a_bridge_paced_above_the_limit_is_told_and_slows_down(tmp_path):
 
 
 def test_the_synced_history_is_copied_in_one_statement_a_table_to_the_size_asked(tmp_path):
-    from datetime import datetime
-
     from devtools.bench import grow_ledger
     from sync.ledger import tables as t
-    from sync.ledger.migrate import upgrade
 
-    for url in _fresh_url("postgresql", tmp_path):
-        engine = create_engine(url)
-        upgrade(engine)
-        at = datetime(2026, 11, 27, 1, 0)
+    with _fresh_ledger(tmp_path) as (engine, at):
         with engine.begin() as conn:
             conn.execute(t.txn.insert(), [{"txn_id": f"T{i}", "version": 1, "state": state, "first_seen_at": at,
                                            "state_at": at} for i, state in enumerate(("applied", "linked", "invalid"))])
@@ -147,4 +151,3 @@ def test_the_synced_history_is_copied_in_one_statement_a_table_to_the_size_asked
             keys = [r[0] for r in conn.execute(text("SELECT idempotency_key FROM pb_writeback"))]
         assert list(states.values()).count("invalid") == 1 and len(set(keys)) == 10
         assert all(len(k) <= 64 for k in keys)
-        engine.dispose()
