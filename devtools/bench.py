@@ -359,6 +359,21 @@ def _timed(args: list[str], env: dict[str, str]) -> dict[str, Any]:
             "user": usage.ru_utime, "system": usage.ru_stime, "peak_mb": peak / 1024, "exit": process.returncode}
 
 
+def machine_speed() -> float:
+    """The CPU milliseconds this thread spends on a fixed piece of pure Python of the sync's own
+    kind (JSON, dicts, strings). On a shared machine the same code's CPU per transaction moves
+    with the machine's speed (on one, in one hour, the validate phase of the same 5,000 records
+    took 0.54 to 0.97 s of CPU); taken just before and just after the sync, it says how fast the
+    machine was, so runs are compared at the same speed or not at all."""
+    doc = json.dumps([{"id": f"T{i:08d}", "name": "张三" * (i % 5), "n": i, "tags": list(range(i % 7))}
+                      for i in range(2000)], ensure_ascii=False)
+    started = time.thread_time()
+    for _ in range(10):
+        index = {item["id"]: item for item in json.loads(doc)}
+        "".join(sorted(f"{key}:{item['n']}:{len(item['tags'])}" for key, item in index.items()))
+    return 1000 * (time.thread_time() - started)
+
+
 def default_people(n: int) -> int | None:
     """Enrolled people in the internal database before the run: a large county's million from
     N = 100,000 on (issue 9); below that, the scenario's own."""
@@ -407,9 +422,11 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
                "BRIDGE_PLATFORM_URL": base, "BRIDGE_APP_KEY": KEY, "BRIDGE_APP_SECRET": SECRET,
                "BRIDGE_INTERNAL_DB": url, "BRIDGE_HOME": str(bench_home), "BRIDGE_RATE_LIMIT": "0",
                "BRIDGE_SCAN_WORKERS": str(workers), "BRIDGE_REPORT_FORMATS": ""}
+        speed = [machine_speed()]
         before = meter.read()
         sync = _timed(["sync"], env)
         sync_spent = meter.spent(before, meter.read())
+        speed.append(machine_speed())
         rerun = _timed(["sync"], env)  # the night after: the feed holds the echoes of the write-back
         quiet = _timed(["sync"], env)  # and the night after that: nothing new at all
         verify = _timed(["verify"], env)
@@ -465,6 +482,7 @@ def run_bench(n: int, db: str, home: Path, workers: int, existing: int | None, c
         "cpu_ms_per_txn": 1000 * sync["cpu"] / max(1, pulled),
         "user_ms_per_txn": 1000 * sync["user"] / max(1, pulled),
         "system_ms_per_txn": 1000 * sync["system"] / max(1, pulled),
+        "machine_speed_ms": speed,
         "sync_cpu_by_process": _per_txn(sync_spent, sync["cpu"], pulled, sync["seconds"]),
         "linking": {"precision": quality.precision, "recall": quality.recall, "linked": quality.linked,
                     "labelled": quality.labelled},
@@ -508,6 +526,8 @@ def _print(r: dict[str, Any], console: Console) -> None:
             ("  ratio to the floor", f"{r['throughput']['end_to_end_ratio_to_floor']:.0%}"),
             ("sync CPU per transaction, ms", f"{r['cpu_ms_per_txn']:.2f}"),
             ("  of which user; system, ms", f"{r['user_ms_per_txn']:.2f}; {r['system_ms_per_txn']:.2f}"),
+            ("  the machine's speed: a fixed piece of Python before; after, CPU ms",
+             "; ".join(f"{ms:.0f}" for ms in r["machine_speed_ms"])),
             ("  the I/O floor's, ms", f"{r['io_floor']['cpu_ms_per_txn']:.2f}"),
             *_cpu_rows(r),
             ("sync peak memory, MB", f"{r['sync']['peak_mb']:.0f}"),

@@ -25,6 +25,7 @@ def test_bench_runs_the_floor_the_sync_and_both_reruns(tmp_path):
     assert result["cpu_ms_per_txn"] > 0 and result["sync"]["peak_mb"] > 0
     assert result["user_ms_per_txn"] > 0 and result["system_ms_per_txn"] >= 0
     assert result["user_ms_per_txn"] + result["system_ms_per_txn"] == pytest.approx(result["cpu_ms_per_txn"])
+    assert len(result["machine_speed_ms"]) == 2 and min(result["machine_speed_ms"]) > 0
     first, echoes, quiet = result["new_versions"]
     assert first == served and echoes > 0 and quiet == 0  # the night after holds the write-back's echoes only
     floor, sync = result["io_floor"]["cpu_by_process"], result["sync_cpu_by_process"]
