@@ -12,8 +12,9 @@ from __future__ import annotations
 import re
 
 # C0 controls, DEL, C1 controls (U+009B is a one-character CSI), the bidi marks, overrides and
-# isolates, the line and paragraph separators, and the BOM.
-_OTHERS = "\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
+# isolates, the line and paragraph separators, the BOM, and the invisible characters: the soft
+# hyphen, the zero-width space and joiners, the word joiner and the invisible operators.
+_OTHERS = "\x7f-\x9f\u00ad\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
 _UNPRINTABLE = re.compile(f"[\x00-\x1f{_OTHERS}]")
 _UNPRINTABLE_BUT_NEWLINE = re.compile(f"[\x00-\x09\x0b-\x1f{_OTHERS}]")
 

@@ -11,9 +11,13 @@ _DOT_RE = re.compile(f"\\s*[{re.escape(_MIDDLE_DOTS)}]\\s*")
 _SPACE_RE = re.compile(r"\s+")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # What no platform value may carry into the bridge: C0 controls but tab and newline, DEL, C1
-# controls (ESC sequences, the NUL PostgreSQL refuses), and the bidirectional overrides and
-# isolates that make text read otherwise than it is stored.
-_UNSAFE_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# controls (ESC sequences, the NUL PostgreSQL refuses), the bidirectional overrides and isolates
+# that make text read otherwise than it is stored, and the invisible characters no script of a
+# resident's record needs (the soft hyphen, the zero-width space, the word joiner and the invisible
+# operators: "张\u200b三" looks like 张三 and is not).
+_UNSAFE = "\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+_UNSAFE_RE = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_OR_SURROGATE_RE = re.compile(f"[{_UNSAFE}\ud800-\udfff]")
 
 
 def halfwidth(text: str) -> str:
@@ -35,13 +39,29 @@ def strip_unsafe(text: str) -> str:
     return cleaned
 
 
+def marked_unsafe(text: str) -> str:
+    """``text`` with each character ``strip_unsafe`` removes (and each lone surrogate) replaced by
+    U+FFFD instead: for a value whose exact form is its meaning, an identifier, where removing
+    a character could make another value of it ("T1\x1b" is not "T1")."""
+    return _UNSAFE_OR_SURROGATE_RE.sub("\ufffd", text)
+
+
+def without_format_characters(text: str) -> str:
+    """``text`` without Unicode's invisible format characters (category Cf: the zero-width
+    joiners, the directional marks, the soft hyphen ...)."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def normalise_name(name: str) -> str:
     """A person's name as the bridge stores and compares it.
 
     Full-width forms folded, all spaces removed, every middle-dot variant written as
-    U+00B7 (the form GB 18030 names use), control characters dropped.
+    U+00B7 (the form GB 18030 names use), control and invisible format characters dropped
+    (a name is what it looks like: the one stored is compared with the one typed by hand).
     """
-    text = strip_controls(halfwidth(name))
+    text = without_format_characters(strip_controls(halfwidth(name)))
     text = _DOT_RE.sub("\u00b7", text.strip())
     return _SPACE_RE.sub("", text)
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mapping.problems import Problem, from_validation_error
-from mapping.text import strip_unsafe
+from mapping.text import marked_unsafe, strip_unsafe
 from mapping.types import TXN_ID as TXN_ID_SHAPE
 from mapping.types import (
     DigitCode,
@@ -175,13 +175,24 @@ def sanitise(raw: Any) -> Any:
     return {**kept, DROPPED: {"bytes": size, "sha256": hashlib.sha256(canonical_json(clean).encode()).hexdigest()}}
 
 
-def _clean(value: Any, depth: int) -> Any:
+# Values whose exact form is their identity on the platform: one holding an unsafe character is
+# not cleaned into another record's, agent's or scan's (``marked_unsafe``), and its shape then
+# fails with the field named. Keys are marked the same way, so that no key becomes another by
+# cleaning ({"txn_id\x00": ...} is not a second ``txn_id``).
+IDENTITY_KEYS = frozenset({"txn_id", "version", "agent_id", "attachment_id", "sha256"})
+
+
+def _clean(value: Any, depth: int, key: str = "") -> Any:
     if isinstance(value, str):
-        return strip_unsafe(value)
+        return marked_unsafe(value) if key in IDENTITY_KEYS else strip_unsafe(value)
     if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
         return TOO_DEEP
     if isinstance(value, dict):
-        return {strip_unsafe(str(k)): _clean(v, depth + 1) for k, v in value.items()}
+        cleaned = {}
+        for k, v in value.items():
+            name = marked_unsafe(str(k))
+            cleaned[name] = _clean(v, depth + 1, name)
+        return cleaned
     if isinstance(value, list):
         return [_clean(v, depth + 1) for v in value]
     return value
