@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from mapping import personal
-from mapping.text import halfwidth
+from mapping.text import fold_width
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"
@@ -37,7 +37,7 @@ class IdNumber:
 
 def normalise(raw: str) -> str:
     """Strip spaces, fold full-width digits, upper-case ``x``. Never fixes a check digit."""
-    return "".join(halfwidth(raw).split()).upper()
+    return "".join(fold_width(raw).split()).upper()
 
 
 def check_character(first17: str) -> str:

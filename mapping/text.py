@@ -21,8 +21,22 @@ _UNSAFE_OR_SURROGATE_RE = re.compile(f"[{_UNSAFE}\ud800-\udfff]")
 
 
 def halfwidth(text: str) -> str:
-    """Full-width ASCII variants (０-９, Ａ-Ｚ, full-width space) to their ASCII forms."""
+    """Compatibility forms folded (NFKC): full-width ASCII variants (０-９, Ａ-Ｚ, full-width space)
+    to their ASCII forms, and Kangxi radicals and compatibility ideographs to the characters they
+    look like. For text; a number is folded by :func:`fold_width` only."""
     return unicodedata.normalize("NFKC", text)
+
+
+# U+FF01-FF5E are ASCII's printable characters at full width; U+3000 is the ideographic space.
+_FULL_WIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+
+
+def fold_width(text: str) -> str:
+    """Full-width forms (what Chinese input methods type: ５３０１, ｘ, the full-width space) to
+    ASCII, and nothing else: NFKC would also read ① or ¹ or 𝟓 as a digit, and a number with
+    no check digit (a region code, an account, an amount) would be stored as another spelling
+    of what the agent saw; those stay as they are, for the caller's shape check to refuse."""
+    return text.translate(_FULL_WIDTH) if not text.isascii() else text
 
 
 def strip_controls(text: str) -> str:
@@ -46,12 +60,20 @@ def marked_unsafe(text: str) -> str:
     return _UNSAFE_OR_SURROGATE_RE.sub("\ufffd", text)
 
 
+# Unicode's default-ignorable code points that are not format characters (the combining grapheme
+# joiner, the Hangul fillers, the Khmer inherent vowels, the Mongolian and other variation
+# selectors, U+FFF0-FFF8 and the tags' plane), and the Braille blank: each shows as nothing.
+_INVISIBLE_RE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+                           "\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
+
+
 def without_format_characters(text: str) -> str:
-    """``text`` without Unicode's invisible format characters (category Cf: the zero-width
-    joiners, the directional marks, the soft hyphen ...)."""
+    """``text`` without what shows as nothing: Unicode's format characters (category Cf: the
+    zero-width joiners, the directional marks, the soft hyphen ...) and its other
+    default-ignorable code points (variation selectors, the Hangul fillers ...)."""
     if text.isascii():
         return text
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return _INVISIBLE_RE.sub("", "".join(ch for ch in text if unicodedata.category(ch) != "Cf"))
 
 
 def normalise_name(name: str) -> str:
@@ -85,8 +107,9 @@ def is_ascii_digits(text: str) -> bool:
 def digits_only(text: str) -> str:
     """A number typed with spaces, dashes or full-width digits, without them.
 
-    Full-width forms are folded (NFKC) and separators removed; anything else is kept, so that
-    a character that is no ASCII digit (an Arabic-Indic ``٣``, a letter) makes the caller's
-    shape check fail instead of being dropped silently or stored as a second spelling.
+    Full-width forms are folded (:func:`fold_width`) and separators removed; anything else is
+    kept, so that a character that is no ASCII digit (an Arabic-Indic ``٣``, a circled ①, a
+    letter) makes the caller's shape check fail instead of being dropped silently or stored as a
+    second spelling.
     """
-    return _SEPARATORS.sub("", halfwidth(text))
+    return _SEPARATORS.sub("", fold_width(text))

@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from mapping.text import digits_only, halfwidth
+from mapping.text import digits_only, fold_width
 
 LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
 PLATFORM_TZ = ZoneInfo("Asia/Shanghai")
-_MONEY = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MONEY = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")  # ASCII digits only: \d takes ٣ and ३ too
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # The contract's own form of a local time, in ASCII digits: such stamps also sort as text.
 PLAIN_LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 INTERNAL_FORMAT = "%Y%m%d%H%M%S"  # the internal system's times (AAE036, AAE015)
@@ -56,7 +56,10 @@ def parse_local_datetime(value: Any) -> datetime:
         if isinstance(value, str) and PLAIN_LOCAL.fullmatch(value):
             # The contract's own form, as nearly every value comes: strptime costs ten times more.
             return datetime.fromisoformat(value)
-        return datetime.strptime(halfwidth(str(value)).strip(), LOCAL_FORMAT)
+        text = fold_width(str(value)).strip()
+        if not text.isascii():  # strptime reads any script's digits as digits
+            raise ValueError(text)
+        return datetime.strptime(text, LOCAL_FORMAT)
     except ValueError:
         raise _error("bad_datetime") from None
 
@@ -65,9 +68,9 @@ def parse_date(value: Any) -> date:
     """``YYYY-MM-DD``."""
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
-    text = halfwidth(str(value)).strip()
+    text = fold_width(str(value)).strip()
     try:
-        if not _DATE.match(text):
+        if not _DATE.fullmatch(text):
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
@@ -78,8 +81,8 @@ def parse_money(value: Any) -> Decimal:
     """Yuan as a decimal string (``"300.00"``); integers are accepted, floats never."""
     if isinstance(value, bool) or isinstance(value, float):
         raise _error("bad_money")
-    text = halfwidth(str(value)).strip()
-    if not _MONEY.match(text):
+    text = fold_width(str(value)).strip()
+    if not _MONEY.fullmatch(text):
         raise _error("bad_money")
     return Decimal(text).quantize(Decimal("0.01"))
 
@@ -91,13 +94,15 @@ def parse_code(value: Any) -> str:
     return digits_only(str(value)) if str(value).strip() else ""
 
 
-def _shaped(pattern: re.Pattern[str], code: str, fold: bool = False) -> Any:
+def _shaped(pattern: re.Pattern[str], code: str, fold: bool = False, exact: bool = False) -> Any:
+    """``exact``: an identifier, read as sent. Stripping it would make another value of it: a
+    transaction ``RH…01`` followed by an ideographic space is not ``RH…01``."""
     def check(value: Any) -> Any:
         if value is None:
             return None
         if not isinstance(value, str):
             raise _error(code)
-        text = value.strip().lower() if fold else value.strip()
+        text = value if exact else value.strip().lower() if fold else value.strip()
         if not pattern.fullmatch(text):
             raise _error(code)
         return text
@@ -118,7 +123,7 @@ LocalDate = Annotated[date, BeforeValidator(parse_date)]
 Money = Annotated[Decimal, BeforeValidator(parse_money)]
 DigitCode = Annotated[str, BeforeValidator(parse_code)]
 Sha256Hex = Annotated[str, BeforeValidator(_shaped(SHA256_HEX, "bad_sha256", fold=True))]
-PlatformId = Annotated[str, BeforeValidator(_shaped(PLATFORM_ID, "bad_id"))]
-TxnId = Annotated[str, BeforeValidator(_shaped(TXN_ID, "bad_id"))]
+PlatformId = Annotated[str, BeforeValidator(_shaped(PLATFORM_ID, "bad_id", exact=True))]
+TxnId = Annotated[str, BeforeValidator(_shaped(TXN_ID, "bad_id", exact=True))]
 Token = Annotated[str, BeforeValidator(_shaped(TOKEN, "bad_choice"))]
 MediaType = Annotated[str, BeforeValidator(_shaped(MEDIA_TYPE, "bad_choice", fold=True))]

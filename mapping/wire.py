@@ -148,15 +148,17 @@ def version_of(value: Any) -> int | None:
 def identity(raw: Any) -> tuple[str, int] | None:
     """``(txn_id, version)`` of a raw item when both are usable, else None.
 
-    The same reading as the wire model's, so that a record the parser accepts is never left
+    The ``txn_id`` as sent, never stripped (``RH…01`` and a space or ``\x1c`` after it are two
+    values, and the second is not the first's transaction), as the wire model reads it; the
+    version read as the wire model reads it, so that a record the parser accepts is never left
     without an identity (and out of the write-back) for the form of its version.
     """
     if not isinstance(raw, dict):
         return None
     txn_id, version = raw.get("txn_id"), version_of(raw.get("version"))
-    if not isinstance(txn_id, str) or not TXN_ID_SHAPE.fullmatch(txn_id.strip()) or version is None:
+    if not isinstance(txn_id, str) or not TXN_ID_SHAPE.fullmatch(txn_id) or version is None:
         return None
-    return txn_id.strip(), version
+    return txn_id, version
 
 
 def sanitise(raw: Any) -> Any:
@@ -202,6 +204,13 @@ def content_hash(raw: dict[str, Any]) -> str:
     """SHA-256 of a snapshot without its status fields: equal for a write-back echo."""
     business = {k: v for k, v in raw.items() if k not in STATUS_FIELDS}
     blob = json.dumps(business, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def sent_hash(raw: Any) -> str:
+    """SHA-256 of an item as it was sent, before ``sanitise``: every character counted, a lone
+    surrogate included (escaped)."""
+    blob = json.dumps(raw, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

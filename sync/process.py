@@ -93,12 +93,15 @@ def stage(raw: Any, restaged: bool = False) -> Staged:
     This is where platform data enters: the item is kept as ``wire.sanitise`` leaves it (no control
     characters, no structure deeper than the contract's, no item larger than a real one), so
     nothing downstream — the ledger, the console, the reports, the ferry — sees the raw bytes."""
-    raw = wire.sanitise(raw)
+    sent, raw = raw, wire.sanitise(raw)
     ident = wire.identity(raw)
     digest = wire.content_hash(raw) if isinstance(raw, dict) else wire.content_hash({"item": raw})
     updated = str(raw.get("updated_at", ""))[:19] if isinstance(raw, dict) else ""
     if ident is None:
-        return Staged(raw, f"UNIDENTIFIED-{digest[:16]}", 1, updated, digest, False, restaged)
+        # Named by what was sent: two items that differ only in the characters cleaning marks
+        # or removes are two records, not one (an item cleaning left alone keeps its old name).
+        named = digest if raw == sent else wire.sent_hash(sent)
+        return Staged(raw, f"UNIDENTIFIED-{named[:16]}", 1, updated, digest, False, restaged)
     return Staged(raw, ident[0], ident[1], updated, digest, True, restaged)
 
 

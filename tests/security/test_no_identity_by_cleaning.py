@@ -11,6 +11,7 @@ invalid with the field named; a name is what it looks like, without invisible ch
 from __future__ import annotations
 
 import copy
+import unicodedata
 
 import pytest
 from sqlalchemy import select
@@ -27,7 +28,9 @@ from tests.factories import raw_txn, validated
 from tests.integration.sandbox_fixtures import sandbox, settings
 from tests.integration.test_sync import CLOCK, with_scans
 
-HIDDEN = ["\x1b", "\x00", "\u202e", "\u2066", "\ufeff", "\u200b", "\u2060", "\x9b", "\ud800"]
+HIDDEN = ["\x1b", "\x00", "\u202e", "\u2066", "\ufeff", "\u200b", "\u2060", "\x9b", "\ud800",
+          # and what str.strip() takes for whitespace: an identifier is read as sent
+          " ", "\t", "\n", "\x1c", "\x1f", "\x85", "\xa0", "\u3000", "\u2028"]
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
@@ -39,7 +42,16 @@ def test_a_transaction_id_with_a_hidden_character_is_not_the_id_without_it(hidde
         staged = stage(hostile)
         assert not staged.identified and staged.txn_id != clean_id
         assert staged.txn_id.startswith("UNIDENTIFIED-")
+        assert wire.identity(hostile) is None  # nor is the raw item taken for a version already seen
     assert stage(raw).txn_id == clean_id  # the clean one keeps its own
+
+
+def test_items_that_differ_only_in_what_cleaning_marks_are_two_records():
+    raw = raw_txn("CBDJ")
+    one, two = (stage(dict(raw, txn_id=raw["txn_id"] + hidden)) for hidden in ("\x1b", "\u200b"))
+    assert one.txn_id != two.txn_id
+    assert stage(dict(raw, txn_id=raw["txn_id"] + "\x1b")).txn_id == one.txn_id  # the same item, the same name
+    assert stage({"version": 1}).txn_id == stage({"version": 1}).txn_id
 
 
 def test_a_key_cleaned_into_txn_id_does_not_replace_the_items_own():
@@ -72,7 +84,8 @@ def test_every_identifier_with_a_hidden_character_names_its_field(hidden, where)
     assert field in [p.field for p in err.value.problems]
 
 
-@pytest.mark.parametrize("hidden", ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u202e"])
+@pytest.mark.parametrize("hidden", ["\u200b", "\u200c", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u202e", "\u3164",
+                                    "\u034f", "\ufe0f", "\U000e0101", "\u180b", "\u2800", "\uffa0"])
 def test_a_name_is_what_it_looks_like(hidden):
     assert normalise_name(f"张{hidden}三 ") == "张三"
     assert normalise_name(f"阿依{hidden}·古丽") == "阿依·古丽"
@@ -81,18 +94,53 @@ def test_a_name_is_what_it_looks_like(hidden):
     raw["payload"]["bank_account"]["holder_name"] = f"{hidden}张三"
     record = validated(wire.sanitise(raw)).record
     assert record is not None and record.person.name == "张三"
-    assert printable(f"张{hidden}三") == "张" + (f"\\x{ord(hidden):02x}" if ord(hidden) < 0x100 else f"\\u{ord(hidden):04x}") + "三"  # shown escaped wherever printed
+    if unicodedata.category(hidden) == "Cf" and hidden != "\U000e0101" or hidden == "\u2060":  # shown escaped where printed
+        escape = f"\\x{ord(hidden):02x}" if ord(hidden) < 0x100 else f"\\u{ord(hidden):04x}"
+        assert printable(f"张{hidden}三") == f"张{escape}三"
 
 
+@pytest.mark.parametrize("value", ["٣٠٠.٠٠", "३००.००", "1⁰⁰⁰.00", "¹²", "①00"])
+def test_an_amount_is_in_ascii_or_full_width_digits_only(value):
+    raw = raw_txn("CBDJ")
+    raw["payload"]["grade"] = value
+    result = validated(wire.sanitise(raw))
+    assert result.record is None and "payload.grade" in [p.field for p in result.problems]
+
+
+@pytest.mark.parametrize(("field", "value"), [("region_code", "530¹02001001"), ("region_code", "53０102００1001①"),
+                                              ("created_at", "٢٠٢٦-11-25 09:30:00"),
+                                              ("created_at", "2026-1¹-25 09:30:00")])
+def test_a_code_or_a_time_in_other_digits_names_its_field(field, value):
+    raw = raw_txn("CBDJ", **{field: value})
+    try:
+        result = validated(wire.sanitise(raw))
+    except wire.WireError as err:
+        assert field in [p.field for p in err.problems]
+        return
+    assert result.record is None and field in [p.field for p in result.problems]
+
+
+def test_full_width_digits_are_still_read_as_the_agent_typed_them():
+    raw = raw_txn("CBDJ", region_code="５３０１０２００１００１")
+    raw["payload"]["grade"] = "３００.００"
+    number = raw["person"]["id_number"]
+    raw["person"]["id_number"] = "".join(chr(ord(c) + 0xFEE0) for c in number)  # ５３０１…, all full width
+    record = validated(wire.sanitise(raw)).record
+    assert record is not None
+    assert (record.region_code, record.person.id_number, str(record.payload.grade)) == ("530102001001", number, "300.00")
+
+
+@pytest.mark.parametrize("hidden", ["\x1b", "\u3000"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_twin_with_a_hidden_character_in_its_id_changes_nothing_of_the_record_it_mimics(internal_url, tmp_path):
+def test_a_twin_with_a_hidden_character_in_its_id_changes_nothing_of_the_record_it_mimics(internal_url, tmp_path,
+                                                                                           hidden):
     """A clean enrolment, and a later "version" of it whose id carries an ESC and whose person is
     another: the clean one is applied as sent and answered once; the twin is one invalid record of
     its own, named by its txn_id, never written back, and the internal system holds one person."""
     clean = raw_txn("CBDJ", txn_id="RH530102202611250001")
     scenario = with_scans(clean)
     twin = copy.deepcopy(scenario["transactions"][0])
-    twin.update(txn_id="RH530102202611250001\x1b", version=2, updated_at="2026-11-25 09:30:00")
+    twin.update(txn_id="RH530102202611250001" + hidden, version=2, updated_at="2026-11-25 09:30:00")
     twin["person"]["name"] = "王五"
     with sandbox(scenario) as server:
         server.state.put(twin, lag=0)
