@@ -370,6 +370,9 @@ def follow(parts: Parts, txn_id: str, answer: Any) -> None:
 def take_in(parts: Parts, txn_id: str) -> None:
     """Fetch the platform's current version and process it by the sync engine's rules."""
     raw = parts.platform.transaction(txn_id)
+    ident = wire.identity(raw)
+    if ident is not None and ident[0] != txn_id:  # another transaction's snapshot: the feed brings the right one
+        raise ValueError(f"the platform answered transaction {ident[0]!r} when asked for {txn_id!r}")
     version = wire.version_of(raw.get("version")) if isinstance(raw, dict) else None
     seen = None
     if version is not None:  # read as the wire model reads it ("2" is 2); any other is staged as it is

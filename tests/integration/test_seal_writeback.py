@@ -265,6 +265,28 @@ def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
         assert rows(n.parts.state, lt.txn, txn_id=txn["txn_id"])[0]["reason_kind"] == "withdrawn_after_apply"
 
 
+def test_a_newer_version_answered_for_another_transaction_is_not_taken_in(night, mocker):
+    """Superseded, the result's transaction is fetched again (``take_in``): an answer that is
+    another transaction's snapshot is not staged, under either id; the feed brings the right one."""
+    txn = raw_txn("CBDJ")
+    box, make = night(with_scans(txn))
+    with box as server:
+        n = make(server)
+        real = services.write_back
+
+        def agent_withdraws_first(command, parts):
+            server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
+            other = dict(copy.deepcopy(txn), txn_id="RHANOTHER0001", version=7, status="withdrawn")
+            mocker.patch.object(parts.platform, "transaction", return_value=other)
+            return real(command, parts)
+
+        mocker.patch.object(services, "write_back", agent_withdraws_first)
+        result = n.run()
+        assert result.after["writeback"]["superseded"] == 1
+        assert rows(n.parts.state, lt.txn, txn_id="RHANOTHER0001") == []
+        assert [r["version"] for r in rows(n.parts.state, lt.txn_version, txn_id=txn["txn_id"])] == [1]
+
+
 def test_killed_between_sealing_and_write_back_seals_once(night, mocker):
     txn = raw_txn("CBDJ")
     box, make = night(with_scans(txn))
