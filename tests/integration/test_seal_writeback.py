@@ -247,8 +247,9 @@ def test_a_closed_transaction_leaves_the_nightly_scan_until_a_new_version_reopen
         assert n.results(txn["txn_id"])[-1]["version"] == fixed["version"]
 
 
-def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
-    txn = raw_txn("CBDJ")
+def _withdrawn_during_write_back(night, mocker, txn, answered=None):
+    """A night in which the agent withdraws ``txn`` just before its result is sent: the result is
+    superseded and the transaction fetched again, answered with ``answered`` when given."""
     box, make = night(with_scans(txn))
     with box as server:
         n = make(server)
@@ -256,35 +257,31 @@ def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
 
         def agent_withdraws_first(command, parts):
             server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
+            if answered is not None:
+                mocker.patch.object(parts.platform, "transaction", return_value=answered)
             return real(command, parts)
 
         mocker.patch.object(services, "write_back", agent_withdraws_first)
-        result = n.run()
-        assert server.state.txns[txn["txn_id"]]["status"] == "withdrawn" and n.results(txn["txn_id"]) == []
-        assert result.after["writeback"]["superseded"] == 1
-        assert rows(n.parts.state, lt.txn, txn_id=txn["txn_id"])[0]["reason_kind"] == "withdrawn_after_apply"
+        return n, server, n.run()
+
+
+def test_withdrawal_racing_a_write_back_is_never_overwritten(night, mocker):
+    txn = raw_txn("CBDJ")
+    n, server, result = _withdrawn_during_write_back(night, mocker, txn)
+    assert server.state.txns[txn["txn_id"]]["status"] == "withdrawn" and n.results(txn["txn_id"]) == []
+    assert result.after["writeback"]["superseded"] == 1
+    assert rows(n.parts.state, lt.txn, txn_id=txn["txn_id"])[0]["reason_kind"] == "withdrawn_after_apply"
 
 
 def test_a_newer_version_answered_for_another_transaction_is_not_taken_in(night, mocker):
     """Superseded, the result's transaction is fetched again (``take_in``): an answer that is
     another transaction's snapshot is not staged, under either id; the feed brings the right one."""
     txn = raw_txn("CBDJ")
-    box, make = night(with_scans(txn))
-    with box as server:
-        n = make(server)
-        real = services.write_back
-
-        def agent_withdraws_first(command, parts):
-            server.state.put(dict(copy.deepcopy(txn), version=2, status="withdrawn", updated_at="2026-11-25 22:00:00"))
-            other = dict(copy.deepcopy(txn), txn_id="RHANOTHER0001", version=7, status="withdrawn")
-            mocker.patch.object(parts.platform, "transaction", return_value=other)
-            return real(command, parts)
-
-        mocker.patch.object(services, "write_back", agent_withdraws_first)
-        result = n.run()
-        assert result.after["writeback"]["superseded"] == 1
-        assert rows(n.parts.state, lt.txn, txn_id="RHANOTHER0001") == []
-        assert [r["version"] for r in rows(n.parts.state, lt.txn_version, txn_id=txn["txn_id"])] == [1]
+    other = dict(copy.deepcopy(txn), txn_id="RHANOTHER0001", version=7, status="withdrawn")
+    n, _, result = _withdrawn_during_write_back(night, mocker, txn, answered=other)
+    assert result.after["writeback"]["superseded"] == 1
+    assert rows(n.parts.state, lt.txn, txn_id="RHANOTHER0001") == []
+    assert [r["version"] for r in rows(n.parts.state, lt.txn_version, txn_id=txn["txn_id"])] == [1]
 
 
 def test_killed_between_sealing_and_write_back_seals_once(night, mocker):
